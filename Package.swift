@@ -1,0 +1,59 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// Layers, lowest first. A module imports only modules listed before it; only the
+// kernel-facing modules (System, Netlink, Nftables) touch C libraries.
+let package = Package(
+    name: "vcpe",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vcpe", targets: ["vcpe"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // The chain descriptor: JSON with positions, model, validation, kernel names. Pure.
+        .target(name: "VCPEDescriptor"),
+
+        // Syscalls the Glibc module hides (setns, unshare, gettid need _GNU_SOURCE).
+        .target(name: "CSystemShim"),
+        .target(
+            name: "VCPESystem",
+            dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
+        ),
+
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+        .target(name: "VCPENetlink", dependencies: ["VCPESystem", "CNetlink"]),
+
+        .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem"]),
+        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor"]),
+        .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor"]),
+        .target(name: "VCPEDatapath", dependencies: ["VCPEClassifier"]),
+
+        .target(
+            name: "VCPEController",
+            dependencies: [
+                "VCPEDescriptor", "VCPESystem", "VCPENetlink", "VCPENftables",
+                "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "vcpe",
+            dependencies: [
+                "VCPEController", "VCPEDescriptor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController"],
+                    resources: []),
+        .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

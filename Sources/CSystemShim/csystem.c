@@ -1,0 +1,22 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+#include "csystem.h"
+
+int vcpe_setns(int fd, int nstype) { return setns(fd, nstype); }
+int vcpe_unshare(int flags) { return unshare(flags); }
+pid_t vcpe_gettid(void) { return (pid_t)syscall(SYS_gettid); }
+int vcpe_clone_newnet(void) { return CLONE_NEWNET; }
+int vcpe_clone_newns(void) { return CLONE_NEWNS; }
+int vcpe_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data) {
+    return mount(source, target, fstype, flags, data);
+}
+int vcpe_umount2(const char *target, int flags) { return umount2(target, flags); }
+unsigned long vcpe_ms_bind(void) { return MS_BIND; }
+unsigned long vcpe_ms_shared(void) { return MS_SHARED; }
+unsigned long vcpe_ms_rec(void) { return MS_REC; }
+int vcpe_mnt_detach(void) { return MNT_DETACH; }
+int vcpe_errno(void) { return errno; }

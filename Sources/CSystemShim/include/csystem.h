@@ -1,0 +1,19 @@
+#ifndef VCPE_CSYSTEM_H
+#define VCPE_CSYSTEM_H
+#include <sys/types.h>
+
+// Wrappers for calls that Swift's Glibc module hides (it is built without _GNU_SOURCE).
+// Each returns what the libc call returns; errno is left as the call set it.
+int vcpe_setns(int fd, int nstype);
+int vcpe_unshare(int flags);
+pid_t vcpe_gettid(void);
+int vcpe_clone_newnet(void);
+int vcpe_clone_newns(void);
+int vcpe_mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data);
+int vcpe_umount2(const char *target, int flags);
+unsigned long vcpe_ms_bind(void);
+unsigned long vcpe_ms_shared(void);
+unsigned long vcpe_ms_rec(void);
+int vcpe_mnt_detach(void);
+int vcpe_errno(void);
+#endif

@@ -1,0 +1,75 @@
+import VCPEDescriptor
+
+/// Compiles a chain and its topology into the host objects that make it work.
+///
+/// Routing: every service forwards toward the router by a default route out of its
+/// path's downstream link and back toward the LAN through its upstream link. A chain
+/// with several paths keeps one routing table per path, chosen by the arriving interface.
+public enum DesiredState {
+    public static let mainTable = 254
+    static let firstPathTable = 100
+    static let policyRulePriority = 1000
+
+    public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix]) -> HostState {
+        var s = HostState()
+        let steered = topo.namespaces.contains { $0.type == "classifier" }
+        for ns in topo.namespaces {
+            s.insert(.namespace(name: ns.name))
+            // The classifier's forwarder moves frames itself; kernel forwarding there would duplicate them.
+            s.insert(.sysctl(namespace: ns.name, key: "net.ipv4.ip_forward", value: ns.type == "classifier" ? "0" : "1"))
+            if steered { s.insert(.sysctl(namespace: ns.name, key: "net.ipv4.conf.all.rp_filter", value: "0")) }
+        }
+        s.insert(.bridge(name: topo.lanBridge))
+        s.insert(.bridge(name: topo.wanBridge))
+        for i in chain.lan.attach { s.insert(.bridgePort(interface: i, bridge: topo.lanBridge)) }
+        for link in topo.links {
+            s.insert(.veth(key: link.key, upstream: link.upstream, downstream: link.downstream))
+            switch link.role {
+            case .lan: s.insert(.bridgePort(interface: link.upstream.interface, bridge: topo.lanBridge))
+            case .wan: s.insert(.bridgePort(interface: link.downstream.interface, bridge: topo.wanBridge))
+            case .transit:
+                let net = transit[link.key]!
+                s.insert(.address(at: link.upstream, prefix: IPPrefix(net.network, 31)))
+                s.insert(.address(at: link.downstream, prefix: IPPrefix(net.network.adding(1), 31)))
+            }
+        }
+        s.insert(.address(at: topo.lanGateway, prefix: IPPrefix(chain.lan.gateway, chain.lan.subnet.length)))
+        s.insert(.address(at: topo.wanEndpoint, prefix: chain.wan.address))
+
+        let routerNS = topo.wanEndpoint.namespace!
+        let anyV4 = IPPrefix(IPAddress(v4: 0), 0)
+        s.insert(.route(namespace: routerNS, destination: anyV4, via: chain.wan.gateway, device: KernelNames.wanInterface, table: mainTable))
+
+        for (index, path) in chain.paths.enumerated() {
+            let table = steered ? firstPathTable + index : mainTable
+            let hops = topo.links.filter { $0.path == path.name }
+            for link in hops {
+                let net = transit[link.key]!
+                let upNS = link.upstream.namespace!, downNS = link.downstream.namespace!
+                // Upstream side sends everything else toward the router; the classifier
+                // steers by frames, not routes, so it gets none.
+                if upNS != topo.lanGateway.namespace || !steered {
+                    s.insert(.route(namespace: upNS, destination: anyV4, via: net.network.adding(1), device: link.upstream.interface, table: table))
+                }
+                // Downstream side reaches the LAN back through the upstream end.
+                // A service on several paths answers the LAN through the first of them; the
+                // data path restores the arriving path for return traffic (connection marks).
+                let back = HostObject.route(namespace: downNS, destination: chain.lan.subnet, via: net.network,
+                                            device: link.downstream.interface, table: mainTable)
+                if s.objects[back.id] == nil { s.insert(back) }
+                if steered {
+                    s.insert(.policyRule(namespace: downNS, inputInterface: link.downstream.interface, table: table,
+                                         priority: policyRulePriority + index))
+                    if downNS == routerNS {
+                        s.insert(.route(namespace: downNS, destination: anyV4, via: chain.wan.gateway, device: KernelNames.wanInterface, table: table))
+                    }
+                }
+            }
+        }
+        for service in chain.services {
+            let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
+            if let table = FirewallTables.table(for: service, namespace: ns) { s.insert(table) }
+        }
+        return s
+    }
+}

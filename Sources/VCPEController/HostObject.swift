@@ -1,0 +1,76 @@
+import VCPEDescriptor
+
+/// One kernel object vcpe manages, in the form both the planner and the observer speak.
+/// Equality is the drift check: an observed object equal to the desired one needs nothing.
+public enum HostObject: Sendable, Hashable, Codable {
+    case namespace(name: String)
+    case bridge(name: String)
+    /// A veth pair; `key` is the topology's stable link key.
+    case veth(key: String, upstream: Topology.Endpoint, downstream: Topology.Endpoint)
+    /// A host interface placed in a bridge (`lan.attach`, the veth host ends).
+    case bridgePort(interface: String, bridge: String)
+    case address(at: Topology.Endpoint, prefix: IPPrefix)
+    case route(namespace: String, destination: IPPrefix, via: IPAddress?, device: String, table: Int)
+    case policyRule(namespace: String, inputInterface: String, table: Int, priority: Int)
+    case sysctl(namespace: String, key: String, value: String)
+    /// An nftables table; `digest` names its content so that any change of rules shows.
+    case nftTable(namespace: String, family: String, name: String, rules: Int, digest: String)
+
+    /// Identity: two objects with the same id are the same kernel object in different states.
+    public var id: String {
+        switch self {
+        case .namespace(let n): "netns \(n)"
+        case .bridge(let n): "bridge \(n)"
+        case .veth(let key, let up, let down): "veth \(key) \(up)<->\(down)"
+        case .bridgePort(let i, _): "port \(i)"
+        case .address(let at, let p): "address \(p) on \(at)"
+        case .route(let ns, let d, _, _, let t): "route \(d) table \(t) in \(ns)"
+        case .policyRule(let ns, let iif, _, let prio): "rule \(prio) iif \(iif) in \(ns)"
+        case .sysctl(let ns, let k, _): "sysctl \(k) in \(ns)"
+        case .nftTable(let ns, let f, let n, _, _): "table \(f) \(n) in \(ns)"
+        }
+    }
+
+    /// Creation order: a thing's dependencies sort before it; removal runs in reverse.
+    public var rank: Int {
+        switch self {
+        case .namespace: 0
+        case .bridge: 1
+        case .veth: 2
+        case .bridgePort: 3
+        case .sysctl: 4
+        case .address: 5
+        case .route: 6
+        case .policyRule: 7
+        case .nftTable: 8
+        }
+    }
+
+    /// What a person reads in `vcpe plan`.
+    public var summary: String {
+        switch self {
+        case .namespace(let n): "namespace \(n)"
+        case .bridge(let n): "bridge \(n) on the host"
+        case .veth(_, let up, let down): "veth \(up) <-> \(down)"
+        case .bridgePort(let i, let b): "host interface \(i) into bridge \(b)"
+        case .address(let at, let p): "address \(p) on \(at)"
+        case .route(let ns, let d, let via, let dev, let t):
+            "route \(d.length == 0 ? "default" : d.description)\(via.map { " via \($0)" } ?? "") dev \(dev)\(t == 254 ? "" : " table \(t)") in \(ns)"
+        case .policyRule(let ns, let iif, let t, let prio): "rule \(prio): iif \(iif) lookup \(t) in \(ns)"
+        case .sysctl(let ns, let k, let v): "sysctl \(k)=\(v) in \(ns)"
+        case .nftTable(let ns, let f, let n, let r, _): "nftables table \(f) \(n) (\(r) rules) in \(ns)"
+        }
+    }
+}
+
+/// What is (observed) or should be (desired) on the host for one customer, by identity.
+public struct HostState: Sendable, Hashable {
+    public var objects: [String: HostObject] = [:]
+
+    public init(_ objects: [HostObject] = []) {
+        for o in objects { insert(o) }
+    }
+
+    public mutating func insert(_ o: HostObject) { objects[o.id] = o }
+    public var isEmpty: Bool { objects.isEmpty }
+}

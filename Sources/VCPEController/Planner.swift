@@ -1,0 +1,24 @@
+import VCPEDescriptor
+
+/// What the host holds of one customer. The netlink/nftables observer comes with `apply`;
+/// until then planning runs against an empty host.
+public protocol HostObserver {
+    func observe(customer: String) throws -> HostState
+}
+
+public struct EmptyHost: HostObserver {
+    public init() {}
+    public func observe(customer: String) throws -> HostState { HostState() }
+}
+
+public enum Planner {
+    /// Observe, then plan the difference. `allocator` keeps transit addresses stable.
+    public static func plan(_ chain: Chain, observer: some HostObserver, allocator: inout TransitAllocator) throws -> Plan {
+        let topology = Topology.resolve(chain)
+        let transit = try allocator.assign(customer: chain.customer,
+                                           links: topology.links.filter { $0.role == .transit }.map(\.key))
+        let desired = DesiredState.compile(chain, topology, transit: transit)
+        let observed = try observer.observe(customer: chain.customer)
+        return Plan.difference(customer: chain.customer, desired: desired, observed: observed)
+    }
+}

@@ -1,0 +1,185 @@
+/// A customer's chain descriptor, version 1, after validation.
+/// Order is kept where the file has it (services, paths, rules): names and plans follow it.
+public struct Chain: Sendable, Hashable, Codable {
+    public static let apiVersion = "vcpe/v1"
+
+    public var customer: String
+    public var lan: LAN
+    public var wan: WAN
+    public var services: [Service]
+    public var paths: [Path]
+    public var classifier: Classifier?
+
+    public func service(named name: String) -> Service? { services.first { $0.name == name } }
+    public func path(named name: String) -> Path? { paths.first { $0.name == name } }
+
+    /// The one router of the chain: validation guarantees it exists.
+    public var router: Service { services.first { $0.kind.typeName == "router" }! }
+}
+
+public struct LAN: Sendable, Hashable, Codable {
+    public var subnet: IPPrefix
+    public var gateway: IPAddress
+    /// Existing host interfaces enslaved to the customer's LAN bridge.
+    public var attach: [String]
+}
+
+public struct WAN: Sendable, Hashable, Codable {
+    /// The router's WAN address with its prefix length (`203.0.113.10/24`).
+    public var address: IPPrefix
+    public var gateway: IPAddress
+    /// Host bridge of the provider side, shared by customers; created when missing.
+    public var segment: String
+}
+
+public struct Service: Sendable, Hashable, Codable {
+    public var name: String
+    public var kind: Kind
+
+    public enum Kind: Sendable, Hashable, Codable {
+        case firewall(Firewall)
+        case router(Router)
+        case vpn(VPN)
+
+        public var typeName: String {
+            switch self {
+            case .firewall: "firewall"
+            case .router: "router"
+            case .vpn: "vpn"
+            }
+        }
+    }
+}
+
+public enum Zone: String, Sendable, Hashable, Codable, CaseIterable { case lan, wan }
+public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable { case accept, drop, reject }
+public enum IPProtocolMatch: String, Sendable, Hashable, Codable, CaseIterable {
+    case tcp, udp, icmp, any
+
+    public var number: UInt8? {
+        switch self {
+        case .tcp: 6
+        case .udp: 17
+        case .icmp: 1
+        case .any: nil
+        }
+    }
+
+    public var hasPorts: Bool { self == .tcp || self == .udp }
+}
+
+public struct Firewall: Sendable, Hashable, Codable {
+    /// Policy for forwarded traffic that no rule matches.
+    public var defaultVerdict: Verdict
+    public var rules: [FirewallRule]
+}
+
+public struct FirewallRule: Sendable, Hashable, Codable {
+    public var name: String
+    public var action: Verdict
+    /// nil: traffic from either side.
+    public var from: Zone?
+    public var proto: IPProtocolMatch
+    /// Empty: any address.
+    public var src: [IPPrefix]
+    public var dst: [IPPrefix]
+    /// Empty: any port.
+    public var sport: [PortRange]
+    public var dport: [PortRange]
+}
+
+public enum NATMode: String, Sendable, Hashable, Codable, CaseIterable { case masquerade, none }
+
+public struct Router: Sendable, Hashable, Codable {
+    public var nat: NATMode
+    public var portForwards: [PortForward]
+}
+
+public struct PortForward: Sendable, Hashable, Codable {
+    public enum Proto: String, Sendable, Hashable, Codable, CaseIterable { case tcp, udp }
+    public var proto: Proto
+    /// Ports on the WAN address.
+    public var port: PortRange
+    public var toAddress: IPAddress
+    /// First port on the LAN host; nil keeps the WAN port.
+    public var toPort: UInt16?
+}
+
+public struct VPN: Sendable, Hashable, Codable {
+    public var address: IPPrefix
+    public var listenPort: UInt16
+    public var peers: [Peer]
+
+    public struct Peer: Sendable, Hashable, Codable {
+        public var name: String
+        /// 32 raw bytes of the peer's Curve25519 public key.
+        public var publicKey: [UInt8]
+        public var endpoint: Endpoint?
+        public var allowedIPs: [IPPrefix]
+        public var keepalive: UInt16?
+        public var presharedKeyFile: String?
+    }
+}
+
+public struct Endpoint: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var address: IPAddress
+    public var port: UInt16
+    public var description: String {
+        address.family == .v6 ? "[\(address)]:\(port)" : "\(address):\(port)"
+    }
+}
+
+public struct Path: Sendable, Hashable, Codable {
+    public var name: String
+    /// Service names in the order a packet from the LAN crosses them; the last is the router.
+    public var hops: [String]
+}
+
+public struct Classifier: Sendable, Hashable, Codable {
+    public var defaultPath: String
+    /// Sorted by priority, lowest first: the first match wins.
+    public var rules: [ClassifierRule]
+}
+
+public struct ClassifierRule: Sendable, Hashable, Codable {
+    public enum Target: Sendable, Hashable, Codable {
+        case path(String)
+        case drop
+    }
+
+    public var name: String
+    public var priority: Int
+    public var match: Match
+    public var target: Target
+
+    public struct Match: Sendable, Hashable, Codable {
+        public var src: [IPPrefix] = []
+        public var dst: [IPPrefix] = []
+        public var proto: IPProtocolMatch = .any
+        public var sport: [PortRange] = []
+        public var dport: [PortRange] = []
+        /// Differentiated services code point, 0-63.
+        public var dscp: UInt8?
+
+        public init() {}
+
+        /// Whether every packet this match accepts is also accepted by `self`.
+        /// Conservative: true only when each listed element is covered by one element here.
+        public func covers(_ other: Match) -> Bool {
+            func prefixes(_ mine: [IPPrefix], _ theirs: [IPPrefix]) -> Bool {
+                if mine.isEmpty { return true }
+                if theirs.isEmpty { return false }
+                return theirs.allSatisfy { t in mine.contains { $0.contains(t) } }
+            }
+            func ports(_ mine: [PortRange], _ theirs: [PortRange]) -> Bool {
+                if mine.isEmpty { return true }
+                if theirs.isEmpty { return false }
+                return theirs.allSatisfy { t in mine.contains { $0.contains(t) } }
+            }
+            guard proto == .any || proto == other.proto else { return false }
+            guard dscp == nil || dscp == other.dscp else { return false }
+            return prefixes(src, other.src) && prefixes(dst, other.dst)
+                && ports(sport, other.sport) && ports(dport, other.dport)
+        }
+    }
+}

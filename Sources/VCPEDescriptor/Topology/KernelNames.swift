@@ -1,0 +1,55 @@
+/// Every kernel name vcpe derives from a descriptor, in one place.
+///
+/// Host-side names carry the customer (unique per host); names inside a service's own
+/// namespace only need to be unique there, so they carry the path. '.' separates customer
+/// and service in namespace names because neither may contain one.
+public enum KernelNames {
+    /// IFNAMSIZ is 16 with the terminating NUL.
+    public static let maxInterfaceName = 15
+    static let hostPrefixLength = 3  // "vb-", "vl-", "vw-", "wg-"
+    public static let maxCustomerName = maxInterfaceName - hostPrefixLength
+    public static let maxServiceName = 15
+    public static let maxPathName = maxInterfaceName - "-out".utf8.count
+    public static let maxRuleName = 32
+    public static let reservedServiceNames: Set<String> = ["lan", "wan", "classifier"]
+
+    /// Every vcpe namespace starts with this; nothing else on the host is ever touched.
+    public static let namespacePrefix = "vcpe-"
+    /// Transit links take /31s from here; it must not meet customer addresses.
+    public static let defaultTransitPool = IPPrefix(IPAddress("169.254.0.0")!, 16)
+
+    public static func namespace(customer: String, service: String) -> String {
+        "\(namespacePrefix)\(customer).\(service)"
+    }
+
+    public static func classifierNamespace(customer: String) -> String {
+        namespace(customer: customer, service: "classifier")
+    }
+
+    /// The customer (and service) a namespace name belongs to, if it is vcpe's.
+    public static func parseNamespace(_ name: String) -> (customer: String, service: String)? {
+        guard name.hasPrefix(namespacePrefix) else { return nil }
+        let parts = name.dropFirst(namespacePrefix.count).split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
+        return (String(parts[0]), String(parts[1]))
+    }
+
+    // Host side.
+    public static func lanBridge(customer: String) -> String { "vb-\(customer)" }
+    public static func lanVethHost(customer: String) -> String { "vl-\(customer)" }
+    public static func wanVethHost(customer: String) -> String { "vw-\(customer)" }
+    public static func wireguardInterface(customer: String) -> String { "wg-\(customer)" }
+
+    // Inside a namespace.
+    public static let lanInterface = "lan"
+    public static let wanInterface = "wan"
+    public static func pathIn(_ path: String) -> String { "\(path)-in" }
+    public static func pathOut(_ path: String) -> String { "\(path)-out" }
+
+    /// What Linux's dev_valid_name accepts.
+    public static func isValidInterfaceName(_ s: String) -> Bool {
+        let u = s.utf8
+        return !u.isEmpty && u.count <= maxInterfaceName && s != "." && s != ".."
+            && !u.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 || $0 == 0x7F }
+    }
+}

@@ -1,0 +1,297 @@
+extension ChainReader {
+    mutating func readServices(_ v: Value, lan: LAN?) -> [Service]? {
+        guard let entries = v.map() else { return nil }
+        if entries.isEmpty { v.error("expected at least one service (a chain needs a router)") }
+        var services: [Service] = []
+        for (name, _, sv) in entries {
+            let nameOK = sv.name(name, maxLength: KernelNames.maxServiceName, what: "a service name")
+            if nameOK, KernelNames.reservedServiceNames.contains(name) {
+                sv.error("\"\(name)\" is reserved for vcpe's own use; choose another service name")
+                continue
+            }
+            guard let o = sv.object(keys: ["type", "default", "rules", "nat", "portForwards", "wireguard", "description"]) else { continue }
+            _ = o["description"]?.string()
+            guard let type = o.required("type", "\"firewall\", \"router\" or \"vpn\"")?.string() else { continue }
+            let allowed: [String: [String]] = [
+                "firewall": ["type", "default", "rules", "description"],
+                "router": ["type", "nat", "portForwards", "description"],
+                "vpn": ["type", "wireguard", "description"],
+            ]
+            guard let keys = allowed[type] else {
+                o["type"]!.error("expected \"firewall\", \"router\" or \"vpn\", got \"\(type)\"\(suggestion(for: type, among: ["firewall", "router", "vpn"]))")
+                continue
+            }
+            for m in o.members where !keys.contains(m.key) && allowed.values.contains(where: { $0.contains(m.key) }) {
+                sink.add(Diagnostic(.error, sv.pointer / m.key, m.keyLocation, "key \"\(m.key)\" does not belong to a \(type) service; expected \(quotedList(keys))"))
+            }
+            let kind: Service.Kind?
+            switch type {
+            case "firewall": kind = readFirewall(o).map { .firewall($0) }
+            case "router": kind = readRouter(o, lan: lan).map { .router($0) }
+            default: kind = readVPN(o, service: sv).map { .vpn($0) }
+            }
+            if nameOK, let kind { services.append(Service(name: name, kind: kind)) }
+        }
+        let routers = entries.filter { e in e.value.node.isObject(withType: "router") }
+        if routers.isEmpty, !entries.isEmpty {
+            v.error("expected one service of type \"router\": it owns the WAN address and ends every path")
+        }
+        for extra in routers.dropFirst() {
+            extra.value.error("a chain has exactly one router (it owns the WAN address); \"\(routers[0].key)\" is one already")
+        }
+        for extra in entries.filter({ $0.value.node.isObject(withType: "vpn") }).dropFirst() {
+            extra.value.error("descriptor v1 allows one vpn service per customer; put all peers in one")
+        }
+        return services
+    }
+
+    // MARK: - Firewall
+
+    func readFirewall(_ o: ObjectReader) -> Firewall? {
+        var verdict = Verdict.drop
+        if let d = o["default"] {
+            guard let v = d.word(Verdict.self) else { return nil }
+            verdict = v
+        }
+        var rules: [FirewallRule] = []
+        var ok = true
+        if let rv = o["rules"], let items = rv.array() {
+            for item in items {
+                if let r = readFirewallRule(item) {
+                    if let dup = rules.firstIndex(where: { $0.name == r.name }) {
+                        item.error("rule name \"\(r.name)\" is used by rule \(dup) already; rule names name their counters")
+                        ok = false
+                    }
+                    rules.append(r)
+                } else { ok = false }
+            }
+        }
+        return ok ? Firewall(defaultVerdict: verdict, rules: rules) : nil
+    }
+
+    func readFirewallRule(_ v: Value) -> FirewallRule? {
+        guard let o = v.object(keys: ["name", "action", "from", "proto", "src", "dst", "sport", "dport", "description"]) else { return nil }
+        _ = o["description"]?.string()
+        var ok = true
+        var name = ""
+        if let nv = o.required("name", "the rule's name, which names its counter"), let s = nv.string() {
+            if nv.name(s, maxLength: KernelNames.maxRuleName, what: "a rule name") { name = s } else { ok = false }
+        } else { ok = false }
+        let action = o.required("action", "\"accept\", \"drop\" or \"reject\"")?.word(Verdict.self)
+        var from: Zone?
+        if let f = o["from"] { from = f.word(Zone.self); if from == nil { ok = false } }
+        var proto = IPProtocolMatch.any
+        if let p = o["proto"] { if let w = p.word(IPProtocolMatch.self) { proto = w } else { ok = false } }
+        let src = o["src"].map { prefixes($0) } ?? []
+        let dst = o["dst"].map { prefixes($0) } ?? []
+        let sport = o["sport"].map { ports($0) } ?? []
+        let dport = o["dport"].map { ports($0) } ?? []
+        for key in ["sport", "dport"] where o[key] != nil && !proto.hasPorts {
+            o[key]!.error("ports need \"proto\": \"tcp\" or \"udp\" (this rule's proto is \"\(proto.rawValue)\")")
+            ok = false
+        }
+        if let src, let dst, let s = src.first, let d = dst.first,
+           src.allSatisfy({ $0.family == s.family }), dst.allSatisfy({ $0.family == d.family }), s.family != d.family {
+            o["dst"]!.error("src and dst are of different IP versions; such a rule could never match")
+            ok = false
+        }
+        guard ok, let action, let src, let dst, let sport, let dport else { return nil }
+        return FirewallRule(name: name, action: action, from: from, proto: proto, src: src, dst: dst, sport: sport, dport: dport)
+    }
+
+    // MARK: - Router
+
+    func readRouter(_ o: ObjectReader, lan: LAN?) -> Router? {
+        var nat = NATMode.masquerade
+        if let n = o["nat"] { guard let m = n.word(NATMode.self) else { return nil }; nat = m }
+        var forwards: [PortForward] = []
+        var ok = true
+        if let fv = o["portForwards"], let items = fv.array() {
+            for item in items {
+                guard let f = readPortForward(item, lan: lan) else { ok = false; continue }
+                if let clash = forwards.firstIndex(where: { $0.proto == f.proto && $0.port.overlaps(f.port) }) {
+                    item.error("\(f.proto.rawValue) port \(f.port) overlaps port forward \(clash)")
+                    ok = false
+                }
+                forwards.append(f)
+            }
+        }
+        return ok ? Router(nat: nat, portForwards: forwards) : nil
+    }
+
+    func readPortForward(_ v: Value, lan: LAN?) -> PortForward? {
+        guard let o = v.object(keys: ["proto", "port", "to", "description"]) else { return nil }
+        _ = o["description"]?.string()
+        let proto = o.required("proto", "\"tcp\" or \"udp\"")?.word(PortForward.Proto.self)
+        let port = o.required("port", "the WAN port or range")?.oneOrMany()
+        let range = port.flatMap { $0.count == 1 ? portRange($0[0]) : nil }
+        if let port, port.count != 1, let pv = o["port"] { pv.error("expected one port or one range \"low-high\"") }
+        guard let tv = o.required("to", "the LAN host as \"192.168.1.10:80\" or \"192.168.1.10\""), let to = tv.string() else { return nil }
+        let parts = to.split(separator: ":", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let addr = IPAddress(parts[0]), addr.family == .v4,
+              parts.count == 1 || (parts[1].allSatisfy(\.isASCIIDigit) && !parts[1].isEmpty && parts[1].count <= 5 && Int(parts[1])! <= 65535) else {
+            tv.error("expected \"address:port\" or \"address\" of a LAN host, like \"192.168.1.10:80\", got \"\(to)\"")
+            return nil
+        }
+        if let lan, !hostAddress(tv, addr, in: lan.subnet, what: "a LAN host") { return nil }
+        if let lan, addr == lan.gateway { tv.error("expected a LAN host; \(addr) is the chain's own gateway"); return nil }
+        let toPort = parts.count == 2 ? UInt16(parts[1])! : nil
+        if let range, let toPort, Int(toPort) + Int(range.hi - range.lo) > 65535 {
+            tv.error("the range \(range) shifted to start at \(toPort) runs past port 65535")
+            return nil
+        }
+        guard let proto, let range else { return nil }
+        return PortForward(proto: proto, port: range, toAddress: addr, toPort: toPort)
+    }
+
+    // MARK: - VPN
+
+    mutating func readVPN(_ o: ObjectReader, service: Value) -> VPN? {
+        guard let wv = o.required("wireguard", "the WireGuard settings: address, listenPort, peers"),
+              let w = wv.object(keys: ["address", "listenPort", "peers"]) else { return nil }
+        let addrV = w.required("address", "the tunnel address with prefix length, like \"10.99.0.2/32\"")
+        let addr = addrV.flatMap { interfaceAddress($0, family: .v4) }
+        let port = w.required("listenPort", "the UDP port WireGuard listens on")?.integer(in: 1...65535, "a UDP port 1-65535")
+        var peers: [VPN.Peer] = []
+        var ok = true
+        if let pv = w.required("peers", "the remote sites"), let items = pv.array() {
+            if items.isEmpty { pv.error("expected at least one peer") }
+            for item in items {
+                guard let p = readPeer(item) else { ok = false; continue }
+                if peers.contains(where: { $0.name == p.name }) { item.error("peer name \"\(p.name)\" is used twice"); ok = false }
+                if peers.contains(where: { $0.publicKey == p.publicKey }) { item.error("this public key belongs to another peer already"); ok = false }
+                peers.append(p)
+            }
+            // A destination routed to two peers is ambiguous: WireGuard would pick one silently.
+            var seen: [(IPPrefix, String)] = []
+            for (i, p) in peers.enumerated() {
+                for a in p.allowedIPs {
+                    if let (other, owner) = seen.first(where: { $0.0.overlaps(a) }) {
+                        Value(node: items[min(i, items.count - 1)].node, pointer: items[min(i, items.count - 1)].pointer / "allowedIPs", sink: sink)
+                            .error("allowed IPs \(a) overlap \(other) of peer \"\(owner)\"")
+                        ok = false
+                    }
+                    seen.append((a, p.name))
+                }
+            }
+        }
+        if let addr, let addrV { claimed.append((addr.canonical, "the VPN tunnel network", addrV, true)) }
+        for (i, p) in peers.enumerated() {
+            let at = Value(node: service.node, pointer: service.pointer / "wireguard" / "peers" / i / "allowedIPs", sink: sink)
+            for a in p.allowedIPs { claimed.append((a, "peer \"\(p.name)\"'s allowed IPs", at, true)) }
+        }
+        guard ok, let addr, let port else { return nil }
+        return VPN(address: addr, listenPort: UInt16(port), peers: peers)
+    }
+
+    func readPeer(_ v: Value) -> VPN.Peer? {
+        guard let o = v.object(keys: ["name", "publicKey", "endpoint", "allowedIPs", "keepalive", "presharedKeyFile"]) else { return nil }
+        var ok = true
+        var name = ""
+        if let nv = o.required("name", "the peer's name"), let s = nv.string() {
+            if nv.name(s, maxLength: KernelNames.maxRuleName, what: "a peer name") { name = s } else { ok = false }
+        } else { ok = false }
+        var key: [UInt8]?
+        if let kv = o.required("publicKey", "the peer's WireGuard public key in base64"), let s = kv.string() {
+            key = Base64.decode(s)
+            if key?.count != 32 {
+                kv.error("expected a WireGuard public key: 44 characters of base64 for 32 bytes, got \"\(s)\"")
+                key = nil
+            }
+        }
+        var endpoint: Endpoint?
+        if let ev = o["endpoint"], let s = ev.string() {
+            endpoint = Endpoint(parsing: s)
+            if endpoint == nil { ev.error("expected \"address:port\" or \"[v6address]:port\", got \"\(s)\""); ok = false }
+        }
+        var allowed: [IPPrefix] = []
+        if let av = o.required("allowedIPs", "the networks reached through this peer") {
+            if let p = prefixes(av) { allowed = p } else { ok = false }
+        }
+        var keepalive: UInt16?
+        if let kv = o["keepalive"] {
+            if let n = kv.integer(in: 0...65535, "seconds between keepalives, 0-65535") { keepalive = UInt16(n) } else { ok = false }
+        }
+        var psk: String?
+        if let pv = o["presharedKeyFile"], let s = pv.string() {
+            if s.hasPrefix("/") { psk = s } else { pv.error("expected an absolute file path, got \"\(s)\""); ok = false }
+        }
+        guard ok, let key else { return nil }
+        return VPN.Peer(name: name, publicKey: key, endpoint: endpoint, allowedIPs: allowed, keepalive: keepalive, presharedKeyFile: psk)
+    }
+}
+
+extension JSONNode {
+    /// The `type` member of a service object, read before the service is validated.
+    var typeField: String? {
+        guard case .object(let members) = kind, let t = members.first(where: { $0.key == "type" }),
+              case .string(let s) = t.value.kind else { return nil }
+        return s
+    }
+
+    func isObject(withType type: String) -> Bool { typeField == type }
+}
+
+extension Endpoint {
+    /// `192.0.2.1:51820` or `[2001:db8::1]:51820`.
+    public init?(parsing s: String) {
+        let host: Substring, port: Substring
+        if s.hasPrefix("[") {
+            guard let close = s.firstIndex(of: "]"), s[s.index(after: close)...].hasPrefix(":") else { return nil }
+            host = s[s.index(after: s.startIndex)..<close]
+            port = s[s.index(close, offsetBy: 2)...]
+        } else {
+            let parts = s.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2 else { return nil }
+            host = parts[0]
+            port = parts[1]
+        }
+        guard let a = IPAddress(host), !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCIIDigit),
+              let p = Int(port), (1...65535).contains(p) else { return nil }
+        self.init(address: a, port: UInt16(p))
+    }
+}
+
+/// RFC 4648 base64 with padding, strict: WireGuard keys are exactly this form.
+public enum Base64 {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    public static func decode(_ s: String) -> [UInt8]? {
+        let chars = Array(s.utf8)
+        guard chars.count % 4 == 0 else { return nil }
+        var out: [UInt8] = []
+        var i = 0
+        while i < chars.count {
+            var quad: [UInt32] = []
+            var pad = 0
+            for c in chars[i..<i + 4] {
+                if c == UInt8(ascii: "=") { pad += 1; quad.append(0); continue }
+                guard pad == 0, let v = alphabet.firstIndex(of: c) else { return nil }
+                quad.append(UInt32(v))
+            }
+            guard pad <= 2, pad == 0 || i + 4 == chars.count else { return nil }
+            let n = quad[0] << 18 | quad[1] << 12 | quad[2] << 6 | quad[3]
+            out.append(UInt8(n >> 16))
+            if pad < 2 { out.append(UInt8(n >> 8 & 0xFF)) }
+            if pad < 1 { out.append(UInt8(n & 0xFF)) }
+            i += 4
+        }
+        return out
+    }
+
+    public static func encode(_ bytes: [UInt8]) -> String {
+        var out: [UInt8] = []
+        var i = 0
+        while i < bytes.count {
+            let n = bytes.count - i
+            let b0 = UInt32(bytes[i]), b1 = n > 1 ? UInt32(bytes[i + 1]) : 0, b2 = n > 2 ? UInt32(bytes[i + 2]) : 0
+            let v = b0 << 16 | b1 << 8 | b2
+            out.append(alphabet[Int(v >> 18 & 63)])
+            out.append(alphabet[Int(v >> 12 & 63)])
+            out.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+            out.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
+            i += 3
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,1 @@
+// The netlink layer: issue 3.

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct VCPECommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vcpe",
+        abstract: "Service chains for virtual CPEs: one JSON descriptor per customer, turned into namespaces, links and nftables.",
+        subcommands: [Validate.self, PlanCommand.self]
+    )
+}
