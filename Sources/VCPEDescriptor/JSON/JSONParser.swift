@@ -313,7 +313,8 @@ public struct JSONParser {
             guard let s = Unicode.Scalar(hi) else { throw fail("lone UTF-16 surrogate in \\u escape") }
             return s
         default:
-            throw fail("invalid escape '\\\(Character(Unicode.Scalar(b)))' in a string")
+            // Point at the backslash, two scalars back.
+            throw fail("invalid escape '\\\(Character(Unicode.Scalar(b)))' in a string", at: SourceLocation(line: line, column: column - 2))
         }
     }
 

@@ -65,11 +65,12 @@ extension ChainReader {
            let m = mv.object(keys: ["src", "dst", "proto", "sport", "dport", "dscp"]) {
             if let s = m["src"] { if let p = prefixes(s) { match.src = p } else { ok = false } }
             if let s = m["dst"] { if let p = prefixes(s) { match.dst = p } else { ok = false } }
-            if let s = m["proto"] { if let p = s.word(IPProtocolMatch.self) { match.proto = p } else { ok = false } }
+            var protoKnown = true
+            if let s = m["proto"] { if let p = s.word(IPProtocolMatch.self) { match.proto = p } else { ok = false; protoKnown = false } }
             if let s = m["sport"] { if let p = ports(s) { match.sport = p } else { ok = false } }
             if let s = m["dport"] { if let p = ports(s) { match.dport = p } else { ok = false } }
             if let s = m["dscp"] { if let n = s.integer(in: 0...63, "a DSCP value 0-63") { match.dscp = UInt8(n) } else { ok = false } }
-            for key in ["sport", "dport"] where m[key] != nil && !match.proto.hasPorts {
+            for key in ["sport", "dport"] where m[key] != nil && !match.proto.hasPorts && protoKnown {
                 m[key]!.error("ports need \"proto\": \"tcp\" or \"udp\"")
                 ok = false
             }

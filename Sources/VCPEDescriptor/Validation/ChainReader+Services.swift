@@ -81,12 +81,13 @@ extension ChainReader {
         var from: Zone?
         if let f = o["from"] { from = f.word(Zone.self); if from == nil { ok = false } }
         var proto = IPProtocolMatch.any
-        if let p = o["proto"] { if let w = p.word(IPProtocolMatch.self) { proto = w } else { ok = false } }
+        var protoKnown = true
+        if let p = o["proto"] { if let w = p.word(IPProtocolMatch.self) { proto = w } else { ok = false; protoKnown = false } }
         let src = o["src"].map { prefixes($0) } ?? []
         let dst = o["dst"].map { prefixes($0) } ?? []
         let sport = o["sport"].map { ports($0) } ?? []
         let dport = o["dport"].map { ports($0) } ?? []
-        for key in ["sport", "dport"] where o[key] != nil && !proto.hasPorts {
+        for key in ["sport", "dport"] where o[key] != nil && !proto.hasPorts && protoKnown {
             o[key]!.error("ports need \"proto\": \"tcp\" or \"udp\" (this rule's proto is \"\(proto.rawValue)\")")
             ok = false
         }
@@ -271,6 +272,9 @@ public enum Base64 {
             }
             guard pad <= 2, pad == 0 || i + 4 == chars.count else { return nil }
             let n = quad[0] << 18 | quad[1] << 12 | quad[2] << 6 | quad[3]
+            // Canonical form only: bits below the last whole byte must be zero.
+            if pad == 1, n & 0xFF != 0 { return nil }
+            if pad == 2, n & 0xFFFF != 0 { return nil }
             out.append(UInt8(n >> 16))
             if pad < 2 { out.append(UInt8(n >> 8 & 0xFF)) }
             if pad < 1 { out.append(UInt8(n & 0xFF)) }

@@ -16,7 +16,7 @@ public struct Diagnostic: Sendable, Hashable, Codable, CustomStringConvertible {
 
     /// `LINE:COL: error: /pointer: message`, always one line.
     public var description: String {
-        "\(location): \(severity.rawValue): \(pointer): \(message.oneLine)"
+        "\(location): \(severity.rawValue): \(pointer.description.oneLine): \(message.oneLine)"
     }
 
     /// The one-line form with the file name in front, as compilers print it.

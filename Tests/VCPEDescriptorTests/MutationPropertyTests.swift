@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import VCPEDescriptor
+
+/// Deterministic generator so that a failing case can be replayed from its seed.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct MutationPropertyTests {
+    static let seed = UInt64(ProcessInfo.processInfo.environment["VCPE_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)
+
+    /// Every diagnostic keeps the contract: one line, a pointer, a place inside the file.
+    func checkContract(_ bytes: [UInt8], _ r: ValidationResult, _ context: @autoclosure () -> String) {
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).count
+        if r.chain == nil { #expect(!r.errors.isEmpty, "\(context()): invalid without an error") }
+        for d in r.diagnostics {
+            #expect(!d.description.contains("\n") && !d.description.contains("\r"), "\(context()): \(d)")
+            #expect(d.pointer.description.hasPrefix("/"))
+            #expect(d.location.line >= 1 && d.location.line <= lines && d.location.column >= 1, "\(context()): \(d)")
+            #expect(!d.message.isEmpty)
+        }
+    }
+
+    func byteMutation(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+        var b = input
+        let n = Int.random(in: 1...4, using: &rng)
+        for _ in 0..<n where !b.isEmpty {
+            let i = Int.random(in: 0..<b.count, using: &rng)
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0: b.remove(at: i)
+            case 1: b.insert(UInt8.random(in: 0...255, using: &rng), at: i)
+            case 2: b.insert(Array("{}[],:\"-0e.\\/#".utf8).randomElement(using: &rng)!, at: i)
+            case 3: b = Array(b[..<i])
+            case 4:
+                let j = min(b.count, i + Int.random(in: 1...40, using: &rng))
+                b.insert(contentsOf: b[i..<j], at: j)
+            default: b[i] = UInt8.random(in: 0x20...0x7E, using: &rng)
+            }
+        }
+        return b
+    }
+
+    /// Leaves of a JSON document with their RFC pointers.
+    func leaves(_ v: Any, _ p: [String] = []) -> [[String]] {
+        if let o = v as? [String: Any] { return o.flatMap { leaves($1, p + [$0]) } }
+        if let a = v as? [Any] { return a.enumerated().flatMap { leaves($1, p + [String($0)]) } }
+        return [p]
+    }
+
+    func replacing(_ v: Any, at p: ArraySlice<String>, with new: Any) -> Any {
+        guard let k = p.first else { return new }
+        if var o = v as? [String: Any] { o[k] = replacing(o[k]!, at: p.dropFirst(), with: new); return o }
+        var a = v as! [Any]
+        a[Int(k)!] = replacing(a[Int(k)!], at: p.dropFirst(), with: new)
+        return a
+    }
+
+    @Test func randomByteMutationsNeverCrashAndAlwaysSayWhere() throws {
+        var rng = SplitMix64(state: Self.seed)
+        let inputs = exampleFiles.map { [UInt8](try! Data(contentsOf: $0)) }
+        for i in 0..<3000 {
+            let m = byteMutation(inputs[i % inputs.count], &rng)
+            checkContract(m, ChainDecoder.validate(m), "seed \(Self.seed) case \(i)")
+        }
+    }
+
+    /// A leaf replaced by a value of the wrong type is an error at exactly that leaf.
+    @Test func wrongTypedLeavesAreReportedAtTheirPointer() throws {
+        var rng = SplitMix64(state: Self.seed ^ 0xABCD)
+        let docs = try exampleFiles.map { try JSONSerialization.jsonObject(with: Data(contentsOf: $0)) }
+        for i in 0..<2000 {
+            let doc = docs[i % docs.count]
+            let all = leaves(doc).filter { !$0.isEmpty }
+            let p = all.randomElement(using: &rng)!
+            let mutated = replacing(doc, at: p[...], with: ["zz": [1]])
+            let bytes = [UInt8](try JSONSerialization.data(withJSONObject: mutated, options: [.prettyPrinted]))
+            let r = ChainDecoder.validate(bytes)
+            checkContract(bytes, r, "seed \(Self.seed) tree case \(i)")
+            let ptr = JSONPointer(p).description
+            #expect(r.errors.contains { $0.pointer.description == ptr }, "seed \(Self.seed): \(ptr) not reported: \(r.errors)")
+        }
+    }
+
+    /// The binary keeps the contract too: exit 1, one line per problem, no crash output.
+    @Test func theBinaryRejectsMutantsCleanly() throws {
+        var rng = SplitMix64(state: Self.seed ^ 0x5EED)
+        let inputs = exampleFiles.map { [UInt8](try! Data(contentsOf: $0)) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-fuzz-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var checked = 0
+        for i in 0..<150 {
+            let m = byteMutation(inputs[i % inputs.count], &rng)
+            let f = dir.appendingPathComponent("m\(i).json")
+            try Data(m).write(to: f)
+            let r = try run(vcpeBinary, ["validate", f.path])
+            let valid = ChainDecoder.validate(m).isValid
+            #expect(r.status == (valid ? 0 : 1), "seed \(Self.seed) case \(i): \(r.stderr)")
+            #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Stack dump"))
+            if !valid {
+                checked += 1
+                for l in r.stderr.split(separator: "\n") { #expect(l.hasPrefix(f.path + ":"), "\(l)") }
+            }
+        }
+        #expect(checked > 50)
+    }
+}
