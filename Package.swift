@@ -27,7 +27,7 @@ let package = Package(
 
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
-        .target(name: "VCPENetlink", dependencies: ["VCPESystem", "CNetlink"]),
+        .target(name: "VCPENetlink", dependencies: ["VCPEDescriptor", "VCPESystem", "CNetlink"]),
 
         .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem"]),
         .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor"]),

@@ -4,6 +4,8 @@
 #include <sys/mount.h>
 #include <unistd.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include "csystem.h"
 
 int vcpe_setns(int fd, int nstype) { return setns(fd, nstype); }
@@ -20,3 +22,8 @@ unsigned long vcpe_ms_shared(void) { return MS_SHARED; }
 unsigned long vcpe_ms_rec(void) { return MS_REC; }
 int vcpe_mnt_detach(void) { return MNT_DETACH; }
 int vcpe_errno(void) { return errno; }
+int vcpe_is_nsfs(const char *path) {
+    struct statfs fs;
+    if (statfs(path, &fs) != 0) return -1;
+    return fs.f_type == NSFS_MAGIC;
+}

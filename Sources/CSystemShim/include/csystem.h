@@ -16,4 +16,6 @@ unsigned long vcpe_ms_shared(void);
 unsigned long vcpe_ms_rec(void);
 int vcpe_mnt_detach(void);
 int vcpe_errno(void);
+// 1 if path is on nsfs (a mounted namespace), 0 if not, -1 with errno on failure.
+int vcpe_is_nsfs(const char *path);
 #endif

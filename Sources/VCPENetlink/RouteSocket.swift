@@ -1,0 +1,176 @@
+import CNetlink
+import SystemPackage
+import VCPEDescriptor
+import VCPESystem
+
+/// A NETLINK_ROUTE socket bound to one network namespace. The socket is opened on a
+/// thread inside the namespace and stays bound to it; any thread may then use it, one at
+/// a time. Not Sendable: give each task its own.
+public final class RouteSocket {
+    let sock: OpaquePointer
+    /// The namespace this socket programs; nil is the caller's own (the host).
+    public let namespace: String?
+    private let lastError = KernelErrorState()
+
+    public init(namespace: String? = nil) throws {
+        self.namespace = namespace
+        let where_ = namespace ?? "host"
+        // Opened inside the namespace on a throwaway thread (see VCPESystem.NetworkNamespace.perform).
+        let raw: UInt = try NetworkNamespace.perform(in: namespace) {
+            guard let s = nl_socket_alloc() else {
+                throw NetlinkError(operation: "allocate netlink socket", object: "in \(where_)", errno: .noMemory)
+            }
+            let rc = nl_connect(s, NETLINK_ROUTE)
+            if rc < 0 {
+                nl_socket_free(s)
+                throw NetlinkError(operation: "connect NETLINK_ROUTE", object: "in \(where_)", errno: Errno(rawValue: -rc),
+                                   kernelMessage: String(cString: nl_geterror(rc)))
+            }
+            return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
+        }
+        sock = OpaquePointer(bitPattern: raw)!
+        // Ask the kernel to explain refusals, and keep its errno (libnl would map it to its own codes).
+        var one: Int32 = 1
+        setsockopt(nl_socket_get_fd(sock), 270 /* SOL_NETLINK */, 11 /* NETLINK_EXT_ACK */, &one, 4)
+        nl_socket_modify_err_cb(sock, NL_CB_CUSTOM, kernelErrorCallback, Unmanaged.passUnretained(lastError).toOpaque())
+    }
+
+    deinit { nl_socket_free(sock) }
+
+    var place: String { namespace.map { "in \($0)" } ?? "on the host" }
+
+    /// Runs one libnl call; a negative result becomes a NetlinkError with the kernel's errno.
+    @discardableResult
+    func call(_ operation: String, _ object: @autoclosure () -> String, _ body: () -> Int32) throws(NetlinkError) -> Int32 {
+        lastError.reset()
+        let rc = body()
+        guard rc < 0 else { return rc }
+        let errno = lastError.errno != 0 ? Errno(rawValue: lastError.errno) : Errno(rawValue: libnlToErrno(rc))
+        throw NetlinkError(operation: operation, object: "\(object()) \(place)", errno: errno,
+                           kernelMessage: lastError.message ?? (lastError.errno != 0 ? nil : String(cString: nl_geterror(rc))))
+    }
+
+    /// Dumps a cache and hands each object to `body`; the cache is freed afterwards.
+    func dump<T>(_ what: String, _ alloc: (UnsafeMutablePointer<OpaquePointer?>) -> Int32,
+                 _ body: (OpaquePointer) -> T?) throws(NetlinkError) -> [T] {
+        var cache: OpaquePointer?
+        try call("dump", what) { alloc(&cache) }
+        defer { nl_cache_free(cache) }
+        var out: [T] = []
+        var obj = nl_cache_get_first(cache)
+        while let o = obj {
+            if let v = body(o) { out.append(v) }
+            obj = nl_cache_get_next(o)
+        }
+        return out
+    }
+
+    /// The interface index of `name` in this socket's namespace (if_nametoindex would use the
+    /// calling thread's namespace instead).
+    public func index(of name: String) throws(NetlinkError) -> Int32 {
+        guard let l = try link(named: name) else {
+            throw NetlinkError(operation: "find interface", object: name + " " + place, errno: .operationNotSupportedByDevice)  // ENODEV
+        }
+        return l.index
+    }
+}
+
+/// The last NLMSG_ERROR the kernel sent on one socket.
+final class KernelErrorState {
+    var errno: Int32 = 0
+    var message: String?
+
+    func reset() {
+        errno = 0
+        message = nil
+    }
+}
+
+/// libnl's error callback: keep the errno and the extended-ack text, then stop.
+private let kernelErrorCallback: nl_recvmsg_err_cb_t = { _, err, arg in
+    guard let err, let arg else { return Int32(NL_STOP.rawValue) }
+    let state = Unmanaged<KernelErrorState>.fromOpaque(arg).takeUnretainedValue()
+    state.errno = -err.pointee.error
+    state.message = extendedAckMessage(err)
+    return Int32(NL_STOP.rawValue)
+}
+
+/// NLMSGERR_ATTR_MSG from the TLVs after the error, when the kernel sent them.
+private func extendedAckMessage(_ err: UnsafeMutablePointer<nlmsgerr>) -> String? {
+    let headerSize = 16  // NLMSG_HDRLEN
+    let raw = UnsafeRawPointer(err)
+    let header = (raw - headerSize).assumingMemoryBound(to: nlmsghdr.self).pointee
+    guard header.nlmsg_flags & 0x200 != 0 else { return nil }  // NLM_F_ACK_TLVS
+    let capped = header.nlmsg_flags & 0x100 != 0  // NLM_F_CAPPED: the request is not echoed
+    var offset = 4 + headerSize  // error code + the request's header
+    if !capped { offset += Int(err.pointee.msg.nlmsg_len) - headerSize }
+    offset = (offset + 3) & ~3
+    let end = Int(header.nlmsg_len) - headerSize
+    while offset + 4 <= end {
+        let len = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+        let type = raw.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
+        guard len >= 4, offset + len <= end else { break }
+        if type == 1 {  // NLMSGERR_ATTR_MSG
+            let bytes = UnsafeRawBufferPointer(start: raw + offset + 4, count: len - 4)
+            return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        offset += (len + 3) & ~3
+    }
+    return nil
+}
+
+/// For failures libnl detects itself (no kernel error): its codes to the nearest errno.
+private func libnlToErrno(_ rc: Int32) -> Int32 {
+    let e: Errno = switch -rc {
+    case Int32(NLE_NOMEM): .noMemory
+    case Int32(NLE_EXIST): .fileExists
+    case Int32(NLE_OBJ_NOTFOUND), Int32(NLE_NODEV): .operationNotSupportedByDevice  // ENODEV
+    case Int32(NLE_INVAL), Int32(NLE_MISSING_ATTR): .invalidArgument
+    case Int32(NLE_PERM): .notPermitted
+    case Int32(NLE_BUSY): .resourceBusy
+    case Int32(NLE_RANGE): .outOfRange
+    case Int32(NLE_NOADDR): .addressNotAvailable
+    case Int32(NLE_OPNOTSUPP): .notSupportedOnSocket
+    default: .ioError
+    }
+    return e.rawValue
+}
+
+// MARK: - Addresses between libnl and vcpe
+
+extension IPPrefix {
+    /// A libnl address object; the caller puts it (nl_addr_put).
+    func nlAddress() -> OpaquePointer {
+        let bytes = address.bytes
+        let a = bytes.withUnsafeBytes { nl_addr_build(address.family == .v4 ? AF_INET : AF_INET6, $0.baseAddress, $0.count) }!
+        nl_addr_set_prefixlen(a, Int32(length))
+        return a
+    }
+
+    init?(nlAddress a: OpaquePointer?) {
+        guard let a, let ip = IPAddress(nlAddress: a) else { return nil }
+        self.init(ip, Int(nl_addr_get_prefixlen(a)))
+    }
+}
+
+extension IPAddress {
+    init?(nlAddress a: OpaquePointer) {
+        let len = Int(nl_addr_get_len(a))
+        guard let p = nl_addr_get_binary_addr(a) else { return nil }
+        let b = UnsafeRawBufferPointer(start: p, count: len)
+        switch (nl_addr_get_family(a), len) {
+        case (AF_INET, 4): self.init(v4: b.reduce(0) { $0 << 8 | UInt32($1) })
+        case (AF_INET6, 16):
+            self.init(v6: b[0..<8].reduce(0) { $0 << 8 | UInt64($1) }, b[8..<16].reduce(0) { $0 << 8 | UInt64($1) })
+        default: return nil
+        }
+    }
+
+    func nlAddress() -> OpaquePointer { IPPrefix(self, bitWidth).nlAddress() }
+}
+
+func withNLAddress<T>(_ p: IPPrefix, _ body: (OpaquePointer) throws -> T) rethrows -> T {
+    let a = p.nlAddress()
+    defer { nl_addr_put(a) }
+    return try body(a)
+}
