@@ -51,6 +51,10 @@ let package = Package(
             ]
         ),
 
+        // Benchmarks (bench/): release-built, run by bench/run.
+        .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"],
+                          path: "bench/netlink"),
+
         .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController"],
                     resources: []),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem"]),
