@@ -29,7 +29,8 @@ let package = Package(
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
         .target(name: "VCPENetlink", dependencies: ["VCPEDescriptor", "VCPESystem", "CNetlink"]),
 
-        .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem"]),
+        .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
+        .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem", "CNftnl"]),
         .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor"]),
         .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor"]),
         .target(name: "VCPEDatapath", dependencies: ["VCPEClassifier"]),
@@ -57,7 +58,10 @@ let package = Package(
 
         .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController"],
                     resources: []),
-        .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem"]),
+        // Fixtures for kernel tests: unique names, teardown, ip/nft as oracles.
+        .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem"], path: "Tests/VCPETestSupport"),
+        .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
+        .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

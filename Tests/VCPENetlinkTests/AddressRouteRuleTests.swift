@@ -3,6 +3,7 @@ import Testing
 import VCPEDescriptor
 import VCPENetlink
 import VCPESystem
+import VCPETestSupport
 
 @Suite struct AddressRouteRuleTests {
     private func setup(_ fx: KernelFixture) throws -> (String, RouteSocket) {

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VCPENetlink
 import VCPESystem
+import VCPETestSupport
 
 @Suite struct NamespaceTests {
     @Test func createListRemoveAsIpNetnsSeesThem() throws {

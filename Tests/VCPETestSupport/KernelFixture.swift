@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+import VCPENetlink
+import VCPESystem
+
+/// Names with a unique prefix for one test, and teardown that removes what the test made
+/// even when it failed: every namespace (their interfaces go with them) and host links.
+public final class KernelFixture: @unchecked Sendable {
+    nonisolated(unsafe) static var counter = 0
+    static let lock = NSLock()
+
+    public let tag: String
+    private(set) var namespaces: [String] = []
+    private(set) var hostLinks: [String] = []
+
+    public init() {
+        Self.lock.lock()
+        Self.counter += 1
+        let n = Self.counter
+        Self.lock.unlock()
+        // Short: interface names built from it must fit 15 bytes.
+        tag = "vt\(String(getpid() % 46656, radix: 36))\(String(n, radix: 36))"
+    }
+
+    /// A fresh namespace named after the test.
+    public func namespace(_ suffix: String) throws -> String {
+        let name = "vcpetest-\(tag)-\(suffix)"
+        namespaces.append(name)
+        try NetworkNamespace.create(name)
+        return name
+    }
+
+    public func hostLink(_ suffix: String) -> String {
+        let name = "\(tag)\(suffix)"
+        precondition(name.utf8.count <= 15)
+        hostLinks.append(name)
+        return name
+    }
+
+    public func cleanup() {
+        if let host = try? RouteSocket() { for l in hostLinks { try? host.removeLink(l) } }
+        for ns in namespaces { try? NetworkNamespace.remove(ns) }
+        let left = (try? NetworkNamespace.list())?.filter { $0.contains(tag) } ?? []
+        #expect(left.isEmpty, "namespaces left behind: \(left)")
+    }
+}
+
+/// `ip` as the independent oracle: its JSON output, decoded.
+public func ip(_ args: [String], namespace: String? = nil) throws -> [[String: Any]] {
+    let out = try sh("/usr/sbin/ip", (namespace.map { ["-n", $0] } ?? []) + ["-j"] + args)
+    if out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return [] }
+    return try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] ?? []
+}
+
+public struct CommandFailed: Error, CustomStringConvertible {
+    public var command: String
+    public var status: Int32
+    public var stderr: String
+    public var description: String { "\(command) exited \(status): \(stderr)" }
+}
+
+/// Runs a program; a non-zero exit throws with its stderr.
+@discardableResult
+public func sh(_ exe: String, _ args: [String]) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: exe)
+    p.arguments = args
+    let tmp = FileManager.default.temporaryDirectory
+    let out = tmp.appendingPathComponent("vcpe-sh-\(UUID().uuidString)"), err = tmp.appendingPathComponent("vcpe-sh-\(UUID().uuidString)")
+    for f in [out, err] { FileManager.default.createFile(atPath: f.path, contents: nil) }
+    defer { for f in [out, err] { try? FileManager.default.removeItem(at: f) } }
+    p.standardOutput = try FileHandle(forWritingTo: out)
+    p.standardError = try FileHandle(forWritingTo: err)
+    p.standardInput = FileHandle.nullDevice
+    try p.run()
+    p.waitUntilExit()
+    let text = String(decoding: try Data(contentsOf: out), as: UTF8.self)
+    guard p.terminationStatus == 0 else {
+        throw CommandFailed(command: ([exe] + args).joined(separator: " "), status: p.terminationStatus,
+                            stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+    }
+    return text
+}
+
+/// `nft -j list ruleset` of a namespace, with what differs between two equal rulesets
+/// (handles, the tool's metainfo) taken out.
+public func nftRuleset(namespace: String) throws -> [[String: Any]] {
+    let out = try sh("/usr/sbin/ip", ["netns", "exec", namespace, "nft", "-j", "list", "ruleset"])
+    let j = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+    let items = (j?["nftables"] as? [[String: Any]] ?? []).filter { $0["metainfo"] == nil }
+    func strip(_ v: Any) -> Any {
+        if let d = v as? [String: Any] {
+            return d.filter { $0.key != "handle" }.mapValues(strip)
+        }
+        if let a = v as? [Any] { return a.map(strip) }
+        return v
+    }
+    return items.map { strip($0) as! [String: Any] }
+}
+
+/// Runs `nft -f` on text inside a namespace.
+public func nftLoad(_ text: String, namespace: String) throws {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-nft-\(UUID().uuidString).nft")
+    try text.write(to: path, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: path) }
+    try sh("/usr/sbin/ip", ["netns", "exec", namespace, "nft", "-f", path.path])
+}
