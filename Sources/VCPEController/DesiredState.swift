@@ -67,8 +67,7 @@ public enum DesiredState {
             }
         }
         for service in chain.services {
-            let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
-            if let table = FirewallTables.table(for: service, namespace: ns) { s.insert(table) }
+            if let table = FirewallTables.table(for: service, in: chain, topology: topo) { s.insert(table) }
         }
         return s
     }

@@ -1,37 +1,20 @@
 import VCPEDescriptor
+import VCPENftables
 
-/// The nftables table a service needs, as the planner sees it: identity and a digest of
-/// its content. The rules themselves are rendered by the nftables layer.
+/// The nftables table a service needs, as the planner sees it: identity, size and a digest
+/// of its full text, so that any change of a rule changes the object.
 enum FirewallTables {
-    static let tableName = "vcpe"
-
-    static func table(for service: Service, namespace: String) -> HostObject? {
-        switch service.kind {
-        case .firewall(let fw):
-            // forward chain: established/related, invalid drop, the operator's rules, the default.
-            return .nftTable(namespace: namespace, family: "inet", name: tableName,
-                             rules: fw.rules.count + 3, digest: digest(of: service))
-        case .router(let rt) where rt.nat == .masquerade || !rt.portForwards.isEmpty:
-            return .nftTable(namespace: namespace, family: "ip", name: tableName,
-                             rules: (rt.nat == .masquerade ? 1 : 0) + 2 * rt.portForwards.count,
-                             digest: digest(of: service))
-        default:
-            return nil
-        }
+    static func table(for service: Service, in chain: Chain, topology: Topology) -> HostObject? {
+        guard let t = ServiceTables.table(for: service, in: chain, topology: topology) else { return nil }
+        return .nftTable(namespace: KernelNames.namespace(customer: chain.customer, service: service.name),
+                         family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: digest(t.nftText))
     }
 
-    /// FNV-1a over the service's canonical description: stable across runs and processes.
-    static func digest(of service: Service) -> String {
+    /// FNV-1a: stable across runs and processes, unlike Hasher.
+    static func digest(_ text: String) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in String(describing: service).utf8 {
-            h = (h ^ UInt64(b)) &* 0x100_0000_01b3
-        }
-        return String(h, radix: 16).leftPadded(16)
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 }

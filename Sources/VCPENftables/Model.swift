@@ -89,7 +89,7 @@ public struct BaseChain: Sendable, Hashable {
 /// A named set; anonymous sets come from matches with several values.
 public struct NftSet: Sendable, Hashable {
     public enum KeyType: String, Sendable, Hashable {
-        case ipv4Address = "ipv4_addr", ipv6Address = "ipv6_addr", inetService = "inet_service"
+        case ipv4Address = "ipv4_addr", ipv6Address = "ipv6_addr", inetService = "inet_service", ifname
 
         /// nft's datatype numbers, as stored in the kernel.
         var datatype: UInt32 {
@@ -97,6 +97,7 @@ public struct NftSet: Sendable, Hashable {
             case .ipv4Address: 7
             case .ipv6Address: 8
             case .inetService: 13
+            case .ifname: 41
             }
         }
 
@@ -105,6 +106,7 @@ public struct NftSet: Sendable, Hashable {
             case .ipv4Address: 4
             case .ipv6Address: 16
             case .inetService: 2
+            case .ifname: 16
             }
         }
     }
@@ -126,6 +128,7 @@ public struct NftSet: Sendable, Hashable {
 public enum SetElement: Sendable, Hashable {
     case prefix(IPPrefix)
     case ports(PortRange)
+    case interface(String)
 }
 
 public struct NftRule: Sendable, Hashable {
@@ -183,6 +186,9 @@ public enum Match: Sendable, Hashable {
 
     case iifname(String)
     case oifname(String)
+    /// Any of several interfaces (an anonymous set of names).
+    case iifnameIn([String])
+    case oifnameIn([String])
     case nfproto(IPAddress.Family)
     case l4proto(UInt8)
     case source(AddressValue)

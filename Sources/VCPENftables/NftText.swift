@@ -33,6 +33,7 @@ extension SetElement {
         switch self {
         case .prefix(let p): p.length == p.address.bitWidth ? p.address.description : p.description
         case .ports(let r): r.description
+        case .interface(let n): "\"\(n)\""
         }
     }
 }
@@ -51,6 +52,8 @@ extension Match {
         switch self {
         case .iifname(let n): return "iifname \"\(n)\""
         case .oifname(let n): return "oifname \"\(n)\""
+        case .iifnameIn(let ns): return "iifname { " + ns.map { "\"\($0)\"" }.joined(separator: ", ") + " }"
+        case .oifnameIn(let ns): return "oifname { " + ns.map { "\"\($0)\"" }.joined(separator: ", ") + " }"
         case .nfproto(let f): return "meta nfproto \(f == .v4 ? "ipv4" : "ipv6")"
         case .l4proto(let p): return "meta l4proto \(protocolName(p))"
         case .source(let v): return v.nftText(field: "saddr")

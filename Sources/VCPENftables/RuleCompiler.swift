@@ -48,6 +48,8 @@ struct RuleCompiler {
         switch m {
         case .iifname(let n): metaLoad(NFT_META_IIFNAME, r); cmp(.eq, ifname(n), r)
         case .oifname(let n): metaLoad(NFT_META_OIFNAME, r); cmp(.eq, ifname(n), r)
+        case .iifnameIn(let ns): metaLoad(NFT_META_IIFNAME, r); lookupAnonymous(keyType: .ifname, elements: ns.map { .interface($0) }, r)
+        case .oifnameIn(let ns): metaLoad(NFT_META_OIFNAME, r); lookupAnonymous(keyType: .ifname, elements: ns.map { .interface($0) }, r)
         case .nfproto(let f):
             metaLoad(NFT_META_NFPROTO, r); cmp(.eq, [f == .v4 ? 2 : 10], r)
             deps.nfproto = f
@@ -292,7 +294,7 @@ struct RuleCompiler {
     // MARK: - Byte order
 
     /// An interface name as nft compares it: IFNAMSIZ bytes, zero padded.
-    private func ifname(_ n: String) -> [UInt8] { Array(n.utf8.prefix(15)) + [UInt8](repeating: 0, count: 16 - min(15, n.utf8.count)) }
+    private func ifname(_ n: String) -> [UInt8] { SetElement.interface(n).key }
 }
 
 /// Host-order 32-bit values, as the kernel keeps marks and ct state.
@@ -304,6 +306,7 @@ extension SetElement {
         switch self {
         case .prefix(let p): p.length == p.address.bitWidth
         case .ports(let r): r.lo == r.hi
+        case .interface: true
         }
     }
 }

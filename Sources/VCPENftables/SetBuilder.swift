@@ -22,6 +22,7 @@ enum SetBuilder {
         if set.interval { flags |= UInt32(NFT_SET_INTERVAL.rawValue) }
         nftnl_set_set_u32(s, UInt16(NFTNL_SET_FLAGS.rawValue), flags)
         if anonymous { nftnl_set_set_u32(s, UInt16(NFTNL_SET_DESC_SIZE.rawValue), UInt32(elementKeys(set).count)) }
+        setKeyByteOrder(set.keyType, on: s)
         for (key, isEnd) in elements {
             let e = nftnl_set_elem_alloc()!
             key.withUnsafeBytes { _ = nftnl_set_elem_set(e, UInt16(NFTNL_SET_ELEM_KEY), $0.baseAddress, UInt32($0.count)) }
@@ -31,11 +32,21 @@ enum SetBuilder {
         return s
     }
 
+    /// nft reads a key's byte order from the set's user data to print elements back;
+    /// interface names are host-order strings, addresses and ports network order.
+    static func setKeyByteOrder(_ type: NftSet.KeyType, on s: OpaquePointer) {
+        guard let buf = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) else { return }
+        defer { nftnl_udata_buf_free(buf) }
+        let hostEndian: UInt32 = 1, bigEndian: UInt32 = 2
+        guard nftnl_udata_put_u32(buf, UInt8(NFTNL_UDATA_SET_KEYBYTEORDER.rawValue), type == .ifname ? hostEndian : bigEndian) else { return }
+        nftnl_set_set_data(s, UInt16(NFTNL_SET_USERDATA.rawValue), nftnl_udata_buf_data(buf), nftnl_udata_buf_len(buf))
+    }
+
     /// The kernel's elements: keys in network byte order, each flagged as an interval end or not.
     static func elementKeys(_ set: NftSet) -> [(key: [UInt8], end: Bool)] {
         let width = Int(set.keyType.length)
+        guard set.interval else { return set.elements.map { ($0.key, false) } }
         let ranges = set.elements.map(\.bounds)
-        guard set.interval else { return ranges.map { (Self.bytes($0.lo, width), false) } }
         var out: [(key: [UInt8], end: Bool)] = []
         let merged = merge(ranges)
         if let first = merged.first, first.lo != 0 { out.append((Self.bytes(0, width), true)) }
@@ -65,6 +76,15 @@ enum SetBuilder {
 }
 
 extension SetElement {
+    /// The key of a single-valued element, in network byte order; names are IFNAMSIZ bytes, zero padded.
+    var key: [UInt8] {
+        switch self {
+        case .prefix(let p): p.address.bytes
+        case .ports(let r): be16(r.lo)
+        case .interface(let n): Array(n.utf8.prefix(15)) + [UInt8](repeating: 0, count: 16 - min(15, n.utf8.count))
+        }
+    }
+
     /// The element as an inclusive range of integers in the key's width.
     var bounds: (lo: UInt128, hi: UInt128) {
         switch self {
@@ -74,6 +94,8 @@ extension SetElement {
                 a.family == .v4 ? UInt128(a.v4Value) : UInt128(a.high) << 64 | UInt128(a.low)
             }
             return (value(p.network), value(p.last))
+        case .interface:
+            preconditionFailure("interface names are never interval elements")
         }
     }
 }

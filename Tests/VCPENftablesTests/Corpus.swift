@@ -17,6 +17,7 @@ enum Corpus {
                 NftRule([.ctState([.established, .related])], [.accept], comment: "established"),
                 NftRule([.ctState([.invalid])], [.drop]),
                 NftRule([.iifname("lan"), .destinationPort(.tcp, .anyOf([PortRange(80), PortRange(443)]))], [.namedCounter("web"), .accept], comment: "web"),
+                NftRule([.iifnameIn(["internet-in", "lan"]), .oifnameIn(["a-out", "b-out"])], [.accept]),
                 NftRule([.iifname("wan"), .source(.prefix(p("198.51.100.0/24"))), .destinationPort(.tcp, .range(PortRange(22)))],
                         [.namedCounter("ssh-in"), .accept], comment: "ssh-in"),
                 NftRule([.destinationPort(.tcp, .range(PortRange(137, 139)))], [.counter, .reject(.tcpReset)]),

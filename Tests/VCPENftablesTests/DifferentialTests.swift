@@ -26,3 +26,38 @@ import VCPETestSupport
         }
     }
 }
+
+/// The translations of every example chain's services, through this layer and through nft.
+@Suite struct TranslationDifferentialTests {
+    static var translated: [(String, NftTable)] {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("chains")
+        let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
+        return files.filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }.flatMap { f -> [(String, NftTable)] in
+            guard let chain = ChainDecoder.validate([UInt8]((try? Data(contentsOf: f)) ?? Data())).chain else { return [] }
+            let topo = Topology.resolve(chain)
+            return chain.services.compactMap { s in
+                ServiceTables.table(for: s, in: chain, topology: topo).map { ("\(f.lastPathComponent)/\(s.name)", $0) }
+            }
+        }
+    }
+
+    @Test func everyExampleServiceTranslatesToWhatNftInstalls() throws {
+        let all = Self.translated
+        #expect(all.count >= 9)
+        let fx = KernelFixture()
+        defer { fx.cleanup() }
+        let mine = try fx.namespace("m"), theirs = try fx.namespace("n")
+        let nft = try NftSocket(namespace: mine)
+        for (name, table) in all {
+            try nft.replaceTable(table)
+            try nftLoad("flush ruleset\n" + table.nftText, namespace: theirs)
+            let a = try nftRuleset(namespace: mine), b = try nftRuleset(namespace: theirs)
+            #expect(a.count == b.count, "\(name)")
+            for (x, y) in zip(a, b) {
+                #expect(NSDictionary(dictionary: x).isEqual(to: y), "\(name): \(x) != \(y)")
+            }
+            try nft.removeTable(family: table.family, name: table.name)
+        }
+    }
+}

@@ -62,24 +62,53 @@ public struct CommandFailed: Error, CustomStringConvertible {
 /// Runs a program; a non-zero exit throws with its stderr.
 @discardableResult
 public func sh(_ exe: String, _ args: [String]) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: exe)
-    p.arguments = args
     let tmp = FileManager.default.temporaryDirectory
     let out = tmp.appendingPathComponent("vcpe-sh-\(UUID().uuidString)"), err = tmp.appendingPathComponent("vcpe-sh-\(UUID().uuidString)")
-    for f in [out, err] { FileManager.default.createFile(atPath: f.path, contents: nil) }
     defer { for f in [out, err] { try? FileManager.default.removeItem(at: f) } }
-    p.standardOutput = try FileHandle(forWritingTo: out)
-    p.standardError = try FileHandle(forWritingTo: err)
-    p.standardInput = FileHandle.nullDevice
-    try p.run()
-    p.waitUntilExit()
-    let text = String(decoding: try Data(contentsOf: out), as: UTF8.self)
-    guard p.terminationStatus == 0 else {
-        throw CommandFailed(command: ([exe] + args).joined(separator: " "), status: p.terminationStatus,
-                            stderr: String(decoding: try Data(contentsOf: err), as: UTF8.self))
+    let pid = try spawn(exe, args, stdout: out.path, stderr: err.path)
+    let status = waitFor(pid)
+    let text = String(decoding: (try? Data(contentsOf: out)) ?? Data(), as: UTF8.self)
+    guard status == 0 else {
+        throw CommandFailed(command: ([exe] + args).joined(separator: " "), status: status,
+                            stderr: String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))
     }
     return text
+}
+
+/// posix_spawn with stdin from /dev/null and stdout/stderr to files. Foundation's Process
+/// can miss a child's exit when other children run long; waitpid cannot.
+public func spawn(_ exe: String, _ args: [String], stdout: String = "/dev/null", stderr: String = "/dev/null") throws -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, stdout, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    posix_spawn_file_actions_addopen(&actions, 2, stderr, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+    let argv = ([exe] + args).map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    // Test threads block signals; a child must not inherit that, or it ignores SIGTERM.
+    var attr = posix_spawnattr_t()
+    posix_spawnattr_init(&attr)
+    defer { posix_spawnattr_destroy(&attr) }
+    var none = sigset_t(), all = sigset_t()
+    sigemptyset(&none)
+    sigfillset(&all)
+    posix_spawnattr_setsigmask(&attr, &none)
+    posix_spawnattr_setsigdefault(&attr, &all)
+    posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, exe, &actions, &attr, argv, environ)
+    guard rc == 0 else { throw CommandFailed(command: exe, status: -1, stderr: "posix_spawn: errno \(rc)") }
+    return pid
+}
+
+/// The exit status (or 128 + signal) of a child.
+@discardableResult
+public func waitFor(_ pid: pid_t) -> Int32 {
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    let signal = status & 0x7F
+    return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
 }
 
 /// `nft -j list ruleset` of a namespace, with what differs between two equal rulesets

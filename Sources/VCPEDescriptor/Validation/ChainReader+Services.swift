@@ -137,8 +137,9 @@ extension ChainReader {
         if let lan, !hostAddress(tv, addr, in: lan.subnet, what: "a LAN host") { return nil }
         if let lan, addr == lan.gateway { tv.error("expected a LAN host; \(addr) is the chain's own gateway"); return nil }
         let toPort = parts.count == 2 ? UInt16(parts[1])! : nil
-        if let range, let toPort, Int(toPort) + Int(range.hi - range.lo) > 65535 {
-            tv.error("the range \(range) shifted to start at \(toPort) runs past port 65535")
+        // NAT to a port range picks any port of it rather than shifting: ranges keep their ports.
+        if let range, let toPort, range.lo != range.hi, toPort != range.lo {
+            tv.error("a port range is forwarded to the same ports; give \"\(addr)\" without a port, or forward one port")
             return nil
         }
         guard let proto, let range else { return nil }

@@ -1,0 +1,44 @@
+import Foundation
+import VCPESystem
+
+/// The repository root, from this file's place.
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+/// Servers started in test namespaces; all killed by `stop()` (call it in a defer).
+public final class Servers: @unchecked Sendable {
+    private var processes: [pid_t] = []
+    private var readyFiles: [URL] = []
+
+    public init() {}
+
+    /// Starts a probe server in `namespace` and waits until it listens.
+    public func start(_ kind: String, port: Int, in namespace: String) throws {
+        let ready = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ready-\(UUID().uuidString)")
+        readyFiles.append(ready)
+        processes.append(try spawn("/usr/sbin/ip", ["netns", "exec", namespace, "python3",
+                                                    repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
+                                                    "serve-\(kind)", String(port), ready.path]))
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: ready.path) { usleep(10_000) }
+        guard FileManager.default.fileExists(atPath: ready.path) else { throw CommandFailed(command: "probe serve-\(kind) \(port)", status: -1, stderr: "not ready in 2 s") }
+    }
+
+    public func stop() {
+        for pid in processes {
+            kill(pid, SIGKILL)
+            waitFor(pid)
+        }
+        processes = []
+        for f in readyFiles { try? FileManager.default.removeItem(at: f) }
+    }
+}
+
+/// What a probe client saw: "ok peer=IP", "refused", "timeout".
+public func probe(_ kind: String, from namespace: String, to host: String, port: Int, timeout: Double = 1) throws -> String {
+    try sh("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
+                            kind, host, String(port), String(timeout)]).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// True when `count` pings get answers.
+public func ping(from namespace: String, to host: String, count: Int = 2) -> Bool {
+    (try? sh("/usr/sbin/ip", ["netns", "exec", namespace, "ping", "-c", String(count), "-i", "0.05", "-W", "1", host])) != nil
+}

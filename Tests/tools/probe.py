@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Traffic probe for vcpe tests: servers that report the peer they see, clients that
+report what happened. Bounded: every client has a timeout, servers are killed by the test.
+
+  probe.py serve-tcp PORT READYFILE     reply "peer=IP" to each connection
+  probe.py serve-udp PORT READYFILE     reply "peer=IP" to each datagram
+  probe.py tcp HOST PORT TIMEOUT        print "ok <reply>", "refused" or "timeout"
+  probe.py udp HOST PORT TIMEOUT        the same over UDP
+"""
+import socket
+import sys
+
+
+def ready(path):
+    with open(path, "w") as f:
+        f.write("ready\n")
+
+
+def serve_tcp(port, readyfile):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+    ready(readyfile)
+    while True:
+        c, addr = s.accept()
+        try:
+            c.sendall(f"peer={addr[0]}\n".encode())
+        finally:
+            c.close()
+
+
+def serve_udp(port, readyfile):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("0.0.0.0", port))
+    ready(readyfile)
+    while True:
+        _, addr = s.recvfrom(2048)
+        s.sendto(f"peer={addr[0]}\n".encode(), addr)
+
+
+def client(kind, host, port, timeout):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((host, port))
+        if kind == "udp":
+            s.send(b"ping")
+        reply = s.recv(256).decode().strip()
+        print(f"ok {reply}")
+    except ConnectionRefusedError:
+        print("refused")
+    except (socket.timeout, TimeoutError):
+        print("timeout")
+    except OSError as e:
+        print(f"error {e.errno}")
+
+
+def main():
+    cmd = sys.argv[1]
+    if cmd == "serve-tcp":
+        serve_tcp(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "serve-udp":
+        serve_udp(int(sys.argv[2]), sys.argv[3])
+    else:
+        client(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
+
+
+if __name__ == "__main__":
+    main()
