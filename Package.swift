@@ -55,6 +55,8 @@ let package = Package(
         // Benchmarks (bench/): release-built, run by bench/run.
         .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"],
                           path: "bench/netlink"),
+        .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENftables", "VCPESystem", "VCPEDescriptor"],
+                          path: "bench/nftables"),
 
         .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController"],
                     resources: []),
