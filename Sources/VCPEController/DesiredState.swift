@@ -1,4 +1,12 @@
 import VCPEDescriptor
+import VCPENftables
+
+/// The desired host objects of one customer, and the full nftables tables behind the
+/// `.nftTable` objects (which carry only a digest).
+public struct Desired: Sendable {
+    public var state: HostState
+    public var tables: [String: NftTable]
+}
 
 /// Compiles a chain and its topology into the host objects that make it work.
 ///
@@ -9,9 +17,12 @@ public enum DesiredState {
     public static let mainTable = 254
     static let firstPathTable = 100
     static let policyRulePriority = 1000
+    /// Rules vcpe owns in its namespaces; others are left alone.
+    static let policyRulePriorities = 1000..<2000
 
-    public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix]) -> HostState {
+    public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix]) -> Desired {
         var s = HostState()
+        var tables: [String: NftTable] = [:]
         let steered = topo.namespaces.contains { $0.type == "classifier" }
         for ns in topo.namespaces {
             s.insert(.namespace(name: ns.name))
@@ -67,8 +78,11 @@ public enum DesiredState {
             }
         }
         for service in chain.services {
-            if let table = FirewallTables.table(for: service, in: chain, topology: topo) { s.insert(table) }
+            if let (object, table) = FirewallTables.table(for: service, in: chain, topology: topo) {
+                s.insert(object)
+                tables[object.id] = table
+            }
         }
-        return s
+        return Desired(state: s, tables: tables)
     }
 }

@@ -4,10 +4,22 @@ import VCPENftables
 /// The nftables table a service needs, as the planner sees it: identity, size and a digest
 /// of its full text, so that any change of a rule changes the object.
 enum FirewallTables {
-    static func table(for service: Service, in chain: Chain, topology: Topology) -> HostObject? {
-        guard let t = ServiceTables.table(for: service, in: chain, topology: topology) else { return nil }
-        return .nftTable(namespace: KernelNames.namespace(customer: chain.customer, service: service.name),
-                         family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: digest(t.nftText))
+    /// The table's host object and the table itself, its comment naming its digest so that
+    /// the observer can tell what is installed.
+    static func table(for service: Service, in chain: Chain, topology: Topology) -> (HostObject, NftTable)? {
+        guard var t = ServiceTables.table(for: service, in: chain, topology: topology) else { return nil }
+        let d = digest(t.nftText)
+        t.comment = commentPrefix + d
+        return (.nftTable(namespace: KernelNames.namespace(customer: chain.customer, service: service.name),
+                          family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: d), t)
+    }
+
+    static let commentPrefix = "vcpe "
+
+    /// The digest a table comment records, if vcpe wrote it.
+    static func digest(fromComment c: String?) -> String {
+        guard let c, c.hasPrefix(commentPrefix) else { return "unknown" }
+        return String(c.dropFirst(commentPrefix.count))
     }
 
     /// FNV-1a: stable across runs and processes, unlike Hasher.

@@ -12,13 +12,18 @@ public struct EmptyHost: HostObserver {
 }
 
 public enum Planner {
-    /// Observe, then plan the difference. `allocator` keeps transit addresses stable.
-    public static func plan(_ chain: Chain, observer: some HostObserver, allocator: inout TransitAllocator) throws -> Plan {
+    /// What the chain needs on the host; `allocator` keeps transit addresses stable.
+    public static func desired(_ chain: Chain, allocator: inout TransitAllocator) throws -> Desired {
         let topology = Topology.resolve(chain)
         let transit = try allocator.assign(customer: chain.customer,
                                            links: topology.links.filter { $0.role == .transit }.map(\.key))
-        let desired = DesiredState.compile(chain, topology, transit: transit)
+        return DesiredState.compile(chain, topology, transit: transit)
+    }
+
+    /// Observe, then plan the difference.
+    public static func plan(_ chain: Chain, observer: some HostObserver, allocator: inout TransitAllocator) throws -> Plan {
+        let desired = try desired(chain, allocator: &allocator)
         let observed = try observer.observe(customer: chain.customer)
-        return Plan.difference(customer: chain.customer, desired: desired, observed: observed)
+        return Plan.difference(customer: chain.customer, desired: desired.state, observed: observed)
     }
 }

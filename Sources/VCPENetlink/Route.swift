@@ -4,6 +4,8 @@ import VCPEDescriptor
 /// A unicast route with one next hop.
 public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
     public static let mainTable: UInt32 = 254
+    /// RTPROT_STATIC: what vcpe installs; the kernel's own connected routes are RTPROT_KERNEL.
+    public static let staticProtocol: UInt8 = 4
 
     public var destination: IPPrefix
     public var gateway: IPAddress?
@@ -11,13 +13,17 @@ public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
     public var device: String?
     public var table: UInt32
     public var metric: UInt32?
+    /// Who made it (RTPROT_*); routes added here are static.
+    public var protocolNumber: UInt8
 
-    public init(destination: IPPrefix, gateway: IPAddress? = nil, device: String? = nil, table: UInt32 = RouteInfo.mainTable, metric: UInt32? = nil) {
+    public init(destination: IPPrefix, gateway: IPAddress? = nil, device: String? = nil, table: UInt32 = RouteInfo.mainTable,
+                metric: UInt32? = nil, protocolNumber: UInt8 = RouteInfo.staticProtocol) {
         self.destination = destination
         self.gateway = gateway
         self.device = device
         self.table = table
         self.metric = metric
+        self.protocolNumber = protocolNumber
     }
 
     public var description: String {
@@ -39,7 +45,8 @@ extension RouteSocket {
                 dev = names[rtnl_route_nh_get_ifindex(nh)]
             }
             let prio = rtnl_route_get_priority(r)
-            return RouteInfo(destination: dst, gateway: gw, device: dev, table: rtnl_route_get_table(r), metric: prio == 0 ? nil : prio)
+            return RouteInfo(destination: dst, gateway: gw, device: dev, table: rtnl_route_get_table(r), metric: prio == 0 ? nil : prio,
+                             protocolNumber: rtnl_route_get_protocol(r))
         }
     }
 
@@ -81,7 +88,7 @@ extension RouteSocket {
         defer { rtnl_route_put(r) }
         rtnl_route_set_family(r, UInt8(route.destination.family == .v4 ? AF_INET : AF_INET6))
         rtnl_route_set_table(r, route.table)
-        rtnl_route_set_protocol(r, UInt8(RTPROT_STATIC))
+        rtnl_route_set_protocol(r, route.protocolNumber)
         rtnl_route_set_type(r, UInt8(RTN_UNICAST))
         rtnl_route_set_scope(r, UInt8(route.gateway == nil ? RT_SCOPE_LINK.rawValue : RT_SCOPE_UNIVERSE.rawValue))
         if let m = route.metric { rtnl_route_set_priority(r, m) }

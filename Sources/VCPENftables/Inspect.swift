@@ -14,6 +14,7 @@ public struct TableInfo: Sendable, Hashable {
     public var family: NftFamily
     public var name: String
     public var handle: UInt64
+    public var comment: String?
 }
 
 public struct ChainInfo: Sendable, Hashable {
@@ -46,8 +47,14 @@ extension NftSocket {
             defer { nftnl_table_free(t) }
             guard nftnl_table_nlmsg_parse(nlh, t) >= 0,
                   let family = NftFamily(value: nftnl_table_get_u32(t, UInt16(NFTNL_TABLE_FAMILY.rawValue))) else { return }
+            var comment: String?
+            var len: UInt32 = 0
+            if nftnl_table_is_set(t, UInt16(NFTNL_TABLE_USERDATA.rawValue)),
+               let data = nftnl_table_get_data(t, UInt16(NFTNL_TABLE_USERDATA.rawValue), &len) {
+                comment = userDataString(UnsafeRawBufferPointer(start: data, count: Int(len)), type: UInt8(NFTNL_UDATA_TABLE_COMMENT.rawValue))
+            }
             out.append(TableInfo(family: family, name: String(cString: nftnl_table_get_str(t, UInt16(NFTNL_TABLE_NAME.rawValue))),
-                                 handle: nftnl_table_get_u64(t, UInt16(NFTNL_TABLE_HANDLE.rawValue))))
+                                 handle: nftnl_table_get_u64(t, UInt16(NFTNL_TABLE_HANDLE.rawValue)), comment: comment))
         }
         return out
     }
@@ -147,20 +154,22 @@ extension NftSocket {
         var len: UInt32 = 0
         if nftnl_rule_is_set(r, UInt16(NFTNL_RULE_USERDATA.rawValue)),
            let data = nftnl_rule_get_data(r, UInt16(NFTNL_RULE_USERDATA.rawValue), &len) {
-            // TLVs of type, length, value; the comment is NUL-terminated.
-            let b = UnsafeRawBufferPointer(start: data, count: Int(len))
-            var i = 0
-            while i + 2 <= b.count {
-                let type = b[i], l = Int(b[i + 1])
-                guard i + 2 + l <= b.count else { break }
-                if type == UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue) {
-                    comment = String(decoding: b[(i + 2)..<(i + 2 + l)].prefix { $0 != 0 }, as: UTF8.self)
-                }
-                i += 2 + l
-            }
+            comment = userDataString(UnsafeRawBufferPointer(start: data, count: Int(len)), type: UInt8(NFTNL_UDATA_RULE_COMMENT.rawValue))
         }
         return RuleState(chain: String(cString: nftnl_rule_get_str(r, UInt16(NFTNL_RULE_CHAIN.rawValue))),
                          handle: nftnl_rule_get_u64(r, UInt16(NFTNL_RULE_HANDLE.rawValue)),
                          comment: comment, expressions: count, counter: counter, counterNames: names)
     }
+}
+
+/// A NUL-terminated string from nft's user data TLVs (type, length, value).
+func userDataString(_ b: UnsafeRawBufferPointer, type wanted: UInt8) -> String? {
+    var i = 0
+    while i + 2 <= b.count {
+        let type = b[i], l = Int(b[i + 1])
+        guard i + 2 + l <= b.count else { return nil }
+        if type == wanted { return String(decoding: b[(i + 2)..<(i + 2 + l)].prefix { $0 != 0 }, as: UTF8.self) }
+        i += 2 + l
+    }
+    return nil
 }

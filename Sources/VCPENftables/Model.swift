@@ -27,13 +27,17 @@ public struct NftTable: Sendable, Hashable {
     public var counters: [String] = []
     public var sets: [NftSet] = []
     public var chains: [NftChain] = []
+    /// Kept in the table's user data; vcpe records there what it installed.
+    public var comment: String?
 
-    public init(family: NftFamily, name: String, counters: [String] = [], sets: [NftSet] = [], chains: [NftChain] = []) {
+    public init(family: NftFamily, name: String, counters: [String] = [], sets: [NftSet] = [], chains: [NftChain] = [],
+                comment: String? = nil) {
         self.family = family
         self.name = name
         self.counters = counters
         self.sets = sets
         self.chains = chains
+        self.comment = comment
     }
 
     public var ruleCount: Int { chains.reduce(0) { $0 + $1.rules.count } }

@@ -5,6 +5,7 @@ import VCPEDescriptor
 extension NftTable {
     public var nftText: String {
         var out = "table \(family.rawValue) \(name) {\n"
+        if let comment { out += "\tcomment \"\(comment)\"\n" }
         for c in counters { out += "\tcounter \(c) {\n\t}\n" }
         for s in sets {
             out += "\tset \(s.name) {\n\t\ttype \(s.keyType.rawValue)\n"

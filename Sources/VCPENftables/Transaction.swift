@@ -23,7 +23,7 @@ extension NftSocket {
                 // Ensure it exists so that the delete cannot fail, then rebuild it from nothing.
                 addTable(t.family, t.name, &batch)
                 deleteTable(t.family, t.name, &batch)
-                addTable(t.family, t.name, &batch)
+                addTable(t.family, t.name, comment: t.comment, &batch)
                 addContents(t, keptCounters: kept, setID: &setID, &batch)
             case .remove(let family, let name):
                 addTable(family, name, &batch)
@@ -43,12 +43,18 @@ extension NftSocket {
 
     // MARK: - Messages
 
-    private func addTable(_ family: NftFamily, _ name: String, _ batch: inout Batch) {
+    private func addTable(_ family: NftFamily, _ name: String, comment: String? = nil, _ batch: inout Batch) {
         batch.add(NFT_MSG_NEWTABLE, family: family.value, flags: NLM_F_CREATE, object: "table \(family.rawValue) \(name)") { nlh in
             let t = nftnl_table_alloc()!
             defer { nftnl_table_free(t) }
             nftnl_table_set_str(t, UInt16(NFTNL_TABLE_NAME.rawValue), name)
             nftnl_table_set_u32(t, UInt16(NFTNL_TABLE_FAMILY.rawValue), UInt32(family.value))
+            if let comment, let buf = nftnl_udata_buf_alloc(UInt32(NFT_USERDATA_MAXLEN)) {
+                defer { nftnl_udata_buf_free(buf) }
+                if nftnl_udata_put_strz(buf, UInt8(NFTNL_UDATA_TABLE_COMMENT.rawValue), comment) {
+                    nftnl_table_set_data(t, UInt16(NFTNL_TABLE_USERDATA.rawValue), nftnl_udata_buf_data(buf), nftnl_udata_buf_len(buf))
+                }
+            }
             nftnl_table_nlmsg_build_payload(nlh, t)
         }
     }

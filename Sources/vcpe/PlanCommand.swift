@@ -8,18 +8,20 @@ struct PlanCommand: ParsableCommand {
         abstract: "Show the actions `apply` would take to make the host match a descriptor."
     )
 
-    @Flag(name: .long, help: "Print the plan as JSON on stdout.")
-    var json = false
-
-    @Argument(help: "A descriptor file.")
-    var file: String
+    @OptionGroup var state: StateOptions
+    @Flag(name: .long, help: "Print the plan as JSON on stdout.") var json = false
+    @Flag(name: .long, help: "Plan against an empty host instead of observing this one (no root needed).") var emptyHost = false
+    @Argument(help: "A descriptor file.") var file: String
 
     func run() throws {
-        let r = DescriptorFile.validate(path: file)
-        for d in r.diagnostics { printError(d.formatted(file: file)) }
-        guard let chain = r.chain, r.isValid else { throw ExitCode(1) }
-        var allocator = TransitAllocator()
-        let plan = try Planner.plan(chain, observer: EmptyHost(), allocator: &allocator)
+        let chain = try loadChains([file])[0].chain
+        let plan: Plan
+        if emptyHost {
+            var allocator = TransitAllocator()
+            plan = try Planner.plan(chain, observer: EmptyHost(), allocator: &allocator)
+        } else {
+            plan = try state.lockedReconciler().plan(chain)
+        }
         if json { print(jsonString(plan)) } else { print(plan.text, terminator: "") }
     }
 }

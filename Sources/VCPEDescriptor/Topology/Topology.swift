@@ -13,6 +13,11 @@ public struct Topology: Sendable, Hashable, Codable {
         public var namespace: String?
         public var interface: String
         public var description: String { "\(namespace ?? "host")/\(interface)" }
+
+        public init(namespace: String?, interface: String) {
+            self.namespace = namespace
+            self.interface = interface
+        }
     }
 
     /// A veth pair. `upstream` is the end nearer the customer LAN.

@@ -1,0 +1,161 @@
+import VCPEDescriptor
+import VCPENetlink
+import VCPENftables
+import VCPESystem
+
+/// Carries out a plan on the kernel. Each step that succeeded is remembered with its
+/// inverse; when a step fails, the inverses run in reverse order, so the customer is back
+/// where it was, and the error says which step failed.
+public final class Executor {
+    /// Full tables for `.nftTable` objects, by object id: the desired ones, and the
+    /// previously applied ones (to restore on rollback).
+    let tables: [String: NftTable]
+    let previousTables: [String: NftTable]
+    private var routeSockets: [String: RouteSocket] = [:]
+    private var nftSockets: [String: NftSocket] = [:]
+
+    public init(tables: [String: NftTable], previousTables: [String: NftTable] = [:]) {
+        self.tables = tables
+        self.previousTables = previousTables
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var action: PlanAction
+        public var error: any Error
+        /// Errors met while rolling back; empty when the rollback was clean.
+        public var rollbackErrors: [String]
+
+        public var description: String {
+            "\(action.verb.rawValue) \(action.object.summary) failed: \(error)"
+                + (rollbackErrors.isEmpty ? "; rolled back" : "; rollback incomplete (\(rollbackErrors.joined(separator: "; "))), the next apply repairs it")
+        }
+    }
+
+    /// Runs every action; on failure rolls back and throws `Failure`.
+    public func run(_ plan: Plan) throws {
+        var done: [PlanAction] = []
+        for action in plan.actions {
+            do {
+                try perform(action, tables: tables)
+                done.append(action)
+            } catch {
+                throw Failure(action: action, error: error, rollbackErrors: rollBack(done))
+            }
+        }
+    }
+
+    private func rollBack(_ done: [PlanAction]) -> [String] {
+        var errors: [String] = []
+        for action in done.reversed() {
+            let inverse: PlanAction
+            switch action.verb {
+            case .create: inverse = PlanAction(verb: .remove, object: action.object)
+            case .remove: inverse = PlanAction(verb: .create, object: action.object)
+            case .update: inverse = PlanAction(verb: .update, object: action.current!, current: action.object)
+            }
+            do {
+                try perform(inverse, tables: previousTables)
+            } catch {
+                errors.append("\(inverse.verb.rawValue) \(inverse.object.summary): \(error)")
+            }
+        }
+        return errors
+    }
+
+    // MARK: - Sockets
+
+    private func route(_ ns: String?) throws -> RouteSocket {
+        let key = ns ?? ""
+        if let s = routeSockets[key] { return s }
+        let s = try RouteSocket(namespace: ns)
+        routeSockets[key] = s
+        return s
+    }
+
+    private func nft(_ ns: String) throws -> NftSocket {
+        if let s = nftSockets[ns] { return s }
+        let s = try NftSocket(namespace: ns)
+        nftSockets[ns] = s
+        return s
+    }
+
+    // MARK: - Actions
+
+    private func perform(_ action: PlanAction, tables: [String: NftTable]) throws {
+        let remove = action.verb == .remove
+        switch action.object {
+        case .namespace(let name):
+            if remove {
+                routeSockets[name] = nil
+                nftSockets[name] = nil
+                try NetworkNamespace.remove(name)
+            } else {
+                try NetworkNamespace.ensure(name)
+                try route(name).setLink("lo", up: true)
+            }
+
+        case .bridge(let name):
+            if remove { try route(nil).removeLink(name) } else {
+                try route(nil).ensureBridge(name)
+                try route(nil).setLink(name, up: true)
+            }
+
+        case .veth(_, let up, let down):
+            // An update or a broken pair: out with whatever is there, then a fresh pair.
+            if remove || action.verb == .update {
+                try route(up.namespace).removeLink(up.interface)
+                if NetworkNamespace.existsOrHost(down.namespace) { try route(down.namespace).removeLink(down.interface) }
+                if remove { return }
+            }
+            // Asked from the namespace of the first end; a host end must be that one, since a
+            // peer's nil namespace means "the asking socket's own".
+            let (a, b) = down.namespace == nil ? (down, up) : (up, down)
+            try route(a.namespace).addVeth(VethEnd(a.interface), VethEnd(b.interface, in: b.namespace))
+            try route(up.namespace).setLink(up.interface, up: true)
+            try route(down.namespace).setLink(down.interface, up: true)
+
+        case .bridgePort(let port, let bridge):
+            if remove { try route(nil).release(port) } else {
+                try route(nil).enslave(port, to: bridge)
+                try route(nil).setLink(port, up: true)
+            }
+
+        case .address(let at, let prefix):
+            if remove { try route(at.namespace).removeAddress(prefix, on: at.interface) } else {
+                try route(at.namespace).ensureAddress(prefix, on: at.interface)
+            }
+
+        case .route(let ns, let dst, let via, let dev, let table):
+            let r = RouteInfo(destination: dst, gateway: via, device: dev, table: UInt32(table))
+            if remove { try route(ns).removeRoute(r) } else {
+                if let old = action.current, case .route(_, let od, let ov, let odev, let ot) = old, action.verb == .update {
+                    try route(ns).removeRoute(RouteInfo(destination: od, gateway: ov, device: odev, table: UInt32(ot)))
+                }
+                try route(ns).addRoute(r, replace: true)
+            }
+
+        case .policyRule(let ns, let iif, let table, let priority):
+            let rule = RuleInfo(priority: UInt32(priority), table: UInt32(table), inputInterface: iif.isEmpty ? nil : iif)
+            if let old = action.current, case .policyRule(_, let oi, let ot, let op) = old {
+                try route(ns).removeRule(RuleInfo(priority: UInt32(op), table: UInt32(ot), inputInterface: oi.isEmpty ? nil : oi))
+            }
+            if remove { try route(ns).removeRule(rule) } else { try route(ns).addRule(rule) }
+
+        case .sysctl(let ns, let key, let value):
+            if !remove { try Sysctl.write(key, value, namespace: ns) }
+
+        case .nftTable(let ns, let family, let name, _, _):
+            guard let f = NftFamily(rawValue: family) else { return }
+            if remove { try nft(ns).removeTable(family: f, name: name); return }
+            guard let table = tables[action.object.id] else {
+                throw StateError("no table content for \(action.object.summary)")
+            }
+            try nft(ns).replaceTable(table)
+        }
+    }
+}
+
+extension NetworkNamespace {
+    /// nil is the host, which always exists.
+    static func existsOrHost(_ name: String?) -> Bool { name.map(exists) ?? true }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import VCPEDescriptor
+
+/// What vcpe remembers between runs, under one directory (default /var/lib/vcpe): transit
+/// allocations, the last applied descriptor per customer, the WAN segments vcpe created.
+/// The kernel stays the truth for what exists; this only keeps what cannot be read back.
+public final class StateStore {
+    public static let defaultDirectory = "/var/lib/vcpe"
+
+    public let directory: URL
+    private var lockFD: Int32 = -1
+
+    public init(directory: String = StateStore.defaultDirectory) throws {
+        self.directory = URL(fileURLWithPath: directory)
+        try FileManager.default.createDirectory(at: customersDirectory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    deinit { unlock() }
+
+    var customersDirectory: URL { directory.appendingPathComponent("customers") }
+
+    // MARK: - Lock
+
+    /// Serialises vcpe processes: waits for any other holder, then holds until `unlock`.
+    public func lock(onWait: () -> Void = {}) throws {
+        guard lockFD < 0 else { return }
+        let fd = open(directory.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateError("cannot open the lock file in \(directory.path): errno \(errno)") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            onWait()
+            while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        }
+        lockFD = fd
+    }
+
+    public func unlock() {
+        guard lockFD >= 0 else { return }
+        flock(lockFD, LOCK_UN)
+        close(lockFD)
+        lockFD = -1
+    }
+
+    // MARK: - Records
+
+    public struct CustomerRecord: Codable, Sendable {
+        /// The descriptor as the operator wrote it: re-validated when read back.
+        public var descriptor: String
+        public var appliedAt: Date
+    }
+
+    public func customers() -> [String] {
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: customersDirectory.path)) ?? []
+        return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    public func record(_ customer: String) -> CustomerRecord? {
+        read(customersDirectory.appendingPathComponent("\(customer).json"))
+    }
+
+    /// The chain of the last successful apply, if the record is readable and still valid.
+    public func lastApplied(_ customer: String) -> Chain? {
+        record(customer).flatMap { ChainDecoder.validate($0.descriptor).chain }
+    }
+
+    public func save(_ record: CustomerRecord, for customer: String) throws {
+        try write(record, to: customersDirectory.appendingPathComponent("\(customer).json"))
+    }
+
+    public func removeRecord(_ customer: String) throws {
+        try? FileManager.default.removeItem(at: customersDirectory.appendingPathComponent("\(customer).json"))
+    }
+
+    public func transitAllocator() -> TransitAllocator {
+        read(directory.appendingPathComponent("transit.json")) ?? TransitAllocator()
+    }
+
+    public func save(_ allocator: TransitAllocator) throws {
+        try write(allocator, to: directory.appendingPathComponent("transit.json"))
+    }
+
+    /// WAN segment bridges vcpe created (and so may remove once no customer uses them).
+    public func createdSegments() -> Set<String> {
+        read(directory.appendingPathComponent("segments.json")) ?? []
+    }
+
+    public func save(createdSegments: Set<String>) throws {
+        try write(createdSegments, to: directory.appendingPathComponent("segments.json"))
+    }
+
+    // MARK: - Files
+
+    private func read<T: Decodable>(_ url: URL) -> T? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return try? d.decode(T.self, from: data)
+    }
+
+    /// Write a temporary file, fsync it, rename it over the old one, fsync the directory:
+    /// a crash leaves either the old file or the new one, never a torn one.
+    private func write<T: Encodable>(_ value: T, to url: URL) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        let data = try e.encode(value)
+        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
+        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw StateError("cannot write \(tmp.path): errno \(errno)") }
+        let ok = data.withUnsafeBytes { b -> Bool in
+            var off = 0
+            while off < b.count {
+                let n = Foundation.write(fd, b.baseAddress! + off, b.count - off)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                off += n
+            }
+            return fsync(fd) == 0
+        }
+        close(fd)
+        guard ok, rename(tmp.path, url.path) == 0 else { throw StateError("cannot write \(url.path): errno \(errno)") }
+        let dfd = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
+        if dfd >= 0 { fsync(dfd); close(dfd) }
+    }
+}
+
+public struct StateError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import VCPEDescriptor
+import VCPENetlink
+import VCPENftables
+import VCPESystem
+
+public struct CustomerStatus: Codable, Sendable {
+    public var customer: String
+    public var appliedAt: Date?
+    /// Actions `apply` would take now: zero when the host matches the descriptor.
+    public var pendingActions: Int
+    public var services: [ServiceStatus]
+    public var links: [LinkStatus]
+}
+
+public struct ServiceStatus: Codable, Sendable {
+    public var name: String
+    public var type: String
+    public var namespace: String
+    /// "ok", "missing" (no namespace) or "drifted" (apply would change something in it).
+    public var health: String
+    /// Services without a process are kernel configuration only.
+    public var runtime: String
+    public var rules: [RuleCounter]
+    public var portForwards: [String]
+}
+
+public struct RuleCounter: Codable, Sendable {
+    public var name: String
+    public var packets: UInt64
+    public var bytes: UInt64
+}
+
+public struct LinkStatus: Codable, Sendable {
+    public var key: String
+    public var upstream: String
+    public var downstream: String
+    /// The upstream end's operational state, or "missing".
+    public var state: String
+    public var rxPackets: UInt64, txPackets: UInt64
+    public var rxBytes: UInt64, txBytes: UInt64
+    public var drops: UInt64
+}
+
+extension Reconciler {
+    public func status(customer: String) throws -> CustomerStatus? {
+        guard let chain = store.lastApplied(customer) else { return nil }
+        let plan = try self.plan(chain)
+        let touched = Set(plan.actions.compactMap { $0.object.namespace })
+        let topo = Topology.resolve(chain)
+        var services: [ServiceStatus] = []
+        for ns in topo.namespaces {
+            let exists = NetworkNamespace.exists(ns.name)
+            var rules: [RuleCounter] = []
+            var forwards: [String] = []
+            if let s = chain.service(named: ns.service) {
+                if case .firewall(let fw) = s.kind, exists {
+                    let values = try NftSocket(namespace: ns.name).counterValues(family: .inet, table: ServiceTables.tableName)
+                    rules = fw.rules.map { RuleCounter(name: $0.name, packets: values[$0.name]?.packets ?? 0, bytes: values[$0.name]?.bytes ?? 0) }
+                }
+                if case .router(let rt) = s.kind {
+                    forwards = rt.portForwards.map { "\($0.proto.rawValue) \(chain.wan.address.address):\($0.port) -> \($0.toAddress)" + ($0.toPort.map { ":\($0)" } ?? "") }
+                }
+            }
+            services.append(ServiceStatus(name: ns.service, type: ns.type, namespace: ns.name,
+                                          health: !exists ? "missing" : touched.contains(ns.name) ? "drifted" : "ok",
+                                          runtime: "namespace (kernel only)", rules: rules, portForwards: forwards))
+        }
+        var sockets: [String: RouteSocket] = [:]
+        func socket(_ ns: String?) -> RouteSocket? {
+            if let s = sockets[ns ?? ""] { return s }
+            guard NetworkNamespace.existsOrHost(ns), let s = try? RouteSocket(namespace: ns) else { return nil }
+            sockets[ns ?? ""] = s
+            return s
+        }
+        let links = topo.links.map { l -> LinkStatus in
+            let info = (try? socket(l.upstream.namespace)?.link(named: l.upstream.interface)) ?? nil
+            let st = info?.stats
+            return LinkStatus(key: l.key, upstream: "\(l.upstream)", downstream: "\(l.downstream)",
+                              state: info.map { $0.isUp ? $0.operState : "down" } ?? "missing",
+                              rxPackets: st?.rxPackets ?? 0, txPackets: st?.txPackets ?? 0, rxBytes: st?.rxBytes ?? 0,
+                              txBytes: st?.txBytes ?? 0, drops: (st?.rxDropped ?? 0) + (st?.txDropped ?? 0))
+        }
+        return CustomerStatus(customer: customer, appliedAt: store.record(customer)?.appliedAt, pendingActions: plan.actions.count,
+                              services: services, links: links)
+    }
+}
+
+extension HostObject {
+    /// The namespace the object lives in, if any.
+    public var namespace: String? {
+        switch self {
+        case .namespace(let n): n
+        case .bridge, .bridgePort: nil
+        case .veth(_, let up, let down): up.namespace ?? down.namespace
+        case .address(let at, _): at.namespace
+        case .route(let ns, _, _, _, _), .policyRule(let ns, _, _, _), .sysctl(let ns, _, _), .nftTable(let ns, _, _, _, _): ns
+        }
+    }
+}
+
+extension CustomerStatus {
+    /// The human form of `vcpe status`.
+    public var text: String {
+        var out = "customer \(customer): " + (pendingActions == 0 ? "in sync" : "\(pendingActions) change(s) pending, run apply") + "\n"
+        for s in services {
+            out += "  \(s.name) (\(s.type)) \(s.namespace): \(s.health), \(s.runtime)\n"
+            for r in s.rules { out += "    rule \(r.name): \(r.packets) packets, \(r.bytes) bytes\n" }
+            for f in s.portForwards { out += "    port forward \(f)\n" }
+        }
+        for l in links {
+            out += "  link \(l.key) \(l.upstream) <-> \(l.downstream): \(l.state), rx \(l.rxPackets) pkts/\(l.rxBytes) B, tx \(l.txPackets) pkts/\(l.txBytes) B, drops \(l.drops)\n"
+        }
+        return out
+    }
+}

@@ -1,0 +1,42 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VCPEController
+import VCPEDescriptor
+
+struct StateOptions: ParsableArguments {
+    @Option(name: .long, help: "Where vcpe keeps its state (default: $VCPE_STATE_DIR or /var/lib/vcpe).")
+    var stateDir: String = ProcessInfo.processInfo.environment["VCPE_STATE_DIR"] ?? StateStore.defaultDirectory
+
+    /// The store, locked against other vcpe processes for as long as it lives.
+    func lockedReconciler() throws -> Reconciler {
+        guard geteuid() == 0 else {
+            printError("vcpe: this command works on namespaces and netlink and needs root")
+            throw ExitCode(1)
+        }
+        let store = try StateStore(directory: stateDir)
+        try store.lock { printError("vcpe: waiting for another vcpe process to finish") }
+        var logger = Logger(label: "vcpe")
+        logger.logLevel = ProcessInfo.processInfo.environment["VCPE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        return Reconciler(store: store, logger: logger)
+    }
+}
+
+/// Validates every file; prints the diagnostics; returns the chains only if all are valid
+/// and no customer appears twice.
+func loadChains(_ files: [String]) throws -> [(chain: Chain, text: String)] {
+    var out: [(Chain, String)] = []
+    var failed = false
+    for file in files {
+        let r = DescriptorFile.validate(path: file)
+        for d in r.diagnostics { printError(d.formatted(file: file)) }
+        guard let chain = r.chain, r.isValid else { failed = true; continue }
+        if let other = out.first(where: { $0.0.customer == chain.customer }) {
+            printError("\(file):1:1: error: /customer: customer \"\(chain.customer)\" is also described by another file (\(other.0.customer))")
+            failed = true
+        }
+        out.append((chain, (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""))
+    }
+    if failed { throw ExitCode(1) }
+    return out
+}
