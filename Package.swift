@@ -61,8 +61,9 @@ let package = Package(
         .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController"],
                     resources: []),
         // Fixtures for kernel tests: unique names, teardown, ip/nft as oracles.
-        .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem"], path: "Tests/VCPETestSupport"),
+        .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"], path: "Tests/VCPETestSupport"),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
+        .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem"]),
         .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
     ],
     swiftLanguageModes: [.v6]

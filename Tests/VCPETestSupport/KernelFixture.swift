@@ -38,8 +38,13 @@ public final class KernelFixture: @unchecked Sendable {
     }
 
     public func cleanup() {
-        if let host = try? RouteSocket() { for l in hostLinks { try? host.removeLink(l) } }
+        if let host = try? RouteSocket() {
+            for l in hostLinks { try? host.removeLink(l) }
+            // And whatever vcpe made for this test's customers, should a test have failed early.
+            for l in (try? host.links()) ?? [] where l.name.contains(tag) { try? host.removeLink(l.name) }
+        }
         for ns in namespaces { try? NetworkNamespace.remove(ns) }
+        for ns in (try? NetworkNamespace.list()) ?? [] where ns.contains(tag) { try? NetworkNamespace.remove(ns) }
         let left = (try? NetworkNamespace.list())?.filter { $0.contains(tag) } ?? []
         #expect(left.isEmpty, "namespaces left behind: \(left)")
     }

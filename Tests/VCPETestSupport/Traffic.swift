@@ -42,3 +42,9 @@ public func probe(_ kind: String, from namespace: String, to host: String, port:
 public func ping(from namespace: String, to host: String, count: Int = 2) -> Bool {
     (try? sh("/usr/sbin/ip", ["netns", "exec", namespace, "ping", "-c", String(count), "-i", "0.05", "-W", "1", host])) != nil
 }
+
+/// Sends `bytes` through a TCP connection and checks them byte for byte at the far end.
+public func transfer(from namespace: String, to host: String, port: Int, bytes: Int, seed: Int = 1) throws -> String {
+    try sh("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
+                            "send", host, String(port), String(bytes), String(seed)]).trimmingCharacters(in: .whitespacesAndNewlines)
+}

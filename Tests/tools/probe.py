@@ -6,7 +6,12 @@ report what happened. Bounded: every client has a timeout, servers are killed by
   probe.py serve-udp PORT READYFILE     reply "peer=IP" to each datagram
   probe.py tcp HOST PORT TIMEOUT        print "ok <reply>", "refused" or "timeout"
   probe.py udp HOST PORT TIMEOUT        the same over UDP
+  probe.py serve-sink PORT READYFILE    read each connection to its end, reply with its SHA-256
+  probe.py send HOST PORT BYTES SEED    send BYTES pseudo-random bytes, print "intact" if the
+                                        server's SHA-256 matches, else "corrupt" or an error
 """
+import hashlib
+import random
 import socket
 import sys
 
@@ -39,6 +44,38 @@ def serve_udp(port, readyfile):
         s.sendto(f"peer={addr[0]}\n".encode(), addr)
 
 
+def serve_sink(port, readyfile):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(16)
+    ready(readyfile)
+    while True:
+        c, _ = s.accept()
+        h = hashlib.sha256()
+        while True:
+            chunk = c.recv(1 << 16)
+            if not chunk:
+                break
+            h.update(chunk)
+        c.sendall(h.hexdigest().encode())
+        c.close()
+
+
+def send(host, port, nbytes, seed):
+    data = random.Random(seed).randbytes(nbytes)
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        reply += chunk
+    print("intact" if reply.decode() == hashlib.sha256(data).hexdigest() else "corrupt")
+
+
 def client(kind, host, port, timeout):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
     s.settimeout(timeout)
@@ -62,6 +99,10 @@ def main():
         serve_tcp(int(sys.argv[2]), sys.argv[3])
     elif cmd == "serve-udp":
         serve_udp(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "serve-sink":
+        serve_sink(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "send":
+        send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
         client(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 

@@ -1,0 +1,208 @@
+import Foundation
+import Testing
+import VCPENetlink
+import VCPESystem
+import VCPETestSupport
+
+/// `vcpe apply` and friends, run as an operator runs them, with real traffic.
+@Suite(.serialized) struct ApplyTests {
+    /// A firewall + NAT router chain like chains/small-office.json, for one customer.
+    static func office(_ sc: Scenario, _ n: Int, attach: String, lan: String = "192.168.10", wan: String = "203.0.113.10",
+                       webPorts: String = "[80, 443]") -> String {
+        """
+        {
+          "apiVersion": "vcpe/v1",
+          "customer": "\(sc.customer(n))",
+          "lan": { "subnet": "\(lan).0/24", "gateway": "\(lan).1", "attach": ["\(attach)"] },
+          "wan": { "address": "\(wan)/24", "gateway": "203.0.113.1", "segment": "\(sc.segment)" },
+          "services": {
+            "fw": { "type": "firewall", "default": "drop", "rules": [
+              { "name": "web", "action": "accept", "from": "lan", "proto": "tcp", "dport": \(webPorts) },
+              { "name": "dns", "action": "accept", "from": "lan", "proto": "udp", "dport": 53 },
+              { "name": "ping", "action": "accept", "from": "lan", "proto": "icmp" },
+              { "name": "no-smb", "action": "reject", "proto": "tcp", "dport": "137-139" } ] },
+            "rt": { "type": "router", "nat": "masquerade",
+                    "portForwards": [ { "proto": "tcp", "port": 8080, "to": "\(lan).10:80" } ] }
+          },
+          "paths": { "internet": ["fw", "rt"] }
+        }
+        """
+    }
+
+    @Test func trafficCrossesTheChainBothWays() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
+        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        #expect(try sc.vcpe(["apply", file]).contains("applied"))
+        try sc.plugInternet()
+        for (kind, port) in [("tcp", 80), ("udp", 53), ("tcp", 8081), ("tcp", 138)] { try sc.servers.start(kind, port: port, in: sc.internet) }
+        try sc.servers.start("sink", port: 443, in: sc.internet)  // serve-sink: checks bytes
+        try sc.servers.start("tcp", port: 80, in: lan)
+
+        #expect(ping(from: lan, to: "203.0.113.1"))
+        #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 80) == "ok peer=203.0.113.10")  // masqueraded
+        #expect(try probe("udp", from: lan, to: "203.0.113.1", port: 53) == "ok peer=203.0.113.10")
+        #expect(try transfer(from: lan, to: "203.0.113.1", port: 443, bytes: 4 << 20) == "intact")
+        #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 8081, timeout: 0.5) == "timeout")
+        #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 138) == "refused")
+        #expect(try probe("tcp", from: sc.internet, to: "203.0.113.10", port: 8080) == "ok peer=203.0.113.1")
+
+        let status = try JSONSerialization.jsonObject(with: Data(try sc.vcpe(["status", "--json", sc.customer(0)]).utf8)) as? [[String: Any]]
+        let fw = (status?.first?["services"] as? [[String: Any]])?.first { $0["name"] as? String == "fw" }
+        let rules = Dictionary(uniqueKeysWithValues: ((fw?["rules"] as? [[String: Any]]) ?? []).map { ($0["name"] as! String, $0["packets"] as! Int) })
+        #expect(rules["web"]! >= 2 && rules["dns"]! >= 1 && rules["no-smb"]! >= 1 && rules["ping"]! >= 1, "\(rules)")
+        #expect(status?.first?["pendingActions"] as? Int == 0)
+        let links = status?.first?["links"] as? [[String: Any]] ?? []
+        #expect(links.count == 3 && links.allSatisfy { $0["state"] as? String == "up" })
+        #expect(links.reduce(0) { $0 + ($1["txBytes"] as? Int ?? 0) } > 4 << 20)
+    }
+
+    @Test func twoCustomersWithTheSameSubnetStayApart() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let a = try sc.lanHost(1, address: "192.168.1.10/24", gateway: "192.168.1.1")
+        let b = try sc.lanHost(2, address: "192.168.1.20/24", gateway: "192.168.1.1")
+        let fa = try sc.descriptor(Self.office(sc, 1, attach: a.attach, lan: "192.168.1", wan: "203.0.113.41"))
+        let fb = try sc.descriptor(Self.office(sc, 2, attach: b.attach, lan: "192.168.1", wan: "203.0.113.42"))
+        try sc.vcpe(["apply", fa, fb])
+        try sc.plugInternet()
+        try sc.servers.start("tcp", port: 80, in: sc.internet)
+        try sc.servers.start("tcp", port: 80, in: a.namespace)
+        try sc.servers.start("tcp", port: 80, in: b.namespace)
+        #expect(try probe("tcp", from: a.namespace, to: "203.0.113.1", port: 80) == "ok peer=203.0.113.41")
+        #expect(try probe("tcp", from: b.namespace, to: "203.0.113.1", port: 80) == "ok peer=203.0.113.42")
+        // Same subnet, other customer: nothing crosses.
+        #expect(!ping(from: a.namespace, to: "192.168.1.20", count: 1))
+        #expect(try probe("tcp", from: a.namespace, to: "192.168.1.20", port: 80, timeout: 0.5) != "ok peer=192.168.1.10")
+        #expect(try probe("tcp", from: sc.internet, to: "203.0.113.41", port: 8080) == "ok peer=203.0.113.1")
+    }
+
+    /// Interface indexes in a namespace, by name: unchanged indexes mean untouched links.
+    static func indexes(_ ns: String?) throws -> [String: Int] {
+        let links = try ip(["link", "show"], namespace: ns)
+        return Dictionary(links.map { ($0["ifname"] as! String, $0["ifindex"] as! Int) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    static func tableHandle(_ ns: String) throws -> Int? {
+        let out = try sh("/usr/sbin/ip", ["netns", "exec", ns, "nft", "-j", "list", "tables"])
+        let items = (try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])?["nftables"] as? [[String: Any]]
+        return items?.compactMap { $0["table"] as? [String: Any] }.first { $0["name"] as? String == "vcpe" }?["handle"] as? Int
+    }
+
+    @Test func reapplyChangesNothingAndARuleChangeTouchesOnlyItsService() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
+        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        try sc.vcpe(["apply", file])
+        #expect(try sc.vcpe(["apply", file]).contains("no changes"))
+        #expect(try sc.pendingActions(file) == 0)
+
+        let fwNS = "vcpe-\(sc.customer(0)).fw", rtNS = "vcpe-\(sc.customer(0)).rt"
+        let before = (try Self.indexes(fwNS), try Self.indexes(rtNS), try Self.tableHandle(fwNS), try Self.tableHandle(rtNS))
+        let changed = try sc.descriptor(Self.office(sc, 0, attach: attach, webPorts: "[80, 8443]"))
+        #expect(try sc.pendingActions(changed) == 1)
+        #expect(try sc.vcpe(["apply", changed]).contains("applied 1 action"))
+        #expect(try Self.indexes(fwNS) == before.0)
+        #expect(try Self.indexes(rtNS) == before.1)
+        #expect(try Self.tableHandle(rtNS) == before.3)  // the router's table was not touched
+        #expect(try Self.tableHandle(fwNS) != nil)
+        let rules = try sh("/usr/sbin/ip", ["netns", "exec", fwNS, "nft", "list", "table", "inet", "vcpe"])
+        #expect(rules.contains("tcp dport { 80, 8443 }"))
+        try sc.plugInternet()
+        try sc.servers.start("tcp", port: 8443, in: sc.internet)
+        #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 8443) == "ok peer=203.0.113.10")
+    }
+
+    @Test func driftIsShownByPlanAndRepairedByApply() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
+        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        try sc.servers.start("tcp", port: 80, in: sc.internet)
+        let c = sc.customer(0)
+        let damage: [[String]] = [
+            ["ip", "-n", "vcpe-\(c).fw", "link", "del", "internet-out"],
+            ["ip", "netns", "exec", "vcpe-\(c).fw", "nft", "flush", "table", "inet", "vcpe"],
+            ["ip", "netns", "exec", "vcpe-\(c).rt", "nft", "delete", "table", "ip", "vcpe"],
+            ["ip", "netns", "del", "vcpe-\(c).rt"],
+            ["ip", "link", "del", "vb-\(c)"],
+        ]
+        for d in damage {
+            try sh("/usr/sbin/" + d[0], Array(d.dropFirst()))
+            #expect(try sc.pendingActions(file) > 0, "\(d) not seen")
+            try sc.vcpe(["apply", file])
+            #expect(try sc.pendingActions(file) == 0, "\(d) not repaired")
+            #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 80) == "ok peer=203.0.113.10", "\(d)")
+        }
+    }
+
+    @Test func anApplyKilledHalfWayIsRepairedByTheNext() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
+        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        for delay in [1_000, 3_000, 6_000, 10_000, 20_000, 40_000] as [UInt32] {
+            try sc.vcpe(["delete", sc.customer(0)])
+            let pid = try spawn(vcpeBinary.path, ["apply", file, "--state-dir", sc.stateDir])
+            usleep(delay)
+            kill(pid, SIGKILL)
+            waitFor(pid)
+            try sc.vcpe(["apply", file])
+            #expect(try sc.pendingActions(file) == 0, "after a kill at \(delay) us")
+        }
+        try sc.plugInternet()
+        try sc.servers.start("tcp", port: 80, in: sc.internet)
+        #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 80) == "ok peer=203.0.113.10")
+    }
+
+    @Test func aFailedApplyRollsTheCustomerBack() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (_, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
+        let c = sc.customer(0)
+        // The kernel refuses: the interface to attach does not exist.
+        let broken = try sc.descriptor(Self.office(sc, 0, attach: "\(sc.fx.tag)nx"))
+        do {
+            try sc.vcpe(["apply", broken])
+            Issue.record("apply with a missing interface succeeded")
+        } catch let e as CommandFailed {
+            #expect(e.status == 1)
+            #expect(e.stderr.contains("\(sc.fx.tag)nx") && e.stderr.contains("rolled back"), "\(e.stderr)")
+        }
+        #expect(try NetworkNamespace.list().filter { $0.contains(c) }.isEmpty)
+        #expect(try RouteSocket().links().filter { $0.name.contains(c) }.isEmpty)
+
+        // A failing change to a working customer leaves it as it was.
+        let good = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        try sc.vcpe(["apply", good])
+        let table = try sh("/usr/sbin/ip", ["netns", "exec", "vcpe-\(c).fw", "nft", "list", "table", "inet", "vcpe"])
+        let bad = try sc.descriptor(Self.office(sc, 0, attach: "\(sc.fx.tag)nx", webPorts: "[8443]"))
+        #expect(throws: CommandFailed.self) { try sc.vcpe(["apply", bad]) }
+        #expect(try sc.pendingActions(good) == 0)
+        #expect(try sh("/usr/sbin/ip", ["netns", "exec", "vcpe-\(c).fw", "nft", "list", "table", "inet", "vcpe"]) == table)
+    }
+
+    @Test func concurrentAppliesAreSerialisedAndDeleteTwiceIsFine() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let a = try sc.lanHost(1, address: "192.168.1.10/24", gateway: "192.168.1.1")
+        let b = try sc.lanHost(2, address: "192.168.2.10/24", gateway: "192.168.2.1")
+        let fa = try sc.descriptor(Self.office(sc, 1, attach: a.attach, lan: "192.168.1", wan: "203.0.113.41"))
+        let fb = try sc.descriptor(Self.office(sc, 2, attach: b.attach, lan: "192.168.2", wan: "203.0.113.42"))
+        let pids = try [fa, fb, fa, fb].map { try spawn(vcpeBinary.path, ["apply", $0, "--state-dir", sc.stateDir]) }
+        #expect(pids.map { waitFor($0) } == [0, 0, 0, 0])
+        #expect(try sc.pendingActions(fa) == 0 && sc.pendingActions(fb) == 0)
+        for c in [sc.customer(1), sc.customer(2)] {
+            #expect(try sc.vcpe(["delete", c]).contains("deleted"))
+            #expect(try sc.vcpe(["delete", c]).contains("nothing to delete"))
+        }
+        #expect(try NetworkNamespace.list().filter { $0.hasPrefix("vcpe-\(sc.fx.tag)") }.isEmpty)
+        #expect(try RouteSocket().links().filter { ["vb-", "vl-", "vw-"].contains(String($0.name.prefix(3))) && $0.name.contains(sc.fx.tag) }.isEmpty)
+        // The segment vcpe made goes with its last customer once nothing else is plugged in.
+        #expect(try RouteSocket().link(named: sc.segment) == nil)
+    }
+}

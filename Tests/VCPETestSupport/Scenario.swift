@@ -1,0 +1,93 @@
+import Foundation
+import VCPENetlink
+import VCPESystem
+import VCPEDescriptor
+
+/// An end-to-end setting for `vcpe` itself: unique customer and segment names, a state
+/// directory of its own, customer hosts on the LAN and an internet host on the WAN segment.
+public final class Scenario: @unchecked Sendable {
+    public let fx = KernelFixture()
+    public let servers = Servers()
+    public let stateDir: String
+    /// The WAN segment bridge, unique to this scenario.
+    public let segment: String
+    public let internet: String
+    private var files: [URL] = []
+
+    public init() throws {
+        stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-state-\(fx.tag)").path
+        segment = "\(fx.tag)wan"
+        internet = try fx.namespace("inet")
+        let host = try RouteSocket()
+        let port = fx.hostLink("i")
+        try host.addVeth(VethEnd(port), VethEnd("eth0", in: internet))
+        let s = try RouteSocket(namespace: internet)
+        try s.addAddress(IPPrefix("203.0.113.1/24")!, on: "eth0")
+        try s.setLink("eth0", up: true)
+        try s.setLink("lo", up: true)
+    }
+
+    /// A customer name unique to this scenario.
+    public func customer(_ n: Int) -> String { "\(fx.tag)c\(n)" }
+
+    /// A LAN host namespace behind a host veth that a descriptor can `attach`.
+    public func lanHost(_ n: Int, address: String, gateway: String) throws -> (namespace: String, attach: String) {
+        let ns = try fx.namespace("lan\(n)")
+        let port = fx.hostLink("l\(n)")
+        try RouteSocket().addVeth(VethEnd(port), VethEnd("eth0", in: ns))
+        let s = try RouteSocket(namespace: ns)
+        try s.addAddress(IPPrefix(address)!, on: "eth0")
+        try s.setLink("eth0", up: true)
+        try s.setLink("lo", up: true)
+        try s.addRoute(RouteInfo(destination: IPPrefix("0.0.0.0/0")!, gateway: IPAddress(gateway)!))
+        return (ns, port)
+    }
+
+    /// Puts the internet host on the segment (after the first apply made the bridge).
+    public func plugInternet() throws {
+        let host = try RouteSocket()
+        try host.enslave(fx.tag + "i", to: segment)
+        try host.setLink(fx.tag + "i", up: true)
+    }
+
+    /// Writes a descriptor file from JSON text.
+    public func descriptor(_ text: String) throws -> String {
+        let url = URL(fileURLWithPath: stateDir + "-\(files.count).json")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        files.append(url)
+        return url.path
+    }
+
+    /// Runs vcpe with this scenario's state directory; throws on a non-zero exit.
+    @discardableResult
+    public func vcpe(_ args: [String]) throws -> String {
+        try sh(vcpeBinary.path, args + ["--state-dir", stateDir])
+    }
+
+    /// The number of actions `vcpe plan` shows for a descriptor.
+    public func pendingActions(_ file: String) throws -> Int {
+        let out = try vcpe(["plan", "--json", file])
+        let j = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any]
+        return (j?["actions"] as? [Any])?.count ?? -1
+    }
+
+    public func cleanup() {
+        servers.stop()
+        for c in 0..<8 { _ = try? vcpe(["delete", customer(c)]) }
+        fx.cleanup()
+        if let host = try? RouteSocket() { try? host.removeLink(segment) }
+        try? FileManager.default.removeItem(atPath: stateDir)
+        for f in files { try? FileManager.default.removeItem(at: f) }
+    }
+}
+
+/// The built `vcpe` binary beside the test bundle.
+public var vcpeBinary: URL {
+    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = dir.appendingPathComponent("vcpe")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        dir = dir.deletingLastPathComponent()
+    }
+    return repositoryRoot.appendingPathComponent(".build/debug/vcpe")
+}
