@@ -15,37 +15,58 @@ public struct KernelObserver: HostObserver {
 
     public func observe(customer: String) throws -> HostState {
         var out = HostState()
-        let mine = try NetworkNamespace.list().filter { KernelNames.parseNamespace($0)?.customer == customer }
+        let mine = try NetworkNamespace.list(prefix: KernelNames.namespace(customer: customer, service: ""))
         let wanted = Set(desired.objects.values.compactMap { if case .namespace(let n) = $0 { n } else { nil } })
         for n in mine { out.insert(.namespace(name: n)) }
 
-        // Snapshots of the host and of each namespace that should be there.
-        var snaps: [String?: NamespaceSnapshot] = [nil: try RouteSocket().snapshot()]
+        // The namespaces that should be there are read whole; on the host, which may hold
+        // thousands of links, only the customer's own names are asked for.
+        var snaps: [String: NamespaceSnapshot] = [:]
         for n in mine where wanted.contains(n) {
-            let s = try RouteSocket(namespace: n)
-            snaps[n] = try s.snapshot()
-            try observeInside(n, s, snaps[n]!, &out)
+            let keys = desired.objects.values.compactMap { o -> String? in if case .sysctl(n, let k, _) = o { k } else { nil } }
+            // One trip into the namespace opens both sockets and reads the sysctls.
+            let (route, nft, sysctls) = try NetworkNamespace.perform(in: n) {
+                (try RouteSocket.openHere(labeled: n), try NftSocket.openHere(labeled: n), try keys.map { ($0, try Sysctl.readHere($0)) })
+            }
+            snaps[n] = try route.snapshot()
+            try observeInside(n, snaps[n]!, nft, sysctls, &out)
         }
-        observeHost(customer, snaps[nil]!, &out)
-        observeVeths(customer, snaps, &out)
+        let hostLinks = try hostLinks(customer)
+        observeHost(customer, hostLinks, &out)
+        observeVeths(customer, hostLinks, snaps, &out)
+        return out
+    }
+
+    /// The host links this customer may own or use, by name.
+    private func hostLinks(_ customer: String) throws -> [String: LinkInfo] {
+        var names: Set = [KernelNames.lanBridge(customer: customer), KernelNames.lanVethHost(customer: customer),
+                          KernelNames.wanVethHost(customer: customer)]
+        for o in desired.objects.values {
+            switch o {
+            case .bridge(let n): names.insert(n)
+            case .bridgePort(let i, _): names.insert(i)
+            default: break
+            }
+        }
+        let host = try RouteSocket()
+        var out: [String: LinkInfo] = [:]
+        for n in names { if let l = try host.link(named: n) { out[n] = l } }
         return out
     }
 
     // MARK: - Host side
 
-    private func observeHost(_ customer: String, _ host: NamespaceSnapshot, _ out: inout HostState) {
+    private func observeHost(_ customer: String, _ host: [String: LinkInfo], _ out: inout HostState) {
         let lanBridge = KernelNames.lanBridge(customer: customer)
         let segments = desired.objects.values.compactMap { o -> String? in
             if case .bridge(let n) = o, n != lanBridge { n } else { nil }
         }
-        for name in [lanBridge] + segments {
-            if let l = host.link(named: name), l.kind == "bridge" { out.insert(.bridge(name: name)) }
-        }
-        let byIndex = Dictionary(host.links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
+        for name in [lanBridge] + segments where host[name]?.kind == "bridge" { out.insert(.bridge(name: name)) }
+        let byIndex = Dictionary(host.values.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
         let ownHostLinks: Set = [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)]
-        for l in host.links {
+        for l in host.values {
             guard let m = l.masterIndex, let bridge = byIndex[m] else { continue }
-            // Every port of the customer's own bridge; on a shared segment only the customer's link.
+            // Ports of the customer's own bridge; on a shared segment only the customer's link.
             if bridge == lanBridge || (segments.contains(bridge) && ownHostLinks.contains(l.name)) {
                 out.insert(.bridgePort(interface: l.name, bridge: bridge))
             }
@@ -56,10 +77,14 @@ public struct KernelObserver: HostObserver {
 
     /// A desired pair is there when both ends exist and each is the other's peer; what is
     /// left of a broken pair, and veths nobody wants, are reported for removal.
-    private func observeVeths(_ customer: String, _ snaps: [String?: NamespaceSnapshot], _ out: inout HostState) {
+    private func observeVeths(_ customer: String, _ host: [String: LinkInfo], _ snaps: [String: NamespaceSnapshot], _ out: inout HostState) {
+        func link(_ e: Topology.Endpoint) -> LinkInfo? {
+            guard let ns = e.namespace else { return host[e.interface] }
+            return snaps[ns]?.link(named: e.interface)
+        }
         var claimed = Set<String>()
         for case .veth(let key, let up, let down) in desired.objects.values {
-            let a = snaps[up.namespace]?.link(named: up.interface), b = snaps[down.namespace]?.link(named: down.interface)
+            let a = link(up), b = link(down)
             if a != nil { claimed.insert("\(up)") }
             if b != nil { claimed.insert("\(down)") }
             guard a != nil || b != nil else { continue }
@@ -69,9 +94,10 @@ public struct KernelObserver: HostObserver {
                 out.insert(.veth(key: key + " (broken)", upstream: up, downstream: down))
             }
         }
-        let hostNames: Set = [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)]
-        for (ns, snap) in snaps {
-            for l in snap.links where l.kind == "veth" && (ns != nil || hostNames.contains(l.name)) {
+        let hostVeths = [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)]
+            .compactMap { host[$0] }.filter { $0.kind == "veth" }
+        for (ns, links) in [(String?.none, hostVeths)] + snaps.map({ (Optional($0.key), $0.value.links) }) {
+            for l in links where l.kind == "veth" {
                 let end = Topology.Endpoint(namespace: ns, interface: l.name)
                 if !claimed.contains("\(end)") {
                     out.insert(.veth(key: "stray \(end)", upstream: end, downstream: end))
@@ -82,7 +108,8 @@ public struct KernelObserver: HostObserver {
 
     // MARK: - Inside a namespace
 
-    private func observeInside(_ ns: String, _ sock: RouteSocket, _ snap: NamespaceSnapshot, _ out: inout HostState) throws {
+    private func observeInside(_ ns: String, _ snap: NamespaceSnapshot, _ nft: NftSocket, _ sysctls: [(String, String)],
+                               _ out: inout HostState) throws {
         for (dev, addrs) in snap.addresses where dev != "lo" {
             for a in addrs where !(a.prefix.family == .v6 && IPPrefix("fe80::/10")!.contains(a.prefix.address)) {
                 out.insert(.address(at: Topology.Endpoint(namespace: ns, interface: dev), prefix: a.prefix))
@@ -94,10 +121,7 @@ public struct KernelObserver: HostObserver {
         for r in snap.rules where DesiredState.policyRulePriorities.contains(Int(r.priority)) {
             out.insert(.policyRule(namespace: ns, inputInterface: r.inputInterface ?? "", table: Int(r.table), priority: Int(r.priority)))
         }
-        for case .sysctl(let n, let key, _) in desired.objects.values where n == ns {
-            out.insert(.sysctl(namespace: ns, key: key, value: try Sysctl.read(key, namespace: ns)))
-        }
-        let nft = try NftSocket(namespace: ns)
+        for (key, value) in sysctls { out.insert(.sysctl(namespace: ns, key: key, value: value)) }
         for t in try nft.tables() where t.name == ServiceTables.tableName {
             let rules = try nft.rules(family: t.family, table: t.name).count
             out.insert(.nftTable(namespace: ns, family: t.family.rawValue, name: t.name, rules: rules,

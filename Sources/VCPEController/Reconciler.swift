@@ -10,6 +10,8 @@ import VCPESystem
 public final class Reconciler {
     public let store: StateStore
     let logger: Logger
+    /// Read once per run: the lock keeps anyone else from changing it meanwhile.
+    private lazy var allocator: TransitAllocator = store.transitAllocator()
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
@@ -18,7 +20,7 @@ public final class Reconciler {
 
     /// The plan `apply` would run now, touching nothing (allocations are not saved).
     public func plan(_ chain: Chain) throws -> Plan {
-        var allocator = store.transitAllocator()
+        var allocator = self.allocator
         let desired = try Planner.desired(chain, allocator: &allocator)
         let observed = try KernelObserver(desired: desired.state).observe(customer: chain.customer)
         return Plan.difference(customer: chain.customer, desired: desired.state, observed: observed)
@@ -33,26 +35,38 @@ public final class Reconciler {
     /// Makes the host match the chain. On failure the customer is rolled back to what it
     /// was and the error says what failed; a crash half-way is repaired by the next apply.
     public func apply(_ chain: Chain, descriptor: String) throws -> ApplyResult {
-        var allocator = store.transitAllocator()
         let before = allocator
+        var allocator = before
         let desired = try Planner.desired(chain, allocator: &allocator)
         let observed = try KernelObserver(desired: desired.state).observe(customer: chain.customer)
         let plan = Plan.difference(customer: chain.customer, desired: desired.state, observed: observed)
+        let record = store.record(chain.customer)
 
         // Allocations first: a crash after this point re-finds the same addresses.
-        if allocator != before { try store.save(allocator) }
-        try noteSegment(chain.wan.segment)
-        let previous = store.lastApplied(chain.customer).map { prev -> [String: NftTable] in
-            var a = allocator
-            return (try? Planner.desired(prev, allocator: &a).tables) ?? [:]
-        } ?? [:]
-        do {
-            try Executor(tables: desired.tables, previousTables: previous).run(plan)
-        } catch {
-            if allocator != before, store.record(chain.customer) == nil { try? store.save(before) }
-            throw error
+        if allocator != before {
+            try store.save(allocator)
+            self.allocator = allocator
         }
-        try store.save(StateStore.CustomerRecord(descriptor: descriptor, appliedAt: Date()), for: chain.customer)
+        if !plan.isEmpty {
+            try noteSegment(chain.wan.segment)
+            // The tables to restore on rollback are those of the last successful apply.
+            let previous = record.flatMap { ChainDecoder.validate($0.descriptor).chain }.map { prev -> [String: NftTable] in
+                var a = allocator
+                return (try? Planner.desired(prev, allocator: &a).tables) ?? [:]
+            } ?? [:]
+            do {
+                try Executor(tables: desired.tables, previousTables: previous).run(plan)
+            } catch {
+                if allocator != before, record == nil {
+                    try? store.save(before)
+                    self.allocator = before
+                }
+                throw error
+            }
+        }
+        if !plan.isEmpty || record?.descriptor != descriptor {
+            try store.save(StateStore.CustomerRecord(descriptor: descriptor, appliedAt: Date()), for: chain.customer)
+        }
         logger.info("applied", metadata: ["customer": "\(chain.customer)", "actions": "\(plan.actions.count)"])
         return ApplyResult(customer: chain.customer, actions: plan.actions.count, plan: plan)
     }
@@ -71,28 +85,48 @@ public final class Reconciler {
 
     /// Removes everything of the customer and nothing else; deleting what is gone is fine.
     public func delete(customer: String) throws -> DeleteResult {
-        var removed: [String] = []
+        try delete(customers: [customer])[0]
+    }
+
+    /// Removes several customers. Namespaces go first (the kernel then drops their veth
+    /// pairs, host ends included, in the background); the host links left are removed in one
+    /// request, since each link teardown otherwise waits for its own RCU grace period.
+    public func delete(customers: [String]) throws -> [DeleteResult] {
         let host = try RouteSocket()
-        let namespaces = try NetworkNamespace.list().filter { KernelNames.parseNamespace($0)?.customer == customer }
-        // Host ends first: the kernel drops a veth pair with either end, but this way none
-        // lingers while the namespaces are torn down in the background.
-        for name in [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer),
-                     KernelNames.lanBridge(customer: customer)] where try host.link(named: name) != nil {
-            try host.removeLink(name)
-            removed.append("link \(name)")
+        var results: [DeleteResult] = []
+        var hostLinks: [String] = []
+        for customer in customers {
+            var removed: [String] = []
+            for n in try NetworkNamespace.list(prefix: KernelNames.namespace(customer: customer, service: "")) {
+                try NetworkNamespace.remove(n)
+                removed.append("namespace \(n)")
+            }
+            // The host veth ends die with their peers' namespaces; the bridge must be deleted.
+            for name in [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)]
+            where try host.link(named: name) != nil {
+                removed.append("link \(name)")
+            }
+            let bridge = KernelNames.lanBridge(customer: customer)
+            if try host.link(named: bridge) != nil {
+                hostLinks.append(bridge)
+                removed.append("link \(bridge)")
+            }
+            results.append(DeleteResult(customer: customer, removed: removed))
         }
-        for n in namespaces {
-            try NetworkNamespace.remove(n)
-            removed.append("namespace \(n)")
+        try host.removeLinks(hostLinks)
+        var segments: [String: Int] = [:]  // segment -> the last result that used it
+        let before = allocator
+        for (i, customer) in customers.enumerated() {
+            if let segment = store.lastApplied(customer)?.wan.segment { segments[segment] = i }
+            allocator.release(customer: customer)
+            try store.removeRecord(customer)
+            logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(results[i].removed.count)"])
         }
-        let segment = store.lastApplied(customer)?.wan.segment
-        var allocator = store.transitAllocator()
-        allocator.release(customer: customer)
-        try store.save(allocator)
-        try store.removeRecord(customer)
-        if let segment, try removeSegmentIfUnused(segment, host: host) { removed.append("bridge \(segment)") }
-        logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(removed.count)"])
-        return DeleteResult(customer: customer, removed: removed)
+        if allocator != before { try store.save(allocator) }
+        for (segment, i) in segments where try removeSegmentIfUnused(segment, host: host) {
+            results[i].removed.append("bridge \(segment)")
+        }
+        return results
     }
 
     /// A WAN segment vcpe created goes when no customer uses it and nothing else is plugged in.

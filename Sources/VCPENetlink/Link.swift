@@ -18,6 +18,8 @@ public struct LinkInfo: Sendable, Hashable {
     public var peerIndex: Int32?
     public var peerNetnsID: Int32?
     public var stats: LinkStats
+    /// The link group (IFLA_GROUP); 0 unless someone set one.
+    public var group: UInt32
 
     public var macString: String { mac.map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":") }
 }
@@ -52,7 +54,8 @@ extension LinkInfo {
                   peerNetnsID: hasNSID && nsid >= 0 ? nsid : nil,
                   stats: LinkStats(rxPackets: stat(RTNL_LINK_RX_PACKETS), txPackets: stat(RTNL_LINK_TX_PACKETS),
                                    rxBytes: stat(RTNL_LINK_RX_BYTES), txBytes: stat(RTNL_LINK_TX_BYTES),
-                                   rxDropped: stat(RTNL_LINK_RX_DROPPED), txDropped: stat(RTNL_LINK_TX_DROPPED)))
+                                   rxDropped: stat(RTNL_LINK_RX_DROPPED), txDropped: stat(RTNL_LINK_TX_DROPPED)),
+                  group: rtnl_link_get_group(l))
     }
 }
 
@@ -128,4 +131,38 @@ extension RouteSocket {
 
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
+}
+
+extension RouteSocket {
+    /// Removes several links with one kernel teardown instead of one per link: each is put
+    /// in a link group no other link uses, then the group is deleted in one request. Links
+    /// already gone are skipped.
+    public func removeLinks(_ names: [String]) throws(NetlinkError) {
+        var present: [LinkInfo] = []
+        for n in names { if let l = try link(named: n) { present.append(l) } }
+        guard present.count > 1 else {
+            for l in present { try removeLink(l.name) }
+            return
+        }
+        let used = Set(try links().map(\.group))
+        var group = UInt32.random(in: 0x1000_0000...0x7FFF_FFFF)
+        while used.contains(group) { group &+= 1 }
+        for l in present {
+            let change = rtnl_link_alloc()!, orig = rtnl_link_alloc()!
+            defer { rtnl_link_put(change); rtnl_link_put(orig) }
+            rtnl_link_set_ifindex(orig, l.index)
+            rtnl_link_set_group(change, group)
+            do {
+                try call("set link group of", l.name) { rtnl_link_change(sock, orig, change, 0) }
+            } catch where error.errno == .operationNotSupportedByDevice {
+                continue  // gone meanwhile (a veth whose peer's namespace was just removed)
+            }
+        }
+        let msg = nlmsg_alloc_simple(Int32(RTM_DELLINK), 0)!  // nl_send_sync frees it
+        var ifi = ifinfomsg()
+        ifi.ifi_family = UInt8(AF_UNSPEC)
+        nlmsg_append(msg, &ifi, MemoryLayout<ifinfomsg>.size, 4)
+        nla_put_u32(msg, Int32(IFLA_GROUP), group)
+        try call("delete links", present.map(\.name).joined(separator: ", ")) { nl_send_sync(sock, msg) }
+    }
 }

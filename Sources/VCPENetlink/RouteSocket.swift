@@ -12,11 +12,21 @@ public final class RouteSocket {
     public let namespace: String?
     private let lastError = KernelErrorState()
 
-    public init(namespace: String? = nil) throws {
-        self.namespace = namespace
-        let where_ = namespace ?? "host"
+    public convenience init(namespace: String? = nil) throws {
         // Opened inside the namespace on a throwaway thread (see VCPESystem.NetworkNamespace.perform).
-        let raw: UInt = try NetworkNamespace.perform(in: namespace) {
+        let raw: UInt = try NetworkNamespace.perform(in: namespace) { try Self.connect(namespace) }
+        self.init(raw: raw, namespace: namespace)
+    }
+
+    /// For code already running on a thread inside `namespace` (in `NetworkNamespace.perform`),
+    /// so that several sockets of one namespace cost one thread switch.
+    public static func openHere(labeled namespace: String?) throws -> RouteSocket {
+        RouteSocket(raw: try connect(namespace), namespace: namespace)
+    }
+
+    private static func connect(_ namespace: String?) throws -> UInt {
+        let where_ = namespace ?? "host"
+        do {
             guard let s = nl_socket_alloc() else {
                 throw NetlinkError(operation: "allocate netlink socket", object: "in \(where_)", errno: .noMemory)
             }
@@ -28,6 +38,10 @@ public final class RouteSocket {
             }
             return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
         }
+    }
+
+    private init(raw: UInt, namespace: String?) {
+        self.namespace = namespace
         sock = OpaquePointer(bitPattern: raw)!
         // Ask the kernel to explain refusals, and keep its errno (libnl would map it to its own codes).
         var one: Int32 = 1

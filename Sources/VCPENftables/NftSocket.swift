@@ -13,10 +13,19 @@ public final class NftSocket {
     public let namespace: String?
     private var sequence: UInt32
 
-    public init(namespace: String? = nil) throws {
-        self.namespace = namespace
+    public convenience init(namespace: String? = nil) throws {
+        let raw: UInt = try NetworkNamespace.perform(in: namespace) { try Self.connect(namespace) }
+        self.init(raw: raw, namespace: namespace)
+    }
+
+    /// For code already running on a thread inside `namespace` (in `NetworkNamespace.perform`).
+    public static func openHere(labeled namespace: String?) throws -> NftSocket {
+        NftSocket(raw: try connect(namespace), namespace: namespace)
+    }
+
+    private static func connect(_ namespace: String?) throws -> UInt {
         let place = namespace ?? "host"
-        let raw: UInt = try NetworkNamespace.perform(in: namespace) {
+        do {
             guard let s = mnl_socket_open(NETLINK_NETFILTER) else {
                 throw NftError(operation: "open netfilter socket", object: "in \(place)", errno: Errno(rawValue: errno))
             }
@@ -27,6 +36,10 @@ public final class NftSocket {
             }
             return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
         }
+    }
+
+    private init(raw: UInt, namespace: String?) {
+        self.namespace = namespace
         nl = OpaquePointer(bitPattern: raw)!
         portID = mnl_socket_get_portid(nl)
         sequence = UInt32(truncatingIfNeeded: time(nil))

@@ -68,7 +68,9 @@ public enum NetworkNamespace {
         vcpe_is_nsfs(path(name)) == 1
     }
 
-    public static func list() throws(SystemError) -> [String] {
+    /// Names of the mounted namespaces, optionally only those starting with `prefix` (checked
+    /// before anything is stat-ed: hosts may have thousands).
+    public static func list(prefix: String = "") throws(SystemError) -> [String] {
         guard let dir = opendir(runDirectory) else {
             let e = Errno(rawValue: vcpe_errno())
             if e == .noSuchFileOrDirectory { return [] }
@@ -78,7 +80,7 @@ public enum NetworkNamespace {
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." && exists(name) { names.append(name) }
+            if name != "." && name != ".." && name.hasPrefix(prefix) && exists(name) { names.append(name) }
         }
         return names.sorted()
     }

@@ -6,7 +6,12 @@ public enum Sysctl {
     static func path(_ key: String) -> FilePath { FilePath("/proc/sys/" + key.replacing(".", with: "/")) }
 
     public static func read(_ key: String, namespace: String?) throws -> String {
-        let fd = try NetworkNamespace.perform(in: namespace) { try FileDescriptor.open(path(key), .readOnly) }
+        try NetworkNamespace.perform(in: namespace) { try readHere(key) }
+    }
+
+    /// Reads on the calling thread, which must already be in the namespace wanted.
+    public static func readHere(_ key: String) throws -> String {
+        let fd = try FileDescriptor.open(path(key), .readOnly)
         defer { try? fd.close() }
         var buf = [UInt8](repeating: 0, count: 256)
         let n = try buf.withUnsafeMutableBytes { try fd.read(into: $0) }

@@ -28,11 +28,9 @@ struct Delete: ParsableCommand {
             }
         }
         let reconciler = try state.lockedReconciler()
-        var results: [Reconciler.DeleteResult] = []
-        for c in customers {
-            let r = try reconciler.delete(customer: c)
-            results.append(r)
-            if !json { print(r.removed.isEmpty ? "customer \(c): nothing to delete" : "customer \(c): deleted (\(r.removed.joined(separator: ", ")))") }
+        let results = try reconciler.delete(customers: customers)
+        if !json {
+            for r in results { print(r.removed.isEmpty ? "customer \(r.customer): nothing to delete" : "customer \(r.customer): deleted (\(r.removed.joined(separator: ", ")))") }
         }
         if json { print(jsonString(results)) }
     }
