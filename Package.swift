@@ -58,8 +58,7 @@ let package = Package(
         .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENftables", "VCPESystem", "VCPEDescriptor"],
                           path: "bench/nftables"),
 
-        .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController"],
-                    resources: []),
+        .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController", "VCPETestSupport"]),
         // Fixtures for kernel tests: unique names, teardown, ip/nft as oracles.
         .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"], path: "Tests/VCPETestSupport"),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),

@@ -105,32 +105,8 @@ private let kernelErrorCallback: nl_recvmsg_err_cb_t = { _, err, arg in
     guard let err, let arg else { return Int32(NL_STOP.rawValue) }
     let state = Unmanaged<KernelErrorState>.fromOpaque(arg).takeUnretainedValue()
     state.errno = -err.pointee.error
-    state.message = extendedAckMessage(err)
+    state.message = NetlinkExtendedAck.text(UnsafeRawPointer(err) - 16)  // from the message header
     return Int32(NL_STOP.rawValue)
-}
-
-/// NLMSGERR_ATTR_MSG from the TLVs after the error, when the kernel sent them.
-private func extendedAckMessage(_ err: UnsafeMutablePointer<nlmsgerr>) -> String? {
-    let headerSize = 16  // NLMSG_HDRLEN
-    let raw = UnsafeRawPointer(err)
-    let header = (raw - headerSize).assumingMemoryBound(to: nlmsghdr.self).pointee
-    guard header.nlmsg_flags & 0x200 != 0 else { return nil }  // NLM_F_ACK_TLVS
-    let capped = header.nlmsg_flags & 0x100 != 0  // NLM_F_CAPPED: the request is not echoed
-    var offset = 4 + headerSize  // error code + the request's header
-    if !capped { offset += Int(err.pointee.msg.nlmsg_len) - headerSize }
-    offset = (offset + 3) & ~3
-    let end = Int(header.nlmsg_len) - headerSize
-    while offset + 4 <= end {
-        let len = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-        let type = raw.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
-        guard len >= 4, offset + len <= end else { break }
-        if type == 1 {  // NLMSGERR_ATTR_MSG
-            let bytes = UnsafeRawBufferPointer(start: raw + offset + 4, count: len - 4)
-            return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-        }
-        offset += (len + 3) & ~3
-    }
-    return nil
 }
 
 /// For failures libnl detects itself (no kernel error): its codes to the nearest errno.

@@ -120,7 +120,7 @@ public final class NftSocket {
                     let err = UnsafeRawPointer(nlh + 1).load(as: Int32.self)
                     if err != 0, firstError == nil {
                         firstError = NftError(operation: what, object: place, errno: Errno(rawValue: -err),
-                                              kernelMessage: extendedAck(UnsafePointer(nlh)), failedSequence: seq)
+                                              kernelMessage: NetlinkExtendedAck.text(UnsafeRawPointer(nlh)), failedSequence: seq)
                     }
                     pending.remove(seq)
                 case NLMSG_DONE:
@@ -144,26 +144,4 @@ public final class NftSocket {
         defer { buf.deallocate() }
         while recv(mnl_socket_get_fd(nl), buf, 1 << 16, Int32(MSG_DONTWAIT)) > 0 {}
     }
-}
-
-/// NLMSGERR_ATTR_MSG from an error message, when the kernel sent one.
-func extendedAck(_ nlh: UnsafePointer<nlmsghdr>) -> String? {
-    let h = nlh.pointee
-    guard h.nlmsg_flags & 0x200 != 0 else { return nil }  // NLM_F_ACK_TLVS
-    let raw = UnsafeRawPointer(nlh)
-    var offset = 16 + 4 + 16  // header, error code, echoed request header
-    if h.nlmsg_flags & 0x100 == 0 {  // not NLM_F_CAPPED: the request payload is echoed too
-        offset += Int(raw.loadUnaligned(fromByteOffset: 20, as: UInt32.self)) - 16
-    }
-    offset = (offset + 3) & ~3
-    while offset + 4 <= Int(h.nlmsg_len) {
-        let len = Int(raw.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
-        let type = raw.loadUnaligned(fromByteOffset: offset + 2, as: UInt16.self) & 0x3FFF
-        guard len >= 4, offset + len <= Int(h.nlmsg_len) else { break }
-        if type == 1 {
-            return String(decoding: UnsafeRawBufferPointer(start: raw + offset + 4, count: len - 4).prefix { $0 != 0 }, as: UTF8.self)
-        }
-        offset += (len + 3) & ~3
-    }
-    return nil
 }

@@ -1,18 +1,7 @@
 import Foundation
 import Testing
 import VCPEDescriptor
-
-/// Deterministic generator so that a failing case can be replayed from its seed.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import VCPETestSupport
 
 @Suite struct MutationPropertyTests {
     static let seed = UInt64(ProcessInfo.processInfo.environment["VCPE_FUZZ_SEED"] ?? "") ?? UInt64.random(in: 1...UInt64.max)

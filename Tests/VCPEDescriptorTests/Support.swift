@@ -1,5 +1,6 @@
 import Foundation
 import VCPEDescriptor
+@_exported import VCPETestSupport
 
 /// The repository root, found from this file's place.
 let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -16,17 +17,6 @@ var exampleFiles: [URL] { files(in: "chains") }
 var invalidFixtures: [URL] { files(in: "chains/invalid") }
 
 func validate(_ url: URL) -> ValidationResult { ChainDecoder.validate([UInt8](try! Data(contentsOf: url))) }
-
-/// The built `vcpe` binary beside the test bundle.
-var vcpeBinary: URL {
-    var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-    for _ in 0..<4 {
-        let candidate = dir.appendingPathComponent("vcpe")
-        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        dir = dir.deletingLastPathComponent()
-    }
-    return repoFile(".build/debug/vcpe")
-}
 
 struct RunResult {
     var status: Int32

@@ -109,7 +109,7 @@ import VCPETestSupport
     /// Random interval sets with overlapping and adjacent members, larger than one message.
     @Test(arguments: [1, 2, 3])
     func largeRandomIntervalSetsMatchNft(seed: UInt64) throws {
-        var rng = SplitMix(state: seed &* 0x9E37_79B9_7F4A_7C15)
+        var rng = SplitMix64(state: seed &* 0x9E37_79B9_7F4A_7C15)
         var prefixes: [SetElement] = []
         for _ in 0..<3000 {
             let len = Int.random(in: 8...32, using: &rng)
@@ -138,17 +138,6 @@ import VCPETestSupport
         #expect(elements(a, "nets") == elements(b, "nets"))
         #expect(elements(a, "ports") == elements(b, "ports"))
         #expect(elements(a, "nets").count > 1000)
-    }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 
