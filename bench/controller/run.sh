@@ -104,6 +104,7 @@ SH
 } > "$work/delete.sh"
 
 now() { date +%s.%N; }
+sub() { awk "BEGIN { printf \"%.6f\", $1 - $2 }"; }
 maxrss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
 results="["
 for r in $(seq 1 "$rounds"); do
@@ -116,6 +117,6 @@ for r in $(seq 1 "$rounds"); do
   t5=$(now); bash "$work/create.sh"; t6=$(now); bash "$work/delete.sh"; t7=$(now)
   ip link del $seg 2>/dev/null || true
   sleep 0.5  # let the kernel finish tearing down namespaces before the next round
-  results="$results{\"vcpe_apply_s\": $(echo "$t1 - $t0" | bc), \"vcpe_reapply_s\": $(echo "$t2 - $t1" | bc), \"vcpe_delete_s\": $(echo "$t4 - $t3" | bc), \"vcpe_peak_rss_kib\": $rss, \"script_create_s\": $(echo "$t6 - $t5" | bc), \"script_delete_s\": $(echo "$t7 - $t6" | bc)},"
+  results="$results{\"vcpe_apply_s\": $(sub $t1 $t0), \"vcpe_reapply_s\": $(sub $t2 $t1), \"vcpe_delete_s\": $(sub $t4 $t3), \"vcpe_peak_rss_kib\": $rss, \"script_create_s\": $(sub $t6 $t5), \"script_delete_s\": $(sub $t7 $t6)},"
 done
 echo "{\"benchmark\": \"controller\", \"customers\": $n, \"rounds\": ${results%,}]}"
