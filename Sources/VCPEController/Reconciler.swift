@@ -114,6 +114,7 @@ public final class Reconciler {
             results.append(DeleteResult(customer: customer, removed: removed))
         }
         try host.removeLinks(hostLinks)
+        try waitUntilGone(customers.flatMap { [KernelNames.lanVethHost(customer: $0), KernelNames.wanVethHost(customer: $0)] }, host: host)
         var segments: [String: Int] = [:]  // segment -> the last result that used it
         let before = allocator
         for (i, customer) in customers.enumerated() {
@@ -123,19 +124,33 @@ public final class Reconciler {
             logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(results[i].removed.count)"])
         }
         if allocator != before { try store.save(allocator) }
-        for (segment, i) in segments where try removeSegmentIfUnused(segment, host: host) {
+        // Their WAN ends are still being torn down with their namespaces: not users.
+        let dying = Set(customers.map { KernelNames.wanVethHost(customer: $0) })
+        for (segment, i) in segments where try removeSegmentIfUnused(segment, host: host, ignoring: dying) {
             results[i].removed.append("bridge \(segment)")
         }
         return results
     }
 
+    /// When delete returns nothing of the customers is left, so a re-apply cannot meet EEXIST
+    /// from links the kernel was still tearing down. Bounded: 5 s.
+    private func waitUntilGone(_ names: [String], host: RouteSocket) throws {
+        var left = names
+        for _ in 0..<500 {
+            left = try left.filter { try host.link(named: $0) != nil }
+            if left.isEmpty { return }
+            usleep(10_000)
+        }
+        logger.warning("links still being removed by the kernel", metadata: ["links": "\(left)"])
+    }
+
     /// A WAN segment vcpe created goes when no customer uses it and nothing else is plugged in.
-    private func removeSegmentIfUnused(_ segment: String, host: RouteSocket) throws -> Bool {
+    private func removeSegmentIfUnused(_ segment: String, host: RouteSocket, ignoring dying: Set<String>) throws -> Bool {
         var created = store.createdSegments()
         guard created.contains(segment) else { return false }
         let users = store.customers().compactMap { store.lastApplied($0) }.filter { $0.wan.segment == segment }
         guard users.isEmpty, let bridge = try host.link(named: segment) else { return false }
-        guard !(try host.links()).contains(where: { $0.masterIndex == bridge.index }) else { return false }
+        guard !(try host.links()).contains(where: { $0.masterIndex == bridge.index && !dying.contains($0.name) }) else { return false }
         try host.removeLink(segment)
         created.remove(segment)
         try store.save(createdSegments: created)
