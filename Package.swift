@@ -53,9 +53,10 @@ let package = Package(
         ),
 
         // Benchmarks (bench/): release-built, run by bench/run.
-        .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"],
+        .target(name: "VCPEBenchSupport", path: "bench/support"),
+        .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
                           path: "bench/netlink"),
-        .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENftables", "VCPESystem", "VCPEDescriptor"],
+        .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENftables", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
                           path: "bench/nftables"),
 
         .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController", "VCPETestSupport"]),

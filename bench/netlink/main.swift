@@ -2,6 +2,7 @@
 // bridge, two addresses and a default route, through VCPENetlink and through a script of
 // `ip` commands, alternating in one run. Everything lives in namespaces this program makes.
 import Foundation
+import VCPEBenchSupport
 import VCPEDescriptor
 import VCPENetlink
 import VCPESystem
@@ -11,11 +12,6 @@ let rounds = Int(ProcessInfo.processInfo.environment["BENCH_ROUNDS"] ?? "") ?? 3
 let tag = "vb\(String(getpid() % 46656, radix: 36))"
 let hub = "vcpebench-\(tag)-hub"
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
 func names(_ round: Int, _ variant: String) -> [String] {
     (0..<count).map { "vcpebench-\(tag)-\(variant)\(round)-\($0)" }
@@ -79,18 +75,7 @@ func script(_ round: Int, create: Bool) -> String {
 }
 
 func runScript(_ text: String) throws -> Double {
-    let path = "/tmp/vcpe-bench-\(tag).sh"
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-    defer { unlink(path) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = [path]
-    let t0 = now()
-    try p.run()
-    p.waitUntilExit()
-    let t = now() - t0
-    guard p.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
-    return t
+    try timeProcess(["/bin/bash"], input: text, suffix: ".sh")
 }
 
 func buildWithScript(_ round: Int, hubSock: RouteSocket) throws -> (create: Double, delete: Double, gone: Double) {
@@ -99,7 +84,6 @@ func buildWithScript(_ round: Int, hubSock: RouteSocket) throws -> (create: Doub
     return (c, d, try waitUntilHubHasPorts(hubSock, atMost: 0))
 }
 
-func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 // Setup outside timing; teardown always.
 try NetworkNamespace.create(hub)

@@ -2,6 +2,7 @@
 // a 10,000-rule table, a table with a 10,000-element interval set, and 100 replaces of a
 // 100-rule customer table. Runs inside namespaces this program makes.
 import Foundation
+import VCPEBenchSupport
 import VCPEDescriptor
 import VCPENftables
 import VCPESystem
@@ -13,13 +14,7 @@ let replaces = Int(env["BENCH_REPLACES"] ?? "") ?? 100
 let tag = "nb\(String(getpid() % 46656, radix: 36))"
 let nsMine = "vcpebench-\(tag)-mine", nsNft = "vcpebench-\(tag)-nft"
 
-func now() -> Double {
-    var ts = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-}
 
-func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
 
 func manyRules(_ n: Int) -> NftTable {
     let rules = (0..<n).map { (i: Int) -> NftRule in
@@ -44,18 +39,7 @@ func bigSet(_ n: Int) -> NftTable {
 }
 
 func nftFile(_ text: String) throws -> Double {
-    let path = "/tmp/vcpe-bench-\(tag).nft"
-    try text.write(toFile: path, atomically: true, encoding: .utf8)
-    defer { unlink(path) }
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/sbin/ip")
-    p.arguments = ["netns", "exec", nsNft, "nft", "-f", path]
-    let t0 = now()
-    try p.run()
-    p.waitUntilExit()
-    let t = now() - t0
-    guard p.terminationStatus == 0 else { throw CocoaError(.executableLoad) }
-    return t
+    try timeProcess(["/usr/sbin/ip", "netns", "exec", nsNft, "nft", "-f"], input: text, suffix: ".nft")
 }
 
 /// `ip netns exec` itself costs a few ms: measured and reported, so the ratio can be read both ways.
