@@ -1,7 +1,7 @@
 import VCPEDescriptor
 
-/// What the host holds of one customer. The netlink/nftables observer comes with `apply`;
-/// until then planning runs against an empty host.
+/// What the host holds of one customer: `KernelObserver` reads the kernel, `EmptyHost`
+/// stands for a fresh machine (`vcpe plan --empty-host`).
 public protocol HostObserver {
     func observe(customer: String) throws -> HostState
 }

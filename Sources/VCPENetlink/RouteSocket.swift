@@ -26,18 +26,16 @@ public final class RouteSocket {
 
     private static func connect(_ namespace: String?) throws -> UInt {
         let where_ = namespace ?? "host"
-        do {
-            guard let s = nl_socket_alloc() else {
-                throw NetlinkError(operation: "allocate netlink socket", object: "in \(where_)", errno: .noMemory)
-            }
-            let rc = nl_connect(s, NETLINK_ROUTE)
-            if rc < 0 {
-                nl_socket_free(s)
-                throw NetlinkError(operation: "connect NETLINK_ROUTE", object: "in \(where_)", errno: Errno(rawValue: -rc),
-                                   kernelMessage: String(cString: nl_geterror(rc)))
-            }
-            return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
+        guard let s = nl_socket_alloc() else {
+            throw NetlinkError(operation: "allocate netlink socket", object: "in \(where_)", errno: .noMemory)
         }
+        let rc = nl_connect(s, NETLINK_ROUTE)
+        if rc < 0 {
+            nl_socket_free(s)
+            throw NetlinkError(operation: "connect NETLINK_ROUTE", object: "in \(where_)", errno: Errno(rawValue: -rc),
+                               kernelMessage: String(cString: nl_geterror(rc)))
+        }
+        return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
     }
 
     private init(raw: UInt, namespace: String?) {

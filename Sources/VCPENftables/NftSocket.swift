@@ -25,17 +25,15 @@ public final class NftSocket {
 
     private static func connect(_ namespace: String?) throws -> UInt {
         let place = namespace ?? "host"
-        do {
-            guard let s = mnl_socket_open(NETLINK_NETFILTER) else {
-                throw NftError(operation: "open netfilter socket", object: "in \(place)", errno: Errno(rawValue: errno))
-            }
-            if mnl_socket_bind(s, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
-                let e = errno
-                mnl_socket_close(s)
-                throw NftError(operation: "bind netfilter socket", object: "in \(place)", errno: Errno(rawValue: e))
-            }
-            return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
+        guard let s = mnl_socket_open(NETLINK_NETFILTER) else {
+            throw NftError(operation: "open netfilter socket", object: "in \(place)", errno: Errno(rawValue: errno))
         }
+        if mnl_socket_bind(s, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
+            let e = errno
+            mnl_socket_close(s)
+            throw NftError(operation: "bind netfilter socket", object: "in \(place)", errno: Errno(rawValue: e))
+        }
+        return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
     }
 
     private init(raw: UInt, namespace: String?) {
