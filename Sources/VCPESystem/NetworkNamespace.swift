@@ -17,8 +17,14 @@ public enum NetworkNamespace {
         try validate(name)
         try prepareRunDirectory()
         let target = path(name)
-        // O_EXCL: the mount point file is ours or the name is taken.
-        let fd = try syscall("create", target) { Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444) }
+        // O_EXCL: the mount point file is ours or the name is taken. A file there that is not
+        // a mounted namespace is what a create killed before its bind mount leaves: reclaim it.
+        var fd = Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444)
+        if fd < 0, vcpe_errno() == EEXIST, !exists(name) {
+            unlink(target)
+            fd = Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444)
+        }
+        if fd < 0 { throw SystemError("create", target, Errno(rawValue: vcpe_errno())) }
         close(fd)
         do {
             try runOnFreshThread { () throws(SystemError) in

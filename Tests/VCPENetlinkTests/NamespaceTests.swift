@@ -61,3 +61,18 @@ import VCPETestSupport
         #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/thread-self/ns/net") == before)
     }
 }
+
+extension NamespaceTests {
+    /// A create killed between making the mount point and mounting leaves a plain file.
+    @Test func aStaleMountPointFromAnInterruptedCreateIsReclaimed() throws {
+        let fx = KernelFixture()
+        defer { fx.cleanup() }
+        let ns = try fx.namespace("s")
+        try NetworkNamespace.remove(ns)
+        #expect(FileManager.default.createFile(atPath: NetworkNamespace.path(ns), contents: nil))
+        #expect(!NetworkNamespace.exists(ns))
+        #expect(try NetworkNamespace.ensure(ns) == true)
+        #expect(NetworkNamespace.exists(ns))
+        #expect(try ip(["link", "show"], namespace: ns).map { $0["ifname"] as? String } == ["lo"])
+    }
+}
