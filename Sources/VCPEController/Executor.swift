@@ -127,12 +127,9 @@ public final class Executor {
 
         case .route(let ns, let dst, let via, let dev, let table):
             let r = RouteInfo(destination: dst, gateway: via, device: dev, table: UInt32(table))
-            if remove { try route(ns).removeRoute(r) } else {
-                if let old = action.current, case .route(_, let od, let ov, let odev, let ot) = old, action.verb == .update {
-                    try route(ns).removeRoute(RouteInfo(destination: od, gateway: ov, device: odev, table: UInt32(ot)))
-                }
-                try route(ns).addRoute(r, replace: true)
-            }
+            // Same identity means same destination and table: NLM_F_REPLACE swaps it in place,
+            // with no moment without a route.
+            if remove { try route(ns).removeRoute(r) } else { try route(ns).addRoute(r, replace: true) }
 
         case .policyRule(let ns, let iif, let table, let priority):
             let rule = RuleInfo(priority: UInt32(priority), table: UInt32(table), inputInterface: iif.isEmpty ? nil : iif)

@@ -35,8 +35,12 @@ public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
 extension RouteSocket {
     /// The routes vcpe could have made: unicast, static or boot protocol, any table.
     public func routes(family: IPAddress.Family = .v4) throws(NetlinkError) -> [RouteInfo] {
-        let names = Dictionary(try links().map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
-        return try dump("routes", { rtnl_route_alloc_cache(sock, family == .v4 ? AF_INET : AF_INET6, 0, $0) }) { r in
+        try routes(family: family, names: Dictionary(try links().map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// With the interface names already at hand (a snapshot dumps the links once).
+    func routes(family: IPAddress.Family, names: [Int32: String]) throws(NetlinkError) -> [RouteInfo] {
+        try dump("routes", { rtnl_route_alloc_cache(sock, family == .v4 ? AF_INET : AF_INET6, 0, $0) }) { r in
             guard rtnl_route_get_type(r) == UInt8(RTN_UNICAST) else { return nil }
             let dst = IPPrefix(nlAddress: rtnl_route_get_dst(r)) ?? IPPrefix(family == .v4 ? IPAddress(v4: 0) : IPAddress(v6: 0, 0), 0)
             var gw: IPAddress?, dev: String?

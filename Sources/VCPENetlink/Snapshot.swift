@@ -14,7 +14,8 @@ extension RouteSocket {
         let links = try links()
         let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
         let addrs = Dictionary(grouping: try addresses()) { names[$0.interfaceIndex] ?? "#\($0.interfaceIndex)" }
-        return NamespaceSnapshot(links: links, addresses: addrs, routes: try routes() + routes(family: .v6),
+        return NamespaceSnapshot(links: links, addresses: addrs,
+                                 routes: try routes(family: .v4, names: names) + routes(family: .v6, names: names),
                                  rules: try rules())
     }
 }

@@ -19,7 +19,7 @@ extension NftSocket {
         for change in changes {
             switch change {
             case .replace(let t):
-                let kept = resetCounters ? [:] : try counterValues(family: t.family, table: t.name)
+                let kept = resetCounters || t.counters.isEmpty ? [:] : try counterValues(family: t.family, table: t.name)
                 // Ensure it exists so that the delete cannot fail, then rebuild it from nothing.
                 addTable(t.family, t.name, &batch)
                 deleteTable(t.family, t.name, &batch)
