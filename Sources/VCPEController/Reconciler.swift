@@ -21,9 +21,14 @@ public final class Reconciler {
     /// The plan `apply` would run now, touching nothing (allocations are not saved).
     public func plan(_ chain: Chain) throws -> Plan {
         var allocator = self.allocator
+        return try planAgainstHost(chain, allocator: &allocator).plan
+    }
+
+    /// What the chain needs, and the difference from what the kernel holds of the customer.
+    private func planAgainstHost(_ chain: Chain, allocator: inout TransitAllocator) throws -> (desired: Desired, plan: Plan) {
         let desired = try Planner.desired(chain, allocator: &allocator)
         let observed = try KernelObserver(desired: desired.state).observe(customer: chain.customer)
-        return Plan.difference(customer: chain.customer, desired: desired.state, observed: observed)
+        return (desired, Plan.difference(customer: chain.customer, desired: desired.state, observed: observed))
     }
 
     public struct ApplyResult: Sendable, Codable {
@@ -37,9 +42,7 @@ public final class Reconciler {
     public func apply(_ chain: Chain, descriptor: String) throws -> ApplyResult {
         let before = allocator
         var allocator = before
-        let desired = try Planner.desired(chain, allocator: &allocator)
-        let observed = try KernelObserver(desired: desired.state).observe(customer: chain.customer)
-        let plan = Plan.difference(customer: chain.customer, desired: desired.state, observed: observed)
+        let (desired, plan) = try planAgainstHost(chain, allocator: &allocator)
         let record = store.record(chain.customer)
 
         // Allocations first: a crash after this point re-finds the same addresses.
