@@ -121,6 +121,22 @@ import Testing
         #expect(e.first?.message.contains("overlaps the LAN subnet") == true)
     }
 
+    /// A broken peer before the others must not shift where their errors point.
+    @Test func peerErrorsPointAtTheirOwnPeer() {
+        let text = chainText(services: """
+            { "vpn": { "type": "vpn", "wireguard": { "address": "10.99.0.2/32", "listenPort": 51820, "peers": [
+                { "name": "broken", "publicKey": "nope", "allowedIPs": ["172.16.0.0/12"] },
+                { "name": "hq", "publicKey": "8QGZ+4NRWk6WInN1JEfGBFZhzq205CfY3G5HLS3fRkw=", "allowedIPs": ["10.0.0.0/8"] },
+                { "name": "lab", "publicKey": "swiEe0JzoNOqIiET7Y8bg01cSvwPY0YumgABqQnK0CY=",
+                  "allowedIPs": ["10.1.0.0/16"] } ] } },
+              "rt": { "type": "router" } }
+            """, paths: #"{ "a": ["vpn", "rt"] }"#)
+        let e = ChainDecoder.validate(text).errors
+        let overlap = e.first { $0.message.contains("overlap 10.0.0.0/8") }
+        #expect(overlap?.pointer.description == "/services/vpn/wireguard/peers/2/allowedIPs", "\(e)")
+        #expect(overlap?.location.line == 10, "\(e)")
+    }
+
     @Test func derivedInterfaceNamesFitIFNAMSIZ() throws {
         for f in exampleFiles {
             let chain = try #require(validate(f).chain)

@@ -28,7 +28,7 @@ extension ChainReader {
             switch type {
             case "firewall": kind = readFirewall(o).map { .firewall($0) }
             case "router": kind = readRouter(o, lan: lan).map { .router($0) }
-            default: kind = readVPN(o, service: sv).map { .vpn($0) }
+            default: kind = readVPN(o).map { .vpn($0) }
             }
             if nameOK, let kind { services.append(Service(name: name, kind: kind)) }
         }
@@ -148,29 +148,29 @@ extension ChainReader {
 
     // MARK: - VPN
 
-    mutating func readVPN(_ o: ObjectReader, service: Value) -> VPN? {
+    mutating func readVPN(_ o: ObjectReader) -> VPN? {
         guard let wv = o.required("wireguard", "the WireGuard settings: address, listenPort, peers"),
               let w = wv.object(keys: ["address", "listenPort", "peers"]) else { return nil }
         let addrV = w.required("address", "the tunnel address with prefix length, like \"10.99.0.2/32\"")
         let addr = addrV.flatMap { interfaceAddress($0, family: .v4) }
         let port = w.required("listenPort", "the UDP port WireGuard listens on")?.integer(in: 1...65535, "a UDP port 1-65535")
-        var peers: [VPN.Peer] = []
+        // Each peer with the JSON it came from, so every message points at the right one.
+        var peers: [(peer: VPN.Peer, at: Value)] = []
         var ok = true
         if let pv = w.required("peers", "the remote sites"), let items = pv.array() {
             if items.isEmpty { pv.error("expected at least one peer") }
             for item in items {
                 guard let p = readPeer(item) else { ok = false; continue }
-                if peers.contains(where: { $0.name == p.name }) { item.error("peer name \"\(p.name)\" is used twice"); ok = false }
-                if peers.contains(where: { $0.publicKey == p.publicKey }) { item.error("this public key belongs to another peer already"); ok = false }
-                peers.append(p)
+                if peers.contains(where: { $0.peer.name == p.name }) { item.error("peer name \"\(p.name)\" is used twice"); ok = false }
+                if peers.contains(where: { $0.peer.publicKey == p.publicKey }) { item.error("this public key belongs to another peer already"); ok = false }
+                peers.append((p, item))
             }
             // A destination routed to two peers is ambiguous: WireGuard would pick one silently.
             var seen: [(IPPrefix, String)] = []
-            for (i, p) in peers.enumerated() {
+            for (p, item) in peers {
                 for a in p.allowedIPs {
                     if let (other, owner) = seen.first(where: { $0.0.overlaps(a) }) {
-                        Value(node: items[min(i, items.count - 1)].node, pointer: items[min(i, items.count - 1)].pointer / "allowedIPs", sink: sink)
-                            .error("allowed IPs \(a) overlap \(other) of peer \"\(owner)\"")
+                        (ObjectReader.member(item, "allowedIPs") ?? item).error("allowed IPs \(a) overlap \(other) of peer \"\(owner)\"")
                         ok = false
                     }
                     seen.append((a, p.name))
@@ -178,12 +178,12 @@ extension ChainReader {
             }
         }
         if let addr, let addrV { claimed.append((addr.canonical, "the VPN tunnel network", addrV, true)) }
-        for (i, p) in peers.enumerated() {
-            let at = Value(node: service.node, pointer: service.pointer / "wireguard" / "peers" / i / "allowedIPs", sink: sink)
+        for (p, item) in peers {
+            let at = ObjectReader.member(item, "allowedIPs") ?? item
             for a in p.allowedIPs { claimed.append((a, "peer \"\(p.name)\"'s allowed IPs", at, true)) }
         }
         guard ok, let addr, let port else { return nil }
-        return VPN(address: addr, listenPort: UInt16(port), peers: peers)
+        return VPN(address: addr, listenPort: UInt16(port), peers: peers.map(\.peer))
     }
 
     func readPeer(_ v: Value) -> VPN.Peer? {

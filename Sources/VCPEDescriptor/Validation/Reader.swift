@@ -119,6 +119,12 @@ struct ObjectReader {
         members.first { $0.key == key }.map { Value(node: $0.value, pointer: value.pointer / key, sink: value.sink) }
     }
 
+    /// A member of an object value without reporting anything (the value was read already).
+    static func member(_ v: Value, _ key: String) -> Value? {
+        guard case .object(let members) = v.node.kind else { return nil }
+        return ObjectReader(value: v, members: members)[key]
+    }
+
     func required(_ key: String, _ what: String) -> Value? {
         if let v = self[key] { return v }
         value.error("missing required key \"\(key)\" (\(what))")
