@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPETestSupport
 import VCPEDescriptor
 
 /// The JSON Schema and the decoder must agree on every example and every invalid fixture.

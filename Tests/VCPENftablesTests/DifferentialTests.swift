@@ -30,8 +30,7 @@ import VCPETestSupport
 /// The translations of every example chain's services, through this layer and through nft.
 @Suite struct TranslationDifferentialTests {
     static var translated: [(String, NftTable)] {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("chains")
+        let dir = repositoryRoot.appendingPathComponent("chains")
         let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
         return files.filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }.flatMap { f -> [(String, NftTable)] in
             guard let chain = ChainDecoder.validate([UInt8]((try? Data(contentsOf: f)) ?? Data())).chain else { return [] }

@@ -64,20 +64,29 @@ public struct CommandFailed: Error, CustomStringConvertible {
     public var description: String { "\(command) exited \(status): \(stderr)" }
 }
 
-/// Runs a program; a non-zero exit throws with its stderr.
-@discardableResult
-public func sh(_ exe: String, _ args: [String]) throws -> String {
+/// What a finished program printed and how it exited.
+public struct RunResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs a program to its end and returns its exit status and output.
+public func run(_ executable: URL, _ args: [String]) throws -> RunResult {
     let tmp = FileManager.default.temporaryDirectory
     let out = tmp.appendingPathComponent("vcpe-sh-\(UUID().uuidString)"), err = tmp.appendingPathComponent("vcpe-sh-\(UUID().uuidString)")
     defer { for f in [out, err] { try? FileManager.default.removeItem(at: f) } }
-    let pid = try spawn(exe, args, stdout: out.path, stderr: err.path)
-    let status = waitFor(pid)
-    let text = String(decoding: (try? Data(contentsOf: out)) ?? Data(), as: UTF8.self)
-    guard status == 0 else {
-        throw CommandFailed(command: ([exe] + args).joined(separator: " "), status: status,
-                            stderr: String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))
-    }
-    return text
+    let status = waitFor(try spawn(executable.path, args, stdout: out.path, stderr: err.path))
+    return RunResult(status: status, stdout: String(decoding: (try? Data(contentsOf: out)) ?? Data(), as: UTF8.self),
+                     stderr: String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))
+}
+
+/// Runs a program; a non-zero exit throws with its stderr.
+@discardableResult
+public func sh(_ exe: String, _ args: [String]) throws -> String {
+    let r = try run(URL(fileURLWithPath: exe), args)
+    guard r.status == 0 else { throw CommandFailed(command: ([exe] + args).joined(separator: " "), status: r.status, stderr: r.stderr) }
+    return r.stdout
 }
 
 /// posix_spawn with stdin from /dev/null and stdout/stderr to files. Foundation's Process
