@@ -63,7 +63,7 @@ let package = Package(
         // Fixtures for kernel tests: unique names, teardown, ip/nft as oracles.
         .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"], path: "Tests/VCPETestSupport"),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
-        .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem"]),
+        .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
         .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
     ],
     swiftLanguageModes: [.v6]

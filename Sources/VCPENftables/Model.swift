@@ -171,6 +171,15 @@ public enum CtState: String, Sendable, Hashable, CaseIterable, Comparable {
     public static func < (a: CtState, b: CtState) -> Bool { a.bit < b.bit }
 }
 
+public enum CtStatus: String, Sendable, Hashable, CaseIterable, Comparable {
+    case snat, dnat
+
+    /// IPS_SRC_NAT and IPS_DST_NAT bits.
+    var bit: UInt32 { self == .snat ? 0x10 : 0x20 }
+
+    public static func < (a: CtStatus, b: CtStatus) -> Bool { a.bit < b.bit }
+}
+
 /// One condition of a rule. Dependencies (`meta nfproto`, `meta l4proto`) are added by the
 /// compiler where nft would add them, so the kernel holds exactly what `nft -f` installs.
 public enum Match: Sendable, Hashable {
@@ -202,6 +211,8 @@ public enum Match: Sendable, Hashable {
     case icmpType(UInt8)
     case icmpv6Type(UInt8)
     case ctState(Set<CtState>)
+    /// Any of these conntrack status bits (`ct status dnat`: the connection was DNAT-ed here).
+    case ctStatus(Set<CtStatus>)
     case ctMark(UInt32)
     case mark(UInt32)
 }

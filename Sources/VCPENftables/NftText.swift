@@ -64,6 +64,7 @@ extension Match {
         case .icmpType(let t): return "icmp type \(t)"
         case .icmpv6Type(let t): return "icmpv6 type \(t)"
         case .ctState(let s): return "ct state " + s.sorted().map(\.rawValue).joined(separator: ",")
+        case .ctStatus(let s): return "ct status " + s.sorted().map(\.rawValue).joined(separator: ",")
         case .ctMark(let m): return "ct mark 0x" + String(m, radix: 16)
         case .mark(let m): return "meta mark 0x" + String(m, radix: 16)
         }

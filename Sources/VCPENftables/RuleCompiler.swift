@@ -69,6 +69,10 @@ struct RuleCompiler {
             ctLoad(NFT_CT_STATE, r)
             bitwise(mask: host32(mask), xor: host32(0), r)
             cmp(.neq, host32(0), r)
+        case .ctStatus(let bits):
+            ctLoad(NFT_CT_STATUS, r)
+            bitwise(mask: host32(bits.reduce(UInt32(0)) { $0 | $1.bit }), xor: host32(0), r)
+            cmp(.neq, host32(0), r)
         case .ctMark(let v): ctLoad(NFT_CT_MARK, r); cmp(.eq, host32(v), r)
         case .mark(let v): metaLoad(NFT_META_MARK, r); cmp(.eq, host32(v), r)
         }

@@ -4,7 +4,8 @@ import VCPEDescriptor
 ///
 /// A firewall filters forwarded traffic between its LAN-side interfaces (toward the
 /// customer) and its WAN-side ones (toward the router). A router masquerades on `wan` and
-/// forwards ports; the firewalls between it and the LAN accept what it forwards.
+/// forwards ports; the firewalls between it and the LAN accept what it forwards, and the
+/// router itself lets nothing else in from the WAN side.
 public enum ServiceTables {
     public static let tableName = "vcpe"
 
@@ -138,6 +139,13 @@ public enum ServiceTables {
             chains.append(NftChain(name: "prerouting", base: BaseChain(type: .nat, hook: .prerouting, priority: -100, policy: .accept), rules: rules))
         }
         if rt.nat == .masquerade {
+            // Behind NAT the LAN is reached from the WAN only through a port forward or by
+            // replies: the firewalls cannot tell, their conntrack does not see this DNAT.
+            chains.append(NftChain(name: "forward", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
+                NftRule([.iifname(wan), .ctState([.established, .related])], [.accept], comment: "established"),
+                NftRule([.iifname(wan), .ctStatus([.dnat])], [.accept], comment: "port-forwards"),
+                NftRule([.iifname(wan)], [.drop], comment: "not-forwarded"),
+            ]))
             chains.append(NftChain(name: "postrouting", base: BaseChain(type: .nat, hook: .postrouting, priority: 100, policy: .accept),
                                    rules: [NftRule([.oifname(wan)], [.masquerade], comment: "masquerade")]))
         }

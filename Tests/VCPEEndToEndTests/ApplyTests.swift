@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPEDescriptor
 import VCPENetlink
 import VCPESystem
 import VCPETestSupport
@@ -47,6 +48,9 @@ import VCPETestSupport
         #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 8081, timeout: 0.5) == "timeout")
         #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 138) == "refused")
         #expect(try probe("tcp", from: sc.internet, to: "203.0.113.10", port: 8080) == "ok peer=203.0.113.1")
+        // Routed straight at the LAN host instead of through the port forward: not let in.
+        try RouteSocket(namespace: sc.internet).addRoute(RouteInfo(destination: IPPrefix("192.168.10.0/24")!, gateway: IPAddress("203.0.113.10")))
+        #expect(try probe("tcp", from: sc.internet, to: "192.168.10.10", port: 80, timeout: 0.5) == "timeout")
 
         let status = try JSONSerialization.jsonObject(with: Data(try sc.vcpe(["status", "--json", sc.customer(0)]).utf8)) as? [[String: Any]]
         let fw = (status?.first?["services"] as? [[String: Any]])?.first { $0["name"] as? String == "fw" }

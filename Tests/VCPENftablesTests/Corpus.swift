@@ -16,6 +16,8 @@ enum Corpus {
             NftChain(name: "forward", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .drop), rules: [
                 NftRule([.ctState([.established, .related])], [.accept], comment: "established"),
                 NftRule([.ctState([.invalid])], [.drop]),
+                NftRule([.iifname("wan"), .ctStatus([.dnat])], [.accept]),
+                NftRule([.ctStatus([.snat, .dnat])], [.counter]),
                 NftRule([.iifname("lan"), .destinationPort(.tcp, .anyOf([PortRange(80), PortRange(443)]))], [.namedCounter("web"), .accept], comment: "web"),
                 NftRule([.iifnameIn(["internet-in", "lan"]), .oifnameIn(["a-out", "b-out"])], [.accept]),
                 NftRule([.iifname("wan"), .source(.prefix(p("198.51.100.0/24"))), .destinationPort(.tcp, .range(PortRange(22)))],
