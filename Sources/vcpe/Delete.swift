@@ -19,8 +19,7 @@ struct Delete: ParsableCommand {
             if t.hasSuffix(".json") || FileManager.default.fileExists(atPath: t) {
                 customers.append(try loadChains([t])[0].chain.customer)
             } else {
-                guard KernelNames.parseNamespace(KernelNames.namespace(customer: t, service: "x"))?.customer == t,
-                      t.utf8.count <= KernelNames.maxCustomerName, !t.isEmpty else {
+                guard KernelNames.isValidName(t, maxLength: KernelNames.maxCustomerName) else {
                     printError("vcpe: \"\(t)\" is neither a descriptor file nor a customer name")
                     throw ExitCode(1)
                 }

@@ -46,6 +46,14 @@ public enum KernelNames {
     public static func pathIn(_ path: String) -> String { "\(path)-in" }
     public static func pathOut(_ path: String) -> String { "\(path)-out" }
 
+    /// The descriptor's names (customers, services, paths, rules): `[a-z][a-z0-9-]*`, not
+    /// ending with '-', at most `maxLength` bytes.
+    public static func isValidName(_ text: String, maxLength: Int) -> Bool {
+        let u = text.utf8
+        return u.count <= maxLength && u.first.map { (97...122).contains($0) } == true
+            && u.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 } && u.last != 45
+    }
+
     /// What Linux's dev_valid_name accepts.
     public static func isValidInterfaceName(_ s: String) -> Bool {
         let u = s.utf8

@@ -100,9 +100,7 @@ struct Value {
 
     /// A name matching `[a-z][a-z0-9-]*` of at most `maxLength` bytes.
     func name(_ text: String, maxLength: Int, what: String) -> Bool {
-        let ok = text.utf8.count <= maxLength && text.utf8.first.map { (97...122).contains($0) } == true
-            && text.utf8.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 }
-            && !text.hasSuffix("-")
+        let ok = KernelNames.isValidName(text, maxLength: maxLength)
         if !ok {
             error("expected \(what): lowercase letters, digits and '-', starting with a letter, not ending with '-', at most \(maxLength) characters; got \"\(text)\"")
         }
