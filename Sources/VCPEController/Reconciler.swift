@@ -86,12 +86,7 @@ public final class Reconciler {
         public var removed: [String]
     }
 
-    /// Removes everything of the customer and nothing else; deleting what is gone is fine.
-    public func delete(customer: String) throws -> DeleteResult {
-        try delete(customers: [customer])[0]
-    }
-
-    /// Removes several customers. Namespaces go first (the kernel then drops their veth
+    /// Removes everything of these customers and nothing else; deleting what is gone is fine. Namespaces go first (the kernel then drops their veth
     /// pairs, host ends included, in the background); the host links left are removed in one
     /// request, since each link teardown otherwise waits for its own RCU grace period.
     public func delete(customers: [String]) throws -> [DeleteResult] {
