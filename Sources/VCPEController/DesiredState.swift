@@ -78,7 +78,7 @@ public enum DesiredState {
             }
         }
         for service in chain.services {
-            if let (object, table) = FirewallTables.table(for: service, in: chain, topology: topo) {
+            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo) {
                 s.insert(object)
                 tables[object.id] = table
             }

@@ -125,7 +125,7 @@ public struct KernelObserver: HostObserver {
         for t in try nft.tables() where t.name == ServiceTables.tableName {
             let rules = try nft.rules(family: t.family, table: t.name).count
             out.insert(.nftTable(namespace: ns, family: t.family.rawValue, name: t.name, rules: rules,
-                                 digest: FirewallTables.digest(fromComment: t.comment)))
+                                 digest: TableObjects.digest(fromComment: t.comment)))
         }
     }
 }

@@ -3,7 +3,7 @@ import VCPENftables
 
 /// The nftables table a service needs, as the planner sees it: identity, size and a digest
 /// of its full text, so that any change of a rule changes the object.
-enum FirewallTables {
+enum TableObjects {
     /// The table's host object and the table itself, its comment naming its digest so that
     /// the observer can tell what is installed.
     static func table(for service: Service, in chain: Chain, topology: Topology) -> (HostObject, NftTable)? {
@@ -26,7 +26,6 @@ enum FirewallTables {
     static func digest(_ text: String) -> String {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        let hex = String(h, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        return zeroPaddedHex(h, width: 16)
     }
 }

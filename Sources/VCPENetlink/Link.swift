@@ -1,4 +1,5 @@
 import CNetlink
+import VCPEDescriptor
 import SystemPackage
 
 /// An interface as the kernel reports it.
@@ -21,7 +22,7 @@ public struct LinkInfo: Sendable, Hashable {
     /// The link group (IFLA_GROUP); 0 unless someone set one.
     public var group: UInt32
 
-    public var macString: String { mac.map { String($0, radix: 16).leftPadded(2) }.joined(separator: ":") }
+    public var macString: String { mac.map { zeroPaddedHex($0, width: 2) }.joined(separator: ":") }
 }
 
 public struct LinkStats: Sendable, Hashable {
@@ -129,9 +130,6 @@ extension RouteSocket {
     }
 }
 
-extension String {
-    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: "0", count: width - count) + self }
-}
 
 extension RouteSocket {
     /// Removes several links with one kernel teardown instead of one per link: each is put

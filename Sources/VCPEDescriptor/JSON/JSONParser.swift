@@ -82,7 +82,7 @@ public struct JSONParser {
     private func describe(_ b: UInt8) -> String {
         switch b {
         case 0x20...0x7E: "'\(Character(Unicode.Scalar(b)))'"
-        default: "byte 0x" + String(b, radix: 16, uppercase: true).leftPadded(2)
+        default: "byte 0x" + zeroPaddedHex(b, width: 2).uppercased()
         }
     }
 
@@ -364,11 +364,5 @@ public struct JSONParser {
             while pos < bytes.count, isDigit(bytes[pos]) { advance() }
         }
         return String(decoding: bytes[start..<pos], as: UTF8.self)
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int, with pad: Character = "0") -> String {
-        count >= width ? self : String(repeating: pad, count: width - count) + self
     }
 }

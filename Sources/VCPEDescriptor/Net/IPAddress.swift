@@ -285,3 +285,9 @@ extension StringProtocol {
         return out
     }
 }
+
+/// `v` in lowercase hex, zero-padded to `width` digits (MAC octets, digests, bytes in messages).
+public func zeroPaddedHex(_ v: some BinaryInteger, width: Int) -> String {
+    let h = String(v, radix: 16)
+    return h.count >= width ? h : String(repeating: "0", count: width - h.count) + h
+}
