@@ -21,12 +21,17 @@ def ready(path):
         f.write("ready\n")
 
 
-def serve_tcp(port, readyfile):
+def tcp_listener(port, readyfile):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("0.0.0.0", port))
     s.listen(64)
     ready(readyfile)
+    return s
+
+
+def serve_tcp(port, readyfile):
+    s = tcp_listener(port, readyfile)
     while True:
         c, addr = s.accept()
         try:
@@ -45,11 +50,7 @@ def serve_udp(port, readyfile):
 
 
 def serve_sink(port, readyfile):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", port))
-    s.listen(16)
-    ready(readyfile)
+    s = tcp_listener(port, readyfile)
     while True:
         c, _ = s.accept()
         h = hashlib.sha256()
