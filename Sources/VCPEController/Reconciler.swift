@@ -95,7 +95,7 @@ public final class Reconciler {
         var hostLinks: [String] = []
         for customer in customers {
             var removed: [String] = []
-            for n in try NetworkNamespace.list(prefix: KernelNames.namespace(customer: customer, service: "")) {
+            for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {
                 try NetworkNamespace.remove(n)
                 removed.append("namespace \(n)")
             }

@@ -77,6 +77,12 @@ public enum NetworkNamespace {
     /// Names of the mounted namespaces, optionally only those starting with `prefix` (checked
     /// before anything is stat-ed: hosts may have thousands).
     public static func list(prefix: String = "") throws(SystemError) -> [String] {
+        try entries(prefix: prefix).filter(exists)
+    }
+
+    /// Every name under the run directory, mounted or not: a create killed before its bind
+    /// mount leaves a plain file, which `remove` clears like a namespace.
+    public static func entries(prefix: String = "") throws(SystemError) -> [String] {
         guard let dir = opendir(runDirectory) else {
             let e = Errno(rawValue: vcpe_errno())
             if e == .noSuchFileOrDirectory { return [] }
@@ -86,7 +92,7 @@ public enum NetworkNamespace {
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-            if name != "." && name != ".." && name.hasPrefix(prefix) && exists(name) { names.append(name) }
+            if name != "." && name != ".." && name.hasPrefix(prefix) { names.append(name) }
         }
         return names.sorted()
     }

@@ -71,8 +71,15 @@ extension NamespaceTests {
         try NetworkNamespace.remove(ns)
         #expect(FileManager.default.createFile(atPath: NetworkNamespace.path(ns), contents: nil))
         #expect(!NetworkNamespace.exists(ns))
+        // Seen as an entry (so delete clears it), not as a namespace.
+        #expect(try NetworkNamespace.entries(prefix: ns) == [ns])
+        #expect(try NetworkNamespace.list(prefix: ns).isEmpty)
         #expect(try NetworkNamespace.ensure(ns) == true)
         #expect(NetworkNamespace.exists(ns))
         #expect(try ip(["link", "show"], namespace: ns).map { $0["ifname"] as? String } == ["lo"])
+        try NetworkNamespace.remove(ns)
+        #expect(FileManager.default.createFile(atPath: NetworkNamespace.path(ns), contents: nil))
+        try NetworkNamespace.remove(ns)
+        #expect(try NetworkNamespace.entries(prefix: ns).isEmpty)
     }
 }

@@ -44,8 +44,8 @@ public final class KernelFixture: @unchecked Sendable {
             for l in (try? host.links()) ?? [] where l.name.contains(tag) { try? host.removeLink(l.name) }
         }
         for ns in namespaces { try? NetworkNamespace.remove(ns) }
-        for ns in (try? NetworkNamespace.list()) ?? [] where ns.contains(tag) { try? NetworkNamespace.remove(ns) }
-        let left = (try? NetworkNamespace.list())?.filter { $0.contains(tag) } ?? []
+        for ns in (try? NetworkNamespace.entries()) ?? [] where ns.contains(tag) { try? NetworkNamespace.remove(ns) }
+        let left = (try? NetworkNamespace.entries())?.filter { $0.contains(tag) } ?? []
         #expect(left.isEmpty, "namespaces left behind: \(left)")
     }
 }

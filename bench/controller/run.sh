@@ -14,7 +14,7 @@ cleanup() {
   set +e
   $vcpe delete --state-dir "$work/state" $(seq -f "bc%g" 0 $((n - 1))) >/dev/null 2>&1
   for ns in $(ip netns list | awk '{print $1}' | grep -E '^(vcpe-bc|bcs)'); do ip netns del "$ns"; done
-  for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(vb|vl|vw|sb|sl|sw)-bc'); do ip link del "$l" 2>/dev/null; done
+  for l in $(ip -o link 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(vb|vl|vw|sb|sl|sw)-bc'); do ip link del "$l" 2>/dev/null; done
   ip link del $seg 2>/dev/null
   rm -rf "$work"
 }
