@@ -11,12 +11,12 @@ public final class Executor {
     /// previously applied ones (to restore on rollback).
     let tables: [String: NftTable]
     let previousTables: [String: NftTable]
-    private var routeSockets: [String: RouteSocket] = [:]
-    private var nftSockets: [String: NftSocket] = [:]
+    private let sockets: SocketCache
 
-    public init(tables: [String: NftTable], previousTables: [String: NftTable] = [:]) {
+    init(tables: [String: NftTable], previousTables: [String: NftTable], sockets: SocketCache) {
         self.tables = tables
         self.previousTables = previousTables
+        self.sockets = sockets
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -62,22 +62,8 @@ public final class Executor {
         return errors
     }
 
-    // MARK: - Sockets
-
-    private func route(_ ns: String?) throws -> RouteSocket {
-        let key = ns ?? ""
-        if let s = routeSockets[key] { return s }
-        let s = try RouteSocket(namespace: ns)
-        routeSockets[key] = s
-        return s
-    }
-
-    private func nft(_ ns: String) throws -> NftSocket {
-        if let s = nftSockets[ns] { return s }
-        let s = try NftSocket(namespace: ns)
-        nftSockets[ns] = s
-        return s
-    }
+    private func route(_ ns: String?) throws -> RouteSocket { try sockets.route(ns) }
+    private func nft(_ ns: String) throws -> NftSocket { try sockets.nft(ns) }
 
     // MARK: - Actions
 
@@ -86,8 +72,7 @@ public final class Executor {
         switch action.object {
         case .namespace(let name):
             if remove {
-                routeSockets[name] = nil
-                nftSockets[name] = nil
+                sockets.forget(name)
                 try NetworkNamespace.remove(name)
             } else {
                 try NetworkNamespace.ensure(name)
@@ -96,7 +81,7 @@ public final class Executor {
 
         case .bridge(let name):
             if remove { try route(nil).removeLink(name) } else {
-                try route(nil).ensureBridge(name)
+                _ = try route(nil).ensureBridge(name)
                 try route(nil).setLink(name, up: true)
             }
 
@@ -122,7 +107,7 @@ public final class Executor {
 
         case .address(let at, let prefix):
             if remove { try route(at.namespace).removeAddress(prefix, on: at.interface) } else {
-                try route(at.namespace).ensureAddress(prefix, on: at.interface)
+                _ = try route(at.namespace).ensureAddress(prefix, on: at.interface)
             }
 
         case .route(let ns, let dst, let via, let dev, let table):

@@ -10,8 +10,12 @@ import VCPESystem
 public struct KernelObserver: HostObserver {
     /// What should be there: says which veth pairs, sysctls and ports to look for.
     public let desired: HostState
+    let sockets: SocketCache
 
-    public init(desired: HostState) { self.desired = desired }
+    init(desired: HostState, sockets: SocketCache) {
+        self.desired = desired
+        self.sockets = sockets
+    }
 
     public func observe(customer: String) throws -> HostState {
         var out = HostState()
@@ -25,11 +29,9 @@ public struct KernelObserver: HostObserver {
         for n in mine where wanted.contains(n) {
             let keys = desired.objects.values.compactMap { o -> String? in if case .sysctl(n, let k, _) = o { k } else { nil } }
             // One trip into the namespace opens both sockets and reads the sysctls.
-            let (route, nft, sysctls) = try NetworkNamespace.perform(in: n) {
-                (try RouteSocket.openHere(labeled: n), try NftSocket.openHere(labeled: n), try keys.map { ($0, try Sysctl.readHere($0)) })
-            }
-            snaps[n] = try route.snapshot()
-            try observeInside(n, snaps[n]!, nft, sysctls, &out)
+            let sysctls = try sockets.open(n) { try keys.map { ($0, try Sysctl.readHere($0)) } }
+            snaps[n] = try sockets.route(n).snapshot()
+            try observeInside(n, snaps[n]!, try sockets.nft(n), sysctls, &out)
         }
         let hostLinks = try hostLinks(customer)
         observeHost(customer, hostLinks, &out)
@@ -48,7 +50,7 @@ public struct KernelObserver: HostObserver {
             default: break
             }
         }
-        let host = try RouteSocket()
+        let host = try sockets.route(nil)
         var out: [String: LinkInfo] = [:]
         for n in names { if let l = try host.link(named: n) { out[n] = l } }
         return out

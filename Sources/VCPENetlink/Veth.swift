@@ -40,6 +40,12 @@ extension RouteSocket {
             rtnl_link_set_mtu(link, mtu)
             rtnl_link_set_mtu(peer, mtu)
         }
+        // One queue each, asked for: by default the kernel makes one per CPU and then cuts
+        // the real count to one, which waits for an RCU grace period per end.
+        for end in [link, peer] {
+            rtnl_link_set_num_tx_queues(end, 1)
+            rtnl_link_set_num_rx_queues(end, 1)
+        }
         try call("create", object) { rtnl_link_add(sock, link, NLM_F_CREATE | NLM_F_EXCL) }
     }
 

@@ -15,6 +15,7 @@ struct Apply: ParsableCommand {
     func run() throws {
         let chains = try loadChains(files)
         let reconciler = try state.lockedReconciler()
+        try reconciler.reserve(chains.map(\.0))
         var results: [Reconciler.ApplyResult] = []
         var failed = false
         for (chain, text) in chains {
@@ -27,6 +28,8 @@ struct Apply: ParsableCommand {
                 failed = true
             }
         }
+        // Bridges a delete retired are still there if its background gc was interrupted.
+        try reconciler.reapRetiredLinks()
         if json { print(jsonString(results)) }
         if failed { throw ExitCode(1) }
     }
