@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(
             name: "vcpe",
             dependencies: [
-                "VCPEController", "VCPEDescriptor",
+                "VCPEController", "VCPEDescriptor", "VCPESystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <spawn.h>
 #include <errno.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -22,6 +23,10 @@ unsigned long vcpe_ms_shared(void) { return MS_SHARED; }
 unsigned long vcpe_ms_rec(void) { return MS_REC; }
 int vcpe_mnt_detach(void) { return MNT_DETACH; }
 int vcpe_errno(void) { return errno; }
+short vcpe_posix_spawn_setsid(void) { return POSIX_SPAWN_SETSID; }
+int vcpe_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
+    return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
 int vcpe_is_nsfs(const char *path) {
     struct statfs fs;
     if (statfs(path, &fs) != 0) return -1;

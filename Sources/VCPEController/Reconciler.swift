@@ -12,6 +12,10 @@ public final class Reconciler {
     let logger: Logger
     /// Read once per run: the lock keeps anyone else from changing it meanwhile.
     private lazy var allocator: TransitAllocator = store.transitAllocator()
+    /// One set of netlink sockets for the whole run (see SocketCache).
+    private let sockets = SocketCache()
+    /// Starts removing retired links in the background; nil: `delete` removes them itself.
+    public var reapInBackground: (() throws -> Void)?
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
@@ -27,8 +31,20 @@ public final class Reconciler {
     /// What the chain needs, and the difference from what the kernel holds of the customer.
     private func planAgainstHost(_ chain: Chain, allocator: inout TransitAllocator) throws -> (desired: Desired, plan: Plan) {
         let desired = try Planner.desired(chain, allocator: &allocator)
-        let observed = try KernelObserver(desired: desired.state).observe(customer: chain.customer)
+        let observed = try KernelObserver(desired: desired.state, sockets: sockets).observe(customer: chain.customer)
         return (desired, Plan.difference(customer: chain.customer, desired: desired.state, observed: observed))
+    }
+
+    /// Allocates transit addresses for all these chains and saves them in one write, so
+    /// applying many customers does not pay a synchronous write each. Chains that fail to
+    /// plan are skipped here; their apply reports the error.
+    public func reserve(_ chains: [Chain]) throws {
+        var allocator = self.allocator
+        for chain in chains { _ = try? Planner.desired(chain, allocator: &allocator) }
+        if allocator != self.allocator {
+            try store.save(allocator)
+            self.allocator = allocator
+        }
     }
 
     public struct ApplyResult: Sendable, Codable {
@@ -58,11 +74,12 @@ public final class Reconciler {
                 return (try? Planner.desired(prev, allocator: &a).tables) ?? [:]
             } ?? [:]
             do {
-                try Executor(tables: desired.tables, previousTables: previous).run(plan)
+                try Executor(tables: desired.tables, previousTables: previous, sockets: sockets).run(plan)
             } catch {
-                if allocator != before, record == nil {
-                    try? store.save(before)
-                    self.allocator = before
+                if record == nil {  // a new customer leaves nothing behind, its addresses included
+                    allocator.release(customer: chain.customer)
+                    try? store.save(allocator)
+                    self.allocator = allocator
                 }
                 throw error
             }
@@ -76,7 +93,7 @@ public final class Reconciler {
 
     /// Remembers that vcpe is about to create a WAN segment bridge, so delete may remove it later.
     private func noteSegment(_ segment: String) throws {
-        guard try RouteSocket().link(named: segment) == nil else { return }
+        guard try sockets.route(nil).link(named: segment) == nil else { return }
         var created = store.createdSegments()
         if created.insert(segment).inserted { try store.save(createdSegments: created) }
     }
@@ -86,33 +103,37 @@ public final class Reconciler {
         public var removed: [String]
     }
 
-    /// Removes everything of these customers and nothing else; deleting what is gone is fine. Namespaces go first (the kernel then drops their veth
-    /// pairs, host ends included, in the background); the host links left are removed in one
-    /// request, since each link teardown otherwise waits for its own RCU grace period.
+    /// Removes everything of these customers and nothing else; deleting what is gone is fine.
+    /// The host veth pairs go in one kernel teardown (their ends in the namespaces with them),
+    /// then the namespaces. Bridges are emptied, renamed out of the customer's names and left
+    /// to `removeRetiredLinks`: the kernel spends an RCU barrier (~16 ms) on each bridge it
+    /// deletes, which for many customers would be most of the time of a delete.
     public func delete(customers: [String]) throws -> [DeleteResult] {
-        let host = try RouteSocket()
+        let host = try sockets.route(nil)
         var results: [DeleteResult] = []
-        var hostLinks: [String] = []
+        var veths: [String] = [], bridges: [LinkInfo] = []
         for customer in customers {
             var removed: [String] = []
-            for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {
-                try NetworkNamespace.remove(n)
-                removed.append("namespace \(n)")
-            }
-            // The host veth ends die with their peers' namespaces; the bridge must be deleted.
             for name in [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)]
             where try host.link(named: name) != nil {
+                veths.append(name)
                 removed.append("link \(name)")
             }
-            let bridge = KernelNames.lanBridge(customer: customer)
-            if try host.link(named: bridge) != nil {
-                hostLinks.append(bridge)
-                removed.append("link \(bridge)")
+            if let bridge = try host.link(named: KernelNames.lanBridge(customer: customer)), bridge.kind == "bridge" {
+                bridges.append(bridge)
+                removed.append("link \(bridge.name)")
             }
             results.append(DeleteResult(customer: customer, removed: removed))
         }
-        try host.removeLinks(hostLinks)
-        try waitUntilGone(customers.flatMap { [KernelNames.lanVethHost(customer: $0), KernelNames.wanVethHost(customer: $0)] }, host: host)
+        try host.removeLinks(veths)
+        try retire(bridges, host: host)
+        for (i, customer) in customers.enumerated() {
+            for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {
+                sockets.forget(n)
+                try NetworkNamespace.remove(n)
+                results[i].removed.insert("namespace \(n)", at: 0)
+            }
+        }
         var segments: [String: Int] = [:]  // segment -> the last result that used it
         let before = allocator
         for (i, customer) in customers.enumerated() {
@@ -122,34 +143,50 @@ public final class Reconciler {
             logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(results[i].removed.count)"])
         }
         if allocator != before { try store.save(allocator) }
-        // Their WAN ends are still being torn down with their namespaces: not users.
-        let dying = Set(customers.map { KernelNames.wanVethHost(customer: $0) })
-        for (segment, i) in segments where try removeSegmentIfUnused(segment, host: host, ignoring: dying) {
+        for (segment, i) in segments where try removeSegmentIfUnused(segment, host: host) {
             results[i].removed.append("bridge \(segment)")
         }
+        try reapRetiredLinks()
         return results
     }
 
-    /// When delete returns nothing of the customers is left, so a re-apply cannot meet EEXIST
-    /// from links the kernel was still tearing down. Bounded: 5 s.
-    private func waitUntilGone(_ names: [String], host: RouteSocket) throws {
-        var left = names
-        for _ in 0..<500 {
-            left = try left.filter { try host.link(named: $0) != nil }
-            if left.isEmpty { return }
-            usleep(10_000)
+    /// Takes bridges out of service at once: their remaining ports (attached interfaces) are
+    /// released, the bridge is set down and renamed, so its name is free for a new apply.
+    private func retire(_ bridges: [LinkInfo], host: RouteSocket) throws {
+        guard !bridges.isEmpty else { return }
+        let indexes = Set(bridges.map(\.index))
+        for port in try host.links() where port.masterIndex.map(indexes.contains) == true {
+            try host.release(port.name)
         }
-        logger.warning("links still being removed by the kernel", metadata: ["links": "\(left)"])
+        for b in bridges {
+            try host.setLink(b.name, up: false)
+            try host.setLink(b.name, newName: KernelNames.retiredLink(serial: .random(in: 0...UInt64.max)))
+        }
+    }
+
+    /// Removes retired links in a detached process when `reapInBackground` is set (the
+    /// command line sets it), else here and now.
+    public func reapRetiredLinks() throws {
+        guard try sockets.route(nil).links().contains(where: { $0.name.hasPrefix(KernelNames.retiredLinkPrefix) }) else { return }
+        if let reapInBackground { try reapInBackground() } else { _ = try Self.removeRetiredLinks() }
+    }
+
+    /// Removes every link delete retired, in one kernel teardown; returns their names.
+    public static func removeRetiredLinks() throws -> [String] {
+        let host = try RouteSocket()
+        let names = try host.links().map(\.name).filter { $0.hasPrefix(KernelNames.retiredLinkPrefix) }
+        try host.removeLinks(names)
+        return names
     }
 
     /// A WAN segment vcpe created goes when no customer uses it and nothing else is plugged in.
-    private func removeSegmentIfUnused(_ segment: String, host: RouteSocket, ignoring dying: Set<String>) throws -> Bool {
+    private func removeSegmentIfUnused(_ segment: String, host: RouteSocket) throws -> Bool {
         var created = store.createdSegments()
         guard created.contains(segment) else { return false }
         let users = store.customers().compactMap { store.lastApplied($0) }.filter { $0.wan.segment == segment }
         guard users.isEmpty, let bridge = try host.link(named: segment) else { return false }
-        guard !(try host.links()).contains(where: { $0.masterIndex == bridge.index && !dying.contains($0.name) }) else { return false }
-        try host.removeLink(segment)
+        guard !(try host.links()).contains(where: { $0.masterIndex == bridge.index }) else { return false }
+        try retire([bridge], host: host)
         created.remove(segment)
         try store.save(createdSegments: created)
         return true

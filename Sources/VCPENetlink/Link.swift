@@ -132,8 +132,7 @@ extension RouteSocket {
 
 
 extension RouteSocket {
-    /// Removes several links with one kernel teardown instead of one per link: each is put
-    /// in a link group no other link uses, then the group is deleted in one request. Links
+    /// Removes several links with one kernel teardown instead of one per link. Links
     /// already gone are skipped.
     public func removeLinks(_ names: [String]) throws(NetlinkError) {
         var present: [LinkInfo] = []
@@ -142,25 +141,37 @@ extension RouteSocket {
             for l in present { try removeLink(l.name) }
             return
         }
-        let used = Set(try links().map(\.group))
-        var group = UInt32.random(in: 0x1000_0000...0x7FFF_FFFF)
-        while used.contains(group) { group &+= 1 }
-        for l in present {
-            let change = rtnl_link_alloc()!, orig = rtnl_link_alloc()!
-            defer { rtnl_link_put(change); rtnl_link_put(orig) }
-            rtnl_link_set_ifindex(orig, l.index)
-            rtnl_link_set_group(change, group)
-            do {
-                try call("set link group of", l.name) { rtnl_link_change(sock, orig, change, 0) }
-            } catch where error.errno == .operationNotSupportedByDevice {
-                continue  // gone meanwhile (a veth whose peer's namespace was just removed)
-            }
-        }
+        let group = try freshGroup()
+        for l in present { try moveToGroup(l, group) }
         let msg = nlmsg_alloc_simple(Int32(RTM_DELLINK), 0)!  // nl_send_sync frees it
         var ifi = ifinfomsg()
         ifi.ifi_family = UInt8(AF_UNSPEC)
         nlmsg_append(msg, &ifi, MemoryLayout<ifinfomsg>.size, 4)
         nla_put_u32(msg, Int32(IFLA_GROUP), group)
-        try call("delete links", present.map(\.name).joined(separator: ", ")) { nl_send_sync(sock, msg) }
+        do {
+            try call("delete links", present.map(\.name).joined(separator: ", ")) { nl_send_sync(sock, msg) }
+        } catch where error.errno == .operationNotSupportedByDevice {
+            return  // someone else removed them meanwhile
+        }
+    }
+
+    /// A link group no link uses: a group delete then takes exactly the links put in it.
+    private func freshGroup() throws(NetlinkError) -> UInt32 {
+        let used = Set(try links().map(\.group))
+        var group = UInt32.random(in: 0x1000_0000...0x7FFF_FFFF)
+        while used.contains(group) { group &+= 1 }
+        return group
+    }
+
+    private func moveToGroup(_ l: LinkInfo, _ group: UInt32) throws(NetlinkError) {
+        let change = rtnl_link_alloc()!, orig = rtnl_link_alloc()!
+        defer { rtnl_link_put(change); rtnl_link_put(orig) }
+        rtnl_link_set_ifindex(orig, l.index)
+        rtnl_link_set_group(change, group)
+        do {
+            try call("set link group of", l.name) { rtnl_link_change(sock, orig, change, 0) }
+        } catch where error.errno == .operationNotSupportedByDevice {
+            return  // gone meanwhile (a veth whose peer's namespace was just removed)
+        }
     }
 }

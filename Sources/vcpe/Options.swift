@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VCPEController
 import VCPEDescriptor
+import VCPESystem
 
 struct StateOptions: ParsableArguments {
     @Option(name: .long, help: "Where vcpe keeps its state (default: $VCPE_STATE_DIR or /var/lib/vcpe).")
@@ -18,7 +19,13 @@ struct StateOptions: ParsableArguments {
         try store.lock { printError("vcpe: waiting for another vcpe process to finish") }
         var logger = Logger(label: "vcpe")
         logger.logLevel = ProcessInfo.processInfo.environment["VCPE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-        return Reconciler(store: store, logger: logger)
+        let reconciler = Reconciler(store: store, logger: logger)
+        // Retired bridges are removed by `vcpe gc` in its own process, so delete returns at once.
+        reconciler.reapInBackground = {
+            let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+            try spawnDetached(exe, ["gc"])
+        }
+        return reconciler
     }
 }
 

@@ -208,5 +208,19 @@ import VCPETestSupport
         #expect(try RouteSocket().links().filter { ["vb-", "vl-", "vw-"].contains(String($0.name.prefix(3))) && $0.name.contains(sc.fx.tag) }.isEmpty)
         // The segment vcpe made goes with its last customer once nothing else is plugged in.
         #expect(try RouteSocket().link(named: sc.segment) == nil)
+        // The attached interfaces are free at once; the retired bridges go in the background.
+        #expect(try ip(["link", "show", "dev", a.attach]).first?["master"] == nil)
+        #expect(retiredLinksLeft().isEmpty)
+    }
+
+    @Test func retiredBridgesLeftByAnInterruptedGCAreRemovedByTheNextApply() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let orphan = KernelNames.retiredLink(serial: .random(in: 0...UInt64.max))
+        try RouteSocket().addBridge(orphan)
+        let a = try sc.lanHost(1, address: "192.168.1.10/24", gateway: "192.168.1.1")
+        try sc.vcpe(["apply", try sc.descriptor(Self.office(sc, 1, attach: a.attach, lan: "192.168.1"))])
+        #expect(retiredLinksLeft().isEmpty)
+        #expect(try ip(["link", "show"]).allSatisfy { $0["ifname"] as? String != orphan })
     }
 }

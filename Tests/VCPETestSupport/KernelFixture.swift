@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPEDescriptor
 import VCPENetlink
 import VCPESystem
 
@@ -48,6 +49,18 @@ public final class KernelFixture: @unchecked Sendable {
         let left = (try? NetworkNamespace.entries())?.filter { $0.contains(tag) } ?? []
         #expect(left.isEmpty, "namespaces left behind: \(left)")
     }
+}
+
+/// Bridges `vcpe delete` retired are removed by a background `vcpe gc`: waits up to 10 s
+/// for that, and returns what is still there.
+public func retiredLinksLeft() -> [String] {
+    var left: [String] = []
+    for _ in 0..<200 {
+        left = ((try? ip(["link", "show"])) ?? []).compactMap { $0["ifname"] as? String }.filter { $0.hasPrefix(KernelNames.retiredLinkPrefix) }
+        if left.isEmpty { break }
+        usleep(50_000)
+    }
+    return left
 }
 
 /// `ip` as the independent oracle: its JSON output, decoded.

@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import VCPENetlink
 import VCPESystem
 import VCPEDescriptor
@@ -74,6 +75,8 @@ public final class Scenario: @unchecked Sendable {
     public func cleanup() {
         servers.stop()
         for c in 0..<8 { _ = try? vcpe(["delete", customer(c)]) }
+        let retired = retiredLinksLeft()
+        #expect(retired.isEmpty, "retired bridges not removed: \(retired)")
         fx.cleanup()
         if let host = try? RouteSocket() { try? host.removeLink(segment) }
         try? FileManager.default.removeItem(atPath: stateDir)

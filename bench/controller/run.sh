@@ -113,10 +113,12 @@ for r in $(seq 1 "$rounds"); do
   $vcpe apply --state-dir "$work/state" "$work"/chains/*.json >/dev/null; t2=$(now)
   rss=$(maxrss $vcpe apply --state-dir "$work/state" "$work"/chains/*.json)
   t3=$(now); $vcpe delete --state-dir "$work/state" $(seq -f "bc%g" 0 $((n - 1))) >/dev/null; t4=$(now)
+  # The retired bridges are removed by delete's background gc: when is everything gone?
+  while ip -br link | grep -q '^vx-'; do sleep 0.01; done; t4g=$(now)
   ip link del $seg 2>/dev/null || true
   t5=$(now); bash "$work/create.sh"; t6=$(now); bash "$work/delete.sh"; t7=$(now)
   ip link del $seg 2>/dev/null || true
   sleep 0.5  # let the kernel finish tearing down namespaces before the next round
-  results="$results{\"vcpe_apply_s\": $(sub $t1 $t0), \"vcpe_reapply_s\": $(sub $t2 $t1), \"vcpe_delete_s\": $(sub $t4 $t3), \"vcpe_peak_rss_kib\": $rss, \"script_create_s\": $(sub $t6 $t5), \"script_delete_s\": $(sub $t7 $t6)},"
+  results="$results{\"vcpe_apply_s\": $(sub $t1 $t0), \"vcpe_reapply_s\": $(sub $t2 $t1), \"vcpe_delete_s\": $(sub $t4 $t3), \"vcpe_delete_all_gone_s\": $(sub $t4g $t3), \"vcpe_peak_rss_kib\": $rss, \"script_create_s\": $(sub $t6 $t5), \"script_delete_s\": $(sub $t7 $t6)},"
 done
 echo "{\"benchmark\": \"controller\", \"customers\": $n, \"rounds\": ${results%,}]}"

@@ -16,6 +16,9 @@ unsigned long vcpe_ms_shared(void);
 unsigned long vcpe_ms_rec(void);
 int vcpe_mnt_detach(void);
 int vcpe_errno(void);
+short vcpe_posix_spawn_setsid(void);
+#include <spawn.h>
+int vcpe_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
 // 1 if path is on nsfs (a mounted namespace), 0 if not, -1 with errno on failure.
 int vcpe_is_nsfs(const char *path);
 #endif

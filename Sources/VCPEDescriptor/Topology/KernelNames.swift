@@ -39,6 +39,9 @@ public enum KernelNames {
     public static func lanVethHost(customer: String) -> String { "vl-\(customer)" }
     public static func wanVethHost(customer: String) -> String { "vw-\(customer)" }
     public static func wireguardInterface(customer: String) -> String { "wg-\(customer)" }
+    /// A bridge delete has emptied and renamed, waiting to be removed in the background.
+    public static let retiredLinkPrefix = "vx-"
+    public static func retiredLink(serial: UInt64) -> String { retiredLinkPrefix + zeroPaddedHex(serial & 0xFFFF_FFFF_FFFF, width: 12) }
 
     // Inside a namespace.
     public static let lanInterface = "lan"
