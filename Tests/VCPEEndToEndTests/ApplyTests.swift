@@ -107,14 +107,21 @@ import VCPETestSupport
         let before = (try Self.indexes(fwNS), try Self.indexes(rtNS), try Self.tableHandle(fwNS), try Self.tableHandle(rtNS))
         let changed = try sc.descriptor(Self.office(sc, 0, attach: attach, webPorts: "[80, 8443]"))
         #expect(try sc.pendingActions(changed) == 1)
-        #expect(try sc.vcpe(["apply", changed]).contains("applied 1 action"))
+        try sc.plugInternet()
+        try sc.servers.start("echo", port: 443, in: sc.internet)
+        // A connection on 443, opened before the change that drops 443 from the rule, keeps
+        // flowing: the table is swapped in one transaction and conntrack keeps its state.
+        var applied = ""
+        let held = try holdConnection(from: lan, to: "203.0.113.1", port: 443) { applied = try sc.vcpe(["apply", changed]) }
+        #expect(applied.contains("applied 1 action"))
+        #expect(held == "kept")
+        #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 443, timeout: 0.5) == "timeout")  // new ones are not let in
         #expect(try Self.indexes(fwNS) == before.0)
         #expect(try Self.indexes(rtNS) == before.1)
         #expect(try Self.tableHandle(rtNS) == before.3)  // the router's table was not touched
         #expect(try Self.tableHandle(fwNS) != nil)
         let rules = try sh("/usr/sbin/ip", ["netns", "exec", fwNS, "nft", "list", "table", "inet", "vcpe"])
         #expect(rules.contains("tcp dport { 80, 8443 }"))
-        try sc.plugInternet()
         try sc.servers.start("tcp", port: 8443, in: sc.internet)
         #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 8443) == "ok peer=203.0.113.10")
     }

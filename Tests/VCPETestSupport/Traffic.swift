@@ -48,3 +48,24 @@ public func transfer(from namespace: String, to host: String, port: Int, bytes: 
     try sh("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
                             "send", host, String(port), String(bytes), String(seed)]).trimmingCharacters(in: .whitespacesAndNewlines)
 }
+
+/// One TCP connection held open across whatever `during` does: an exchange before, one
+/// after. Returns the client's verdict, "kept" or "broken ...".
+public func holdConnection(from namespace: String, to host: String, port: Int, during: () throws -> Void) throws -> String {
+    let go = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-hold-\(UUID().uuidString)").path
+    let out = go + ".out"
+    defer { for f in [go, go + ".held", out] { try? FileManager.default.removeItem(atPath: f) } }
+    let pid = try spawn("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
+                                         "hold", host, String(port), go], stdout: out)
+    for _ in 0..<500 where !FileManager.default.fileExists(atPath: go + ".held") && kill(pid, 0) == 0 { usleep(10_000) }
+    do {
+        try during()
+    } catch {
+        kill(pid, SIGKILL)
+        waitFor(pid)
+        throw error
+    }
+    FileManager.default.createFile(atPath: go, contents: nil)
+    waitFor(pid)
+    return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+}

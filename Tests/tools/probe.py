@@ -9,11 +9,18 @@ report what happened. Bounded: every client has a timeout, servers are killed by
   probe.py serve-sink PORT READYFILE    read each connection to its end, reply with its SHA-256
   probe.py send HOST PORT BYTES SEED    send BYTES pseudo-random bytes, print "intact" if the
                                         server's SHA-256 matches, else "corrupt" or an error
+  probe.py serve-echo PORT READYFILE    echo each connection's bytes back
+  probe.py hold HOST PORT GOFILE        one connection: an exchange, then GOFILE.held is
+                                        written; when GOFILE appears (20 s at most) another
+                                        exchange; print "kept" or "broken <why>"
 """
 import hashlib
+import os
 import random
 import socket
 import sys
+import threading
+import time
 
 
 def ready(path):
@@ -63,6 +70,37 @@ def serve_sink(port, readyfile):
         c.close()
 
 
+def serve_echo(port, readyfile):
+    s = tcp_listener(port, readyfile)
+
+    def echo(c):
+        with c:
+            while chunk := c.recv(4096):
+                c.sendall(chunk)
+
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=echo, args=(c,), daemon=True).start()
+
+
+def hold(host, port, gofile):
+    try:
+        s = socket.create_connection((host, port), timeout=5)
+        for word in (b"before\n", b"after\n"):
+            s.sendall(word)
+            if s.recv(64) != word:
+                print("broken no echo of " + word.decode().strip())
+                return
+            if word == b"before\n":
+                open(gofile + ".held", "w").close()
+                deadline = time.monotonic() + 20
+                while not os.path.exists(gofile) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+        print("kept")
+    except OSError as e:
+        print(f"broken {e}")
+
+
 def send(host, port, nbytes, seed):
     data = random.Random(seed).randbytes(nbytes)
     s = socket.create_connection((host, port), timeout=10)
@@ -102,6 +140,10 @@ def main():
         serve_udp(int(sys.argv[2]), sys.argv[3])
     elif cmd == "serve-sink":
         serve_sink(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "serve-echo":
+        serve_echo(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "hold":
+        hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif cmd == "send":
         send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     else:
