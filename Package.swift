@@ -32,7 +32,9 @@ let package = Package(
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
         .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem", "CNftnl"]),
         .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor"]),
-        .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor"]),
+        // Vector kernels of the classifier: SSE4.2/AVX2 (picked at run time), NEON, scalar.
+        .target(name: "CClassifier"),
+        .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor", "CClassifier"]),
         .target(name: "VCPEDatapath", dependencies: ["VCPEClassifier"]),
 
         .target(
@@ -46,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "vcpe",
             dependencies: [
-                "VCPEController", "VCPEDescriptor", "VCPESystem",
+                "VCPEController", "VCPEDescriptor", "VCPESystem", "VCPEClassifier",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -61,7 +63,8 @@ let package = Package(
 
         .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController", "VCPETestSupport"]),
         // Fixtures for kernel tests: unique names, teardown, ip/nft as oracles.
-        .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor"], path: "Tests/VCPETestSupport"),
+        .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEClassifier"], path: "Tests/VCPETestSupport"),
+        .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPEClassifier", "VCPEDescriptor", "VCPETestSupport"]),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
         .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),

@@ -1,0 +1,39 @@
+// The NEON kernel (arm64): 4 lanes per register; a rule row is checked with a horizontal
+// minimum, slots are hashed for 4 keys at once.
+#include "common.h"
+#if defined(__aarch64__)
+#include <arm_neon.h>
+
+static inline uint32x4_t clamp_eq4(uint32x4_t k, const uint32_t *lo, const uint32_t *hi) {
+    return vceqq_u32(vminq_u32(vmaxq_u32(k, vld1q_u32(lo)), vld1q_u32(hi)), k);
+}
+
+// Slots of 4 keys of the batch at once.
+#define NEON_HASH_GROUP(LANES)                                                                     \
+static inline void neon_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot) { \
+    uint32x4_t h = vdupq_n_u32(0);                                                                  \
+    for (uint32_t k = 0; k < tb->nlanes; k++)                                                       \
+        h = vmlaq_n_u32(h, vandq_u32(vld1q_u32(kt[tb->lane[k]] + g), vdupq_n_u32(tb->lane_mask[k])), vc_hash_mul[tb->lane[k]]); \
+    h = veorq_u32(h, vshrq_n_u32(h, 16));                                                           \
+    h = vmulq_n_u32(h, VC_FINISH_MUL);                                                              \
+    h = veorq_u32(h, vshrq_n_u32(h, 15));                                                           \
+    vst1q_u32(slot, vaddq_u32(vandq_u32(h, vdupq_n_u32(tb->slot_mask)), vdupq_n_u32(tb->slot_base))); \
+}
+NEON_HASH_GROUP(8)
+NEON_HASH_GROUP(16)
+
+static inline int neon_match8(const uint32_t *k, const uint32_t *r) {
+    uint32x4_t a = clamp_eq4(vld1q_u32(k), r, r + 8), b = clamp_eq4(vld1q_u32(k + 4), r + 4, r + 12);
+    return vminvq_u32(vandq_u32(a, b)) == 0xFFFFFFFFu;
+}
+static inline int neon_match16(const uint32_t *k, const uint32_t *r) {
+    uint32x4_t a = clamp_eq4(vld1q_u32(k), r, r + 16), b = clamp_eq4(vld1q_u32(k + 4), r + 4, r + 20);
+    uint32x4_t c = clamp_eq4(vld1q_u32(k + 8), r + 8, r + 24), d = clamp_eq4(vld1q_u32(k + 12), r + 12, r + 28);
+    return vminvq_u32(vandq_u32(vandq_u32(a, b), vandq_u32(c, d))) == 0xFFFFFFFFu;
+}
+
+VC_DEFINE_FETCH(, neon_fetch4, 4)
+VC_DEFINE_BATCH(, neon_batch8, 8, 4, neon_hash_group8, neon_fetch4, neon_match8)
+VC_DEFINE_BATCH(, neon_batch16, 16, 4, neon_hash_group16, neon_fetch4, neon_match16)
+VC_DEFINE_CLASSIFY(, vc_classify_neon, neon_batch8, neon_batch16)
+#endif

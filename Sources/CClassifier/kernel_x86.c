@@ -1,0 +1,98 @@
+// SSE4.2 and AVX2 kernels, compiled for those targets function by function so the rest of
+// the program runs on any x86-64; vc_kernel_available checks the CPU before use.
+#include "common.h"
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+#define SSE __attribute__((target("sse4.2")))
+#define AVX __attribute__((target("avx2")))
+
+// --- SSE4.2: 4 lanes per register ---
+
+SSE static inline __m128i clamp_eq4(__m128i k, const uint32_t *lo, const uint32_t *hi) {
+    __m128i c = _mm_min_epu32(_mm_max_epu32(k, _mm_loadu_si128((const __m128i *)lo)), _mm_loadu_si128((const __m128i *)hi));
+    return _mm_cmpeq_epi32(c, k);
+}
+
+// Slots of 4 keys of the batch at once.
+#define SSE_HASH_GROUP(LANES)                                                                      \
+SSE static inline void sse_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot) { \
+    __m128i h = _mm_setzero_si128();                                                                \
+    for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
+        __m128i v = _mm_and_si128(_mm_load_si128((const __m128i *)(kt[tb->lane[k]] + g)), _mm_set1_epi32((int)tb->lane_mask[k])); \
+        h = _mm_add_epi32(h, _mm_mullo_epi32(v, _mm_set1_epi32((int)vc_hash_mul[tb->lane[k]])));  \
+    }                                                                                               \
+    h = _mm_xor_si128(h, _mm_srli_epi32(h, 16));                                                    \
+    h = _mm_mullo_epi32(h, _mm_set1_epi32((int)VC_FINISH_MUL));                                     \
+    h = _mm_xor_si128(h, _mm_srli_epi32(h, 15));                                                    \
+    h = _mm_add_epi32(_mm_and_si128(h, _mm_set1_epi32((int)tb->slot_mask)), _mm_set1_epi32((int)tb->slot_base)); \
+    _mm_store_si128((__m128i *)slot, h);                                                            \
+}
+SSE_HASH_GROUP(8)
+SSE_HASH_GROUP(16)
+
+SSE static inline int sse_match8(const uint32_t *k, const uint32_t *r) {
+    __m128i a = clamp_eq4(_mm_loadu_si128((const __m128i *)k), r, r + 8);
+    __m128i b = clamp_eq4(_mm_loadu_si128((const __m128i *)(k + 4)), r + 4, r + 12);
+    return _mm_movemask_epi8(_mm_and_si128(a, b)) == 0xFFFF;
+}
+SSE static inline int sse_match16(const uint32_t *k, const uint32_t *r) {
+    __m128i a = clamp_eq4(_mm_loadu_si128((const __m128i *)k), r, r + 16);
+    __m128i b = clamp_eq4(_mm_loadu_si128((const __m128i *)(k + 4)), r + 4, r + 20);
+    __m128i c = clamp_eq4(_mm_loadu_si128((const __m128i *)(k + 8)), r + 8, r + 24);
+    __m128i d = clamp_eq4(_mm_loadu_si128((const __m128i *)(k + 12)), r + 12, r + 28);
+    return _mm_movemask_epi8(_mm_and_si128(_mm_and_si128(a, b), _mm_and_si128(c, d))) == 0xFFFF;
+}
+
+VC_DEFINE_FETCH(SSE, sse_fetch4, 4)
+VC_DEFINE_BATCH(SSE, sse_batch8, 8, 4, sse_hash_group8, sse_fetch4, sse_match8)
+VC_DEFINE_BATCH(SSE, sse_batch16, 16, 4, sse_hash_group16, sse_fetch4, sse_match16)
+VC_DEFINE_CLASSIFY(SSE, vc_classify_sse42, sse_batch8, sse_batch16)
+
+// --- AVX2: a whole IPv4 row per register ---
+
+AVX static inline __m256i clamp_eq8(__m256i k, const uint32_t *lo, const uint32_t *hi) {
+    __m256i c = _mm256_min_epu32(_mm256_max_epu32(k, _mm256_loadu_si256((const __m256i *)lo)), _mm256_loadu_si256((const __m256i *)hi));
+    return _mm256_cmpeq_epi32(c, k);
+}
+
+// Slots of 8 keys of the batch at once.
+#define AVX_HASH_GROUP(LANES)                                                                      \
+AVX static inline void avx_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot) { \
+    __m256i h = _mm256_setzero_si256();                                                             \
+    for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
+        __m256i v = _mm256_and_si256(_mm256_load_si256((const __m256i *)(kt[tb->lane[k]] + g)), _mm256_set1_epi32((int)tb->lane_mask[k])); \
+        h = _mm256_add_epi32(h, _mm256_mullo_epi32(v, _mm256_set1_epi32((int)vc_hash_mul[tb->lane[k]]))); \
+    }                                                                                               \
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));                                              \
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)VC_FINISH_MUL));                               \
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 15));                                              \
+    h = _mm256_add_epi32(_mm256_and_si256(h, _mm256_set1_epi32((int)tb->slot_mask)), _mm256_set1_epi32((int)tb->slot_base)); \
+    _mm256_store_si256((__m256i *)slot, h);                                                         \
+}
+AVX_HASH_GROUP(8)
+AVX_HASH_GROUP(16)
+
+AVX static inline int avx_match8(const uint32_t *k, const uint32_t *r) {
+    return _mm256_movemask_epi8(clamp_eq8(_mm256_loadu_si256((const __m256i *)k), r, r + 8)) == -1;
+}
+AVX static inline int avx_match16(const uint32_t *k, const uint32_t *r) {
+    __m256i a = clamp_eq8(_mm256_loadu_si256((const __m256i *)k), r, r + 16);
+    __m256i b = clamp_eq8(_mm256_loadu_si256((const __m256i *)(k + 8)), r + 8, r + 24);
+    return _mm256_movemask_epi8(_mm256_and_si256(a, b)) == -1;
+}
+
+// Slot (first, count) pairs of 8 keys with two gathers.
+AVX static inline uint32_t avx_fetch8(const uint32_t *slots, const uint32_t *slot, uint32_t *first, uint32_t *count) {
+    __m256i at = _mm256_slli_epi32(_mm256_load_si256((const __m256i *)slot), 1);
+    __m256i f = _mm256_i32gather_epi32((const int *)slots, at, 4);
+    __m256i c = _mm256_i32gather_epi32((const int *)slots + 1, at, 4);
+    _mm256_store_si256((__m256i *)first, f);
+    _mm256_store_si256((__m256i *)count, c);
+    return ~(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_setzero_si256()))) & 0xFFu;
+}
+
+VC_DEFINE_BATCH(AVX, avx_batch8, 8, 8, avx_hash_group8, avx_fetch8, avx_match8)
+VC_DEFINE_BATCH(AVX, avx_batch16, 16, 8, avx_hash_group16, avx_fetch8, avx_match16)
+VC_DEFINE_CLASSIFY(AVX, vc_classify_avx2, avx_batch8, avx_batch16)
+#endif
