@@ -1,7 +1,8 @@
 // Shared by the kernels: the hash (every kernel must agree with vc_hash) and the batch
-// driver. A kernel supplies HASH_GROUP, which computes the slots of GROUP keys of the
-// batch at once from the batch transposed to lane-major order (vector hashing across
-// packets), and MATCH, which checks one key against one rule row.
+// driver. A kernel supplies HASH_GROUP, which computes the hashes and slots of GROUP keys
+// of the batch at once from the batch transposed to lane-major order (vector hashing
+// across packets), FETCH_GROUP, which loads their slots and says which may hold rules for
+// them, MATCH, which checks one key against one rule row, and LIVE (vc_live or faster).
 #ifndef VCPE_VCLASS_COMMON_H
 #define VCPE_VCLASS_COMMON_H
 #include "vclass.h"
@@ -13,6 +14,21 @@ static const uint32_t vc_hash_mul[16] = {
     0x7FEB352Du, 0x846CA68Bu, 0x2C1B3C6Du, 0x297A2D39u, 0x85157AF5u, 0x61C88647u, 0x5BD1E995u, 0x1B873593u,
 };
 #define VC_FINISH_MUL 0x7FEB352Du
+// A slot is one word: first rule row in the low 18 bits, rule count in the next 6, and a
+// tag in the top 8: bits 24-31 of the key's hash, or 0 when keys of different hashes
+// share the slot (their hashes are made non-zero there by setting bit 24).
+#define VC_FIRST_MASK 0x0003FFFFu
+#define VC_COUNT_SHIFT 18
+#define VC_COUNT_MASK 0x3Fu
+#define VC_TAG_SHIFT 24
+#define VC_TAG_ONE 0x01000000u
+
+// Fields are left-aligned and masked to their top bits, so a lane's low bits are mostly
+// zero: folding the high half down first lets the multiply see all of them.
+static inline uint32_t vc_fold(uint32_t x) {
+    x ^= x >> 16;
+    return x ^ (x >> 8);
+}
 
 static inline uint32_t vc_finish(uint32_t h) {
     h ^= h >> 16;
@@ -27,10 +43,10 @@ static inline uint32_t vc_finish(uint32_t h) {
 // of a slot are checked without branches (an empty slot points at a row that never
 // matches; the rules array ends with one too), as slots rarely hold more: a mispredicted
 // branch per probe would cost more than the check.
-#define VC_DEFINE_BATCH(ATTR, NAME, LANES, GROUP, HASH_GROUP, FETCH_GROUP, MATCH)                  \
+#define VC_DEFINE_BATCH(ATTR, NAME, LANES, GROUP, LIVE, HASH_GROUP, FETCH_GROUP, MATCH)            \
 ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {          \
     uint32_t kt[LANES][VC_BATCH] __attribute__((aligned(32)));                                      \
-    uint32_t slot[VC_BATCH] __attribute__((aligned(32)));                                           \
+    uint32_t slot[VC_BATCH] __attribute__((aligned(32))), hash[VC_BATCH] __attribute__((aligned(32))); \
     uint32_t first[VC_BATCH] __attribute__((aligned(32))), count[VC_BATCH] __attribute__((aligned(32))); \
     for (size_t i = 0; i < VC_BATCH; i++) {                                                         \
         const uint32_t *k = keys + (i < n ? i : 0) * LANES;                                         \
@@ -39,14 +55,13 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
     for (size_t i = 0; i < n; i++) out[i] = VC_NO_MATCH;                                            \
     for (uint32_t t = 0; t < e->table_count; t++) {                                                 \
         const vc_table *tb = &e->tables[t];                                                         \
-        uint32_t live = 0;                                                                          \
-        for (size_t i = 0; i < n; i++) live |= (uint32_t)(out[i] > tb->min_index) << i;             \
+        uint32_t live = LIVE(out, n, tb->min_index);                                                \
         if (!live) break;                                                                           \
         uint32_t work = 0;                                                                          \
         for (size_t g = 0; g < VC_BATCH; g += GROUP)                                                \
             if ((live >> g) & ((1ull << GROUP) - 1)) {                                              \
-                HASH_GROUP(kt, g, tb, slot + g);                                                    \
-                work |= FETCH_GROUP(e->slots, slot + g, first + g, count + g) << g;                 \
+                HASH_GROUP(kt, g, tb, slot + g, hash + g);                                          \
+                work |= FETCH_GROUP(e->slots, slot + g, hash + g, first + g, count + g) << g;       \
             }                                                                                       \
         work &= live;                                                                               \
         for (uint32_t m = work; m; m &= m - 1)                                                      \
@@ -73,16 +88,24 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
     }                                                                                               \
 }
 
-// Loads the (first row, count) of GROUP slots; returns which are non-empty, one bit each.
+// Loads GROUP slots; returns which may hold the key's rules, one bit each: non-empty, and
+// tagged with the key's hash or with 0.
 #define VC_DEFINE_FETCH(ATTR, NAME, GROUP)                                                         \
-ATTR static inline uint32_t NAME(const uint32_t *slots, const uint32_t *slot, uint32_t *first, uint32_t *count) { \
-    uint32_t nonempty = 0;                                                                          \
+ATTR static inline uint32_t NAME(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) { \
+    uint32_t hit = 0;                                                                               \
     for (uint32_t j = 0; j < GROUP; j++) {                                                          \
-        const uint32_t *s = slots + 2 * (size_t)slot[j];                                            \
-        first[j] = s[0]; count[j] = s[1];                                                           \
-        nonempty |= (uint32_t)(s[1] != 0) << j;                                                     \
+        uint32_t w = slots[slot[j]], tag = w >> VC_TAG_SHIFT;                                       \
+        first[j] = w & VC_FIRST_MASK; count[j] = (w >> VC_COUNT_SHIFT) & VC_COUNT_MASK;             \
+        hit |= (uint32_t)(count[j] != 0 && (tag == 0 || tag == (hash[j] | VC_TAG_ONE) >> VC_TAG_SHIFT)) << j; \
     }                                                                                               \
-    return nonempty;                                                                                \
+    return hit;                                                                                     \
+}
+
+// Which keys of the batch have no match better than `min` yet, one bit each.
+static inline uint32_t vc_live(const uint32_t *out, size_t n, uint32_t min) {
+    uint32_t live = 0;
+    for (size_t i = 0; i < n; i++) live |= (uint32_t)(out[i] > min) << i;
+    return live;
 }
 
 // The kernel's entry: batches of VC_BATCH keys through the batch function for its width.

@@ -3,15 +3,16 @@
 
 uint32_t vc_hash(const uint32_t *key, const uint32_t *mask, uint32_t lanes) {
     uint32_t h = 0;
-    for (uint32_t l = 0; l < lanes; l++) h += (key[l] & mask[l]) * vc_hash_mul[l];
+    for (uint32_t l = 0; l < lanes; l++) h += vc_fold(key[l] & mask[l]) * vc_hash_mul[l];
     return vc_finish(h);
 }
 
 #define HASH_GROUP_SCALAR(LANES)                                                                   \
-static inline void hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot) { \
+static inline void hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) { \
     uint32_t h = 0;                                                                                 \
-    for (uint32_t k = 0; k < tb->nlanes; k++) h += (kt[tb->lane[k]][g] & tb->lane_mask[k]) * vc_hash_mul[tb->lane[k]]; \
-    *slot = (vc_finish(h) & tb->slot_mask) + tb->slot_base;                                         \
+    for (uint32_t k = 0; k < tb->nlanes; k++) h += vc_fold(kt[tb->lane[k]][g] & tb->lane_mask[k]) * vc_hash_mul[tb->lane[k]]; \
+    *hash = vc_finish(h);                                                                           \
+    *slot = (*hash & tb->slot_mask) + tb->slot_base;                                                \
 }
 HASH_GROUP_SCALAR(8)
 HASH_GROUP_SCALAR(16)
@@ -25,6 +26,6 @@ static inline int match8(const uint32_t *k, const uint32_t *r) { return match_n(
 static inline int match16(const uint32_t *k, const uint32_t *r) { return match_n(k, r, 16); }
 
 VC_DEFINE_FETCH(, fetch1, 1)
-VC_DEFINE_BATCH(, batch8, 8, 1, hash_group8, fetch1, match8)
-VC_DEFINE_BATCH(, batch16, 16, 1, hash_group16, fetch1, match16)
+VC_DEFINE_BATCH(, batch8, 8, 1, vc_live, hash_group8, fetch1, match8)
+VC_DEFINE_BATCH(, batch16, 16, 1, vc_live, hash_group16, fetch1, match16)
 VC_DEFINE_CLASSIFY(, vc_classify_scalar, batch8, batch16)

@@ -16,15 +16,18 @@ SSE static inline __m128i clamp_eq4(__m128i k, const uint32_t *lo, const uint32_
 
 // Slots of 4 keys of the batch at once.
 #define SSE_HASH_GROUP(LANES)                                                                      \
-SSE static inline void sse_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot) { \
+SSE static inline void sse_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) { \
     __m128i h = _mm_setzero_si128();                                                                \
     for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
         __m128i v = _mm_and_si128(_mm_load_si128((const __m128i *)(kt[tb->lane[k]] + g)), _mm_set1_epi32((int)tb->lane_mask[k])); \
+        v = _mm_xor_si128(v, _mm_srli_epi32(v, 16));                                                \
+        v = _mm_xor_si128(v, _mm_srli_epi32(v, 8));                                                 \
         h = _mm_add_epi32(h, _mm_mullo_epi32(v, _mm_set1_epi32((int)vc_hash_mul[tb->lane[k]])));  \
     }                                                                                               \
     h = _mm_xor_si128(h, _mm_srli_epi32(h, 16));                                                    \
     h = _mm_mullo_epi32(h, _mm_set1_epi32((int)VC_FINISH_MUL));                                     \
     h = _mm_xor_si128(h, _mm_srli_epi32(h, 15));                                                    \
+    _mm_store_si128((__m128i *)hash, h);                                                            \
     h = _mm_add_epi32(_mm_and_si128(h, _mm_set1_epi32((int)tb->slot_mask)), _mm_set1_epi32((int)tb->slot_base)); \
     _mm_store_si128((__m128i *)slot, h);                                                            \
 }
@@ -45,8 +48,8 @@ SSE static inline int sse_match16(const uint32_t *k, const uint32_t *r) {
 }
 
 VC_DEFINE_FETCH(SSE, sse_fetch4, 4)
-VC_DEFINE_BATCH(SSE, sse_batch8, 8, 4, sse_hash_group8, sse_fetch4, sse_match8)
-VC_DEFINE_BATCH(SSE, sse_batch16, 16, 4, sse_hash_group16, sse_fetch4, sse_match16)
+VC_DEFINE_BATCH(SSE, sse_batch8, 8, 4, vc_live, sse_hash_group8, sse_fetch4, sse_match8)
+VC_DEFINE_BATCH(SSE, sse_batch16, 16, 4, vc_live, sse_hash_group16, sse_fetch4, sse_match16)
 VC_DEFINE_CLASSIFY(SSE, vc_classify_sse42, sse_batch8, sse_batch16)
 
 // --- AVX2: a whole IPv4 row per register ---
@@ -58,15 +61,18 @@ AVX static inline __m256i clamp_eq8(__m256i k, const uint32_t *lo, const uint32_
 
 // Slots of 8 keys of the batch at once.
 #define AVX_HASH_GROUP(LANES)                                                                      \
-AVX static inline void avx_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot) { \
+AVX static inline void avx_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) { \
     __m256i h = _mm256_setzero_si256();                                                             \
     for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
         __m256i v = _mm256_and_si256(_mm256_load_si256((const __m256i *)(kt[tb->lane[k]] + g)), _mm256_set1_epi32((int)tb->lane_mask[k])); \
+        v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 16));                                          \
+        v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 8));                                           \
         h = _mm256_add_epi32(h, _mm256_mullo_epi32(v, _mm256_set1_epi32((int)vc_hash_mul[tb->lane[k]]))); \
     }                                                                                               \
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));                                              \
     h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)VC_FINISH_MUL));                               \
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 15));                                              \
+    _mm256_store_si256((__m256i *)hash, h);                                                         \
     h = _mm256_add_epi32(_mm256_and_si256(h, _mm256_set1_epi32((int)tb->slot_mask)), _mm256_set1_epi32((int)tb->slot_base)); \
     _mm256_store_si256((__m256i *)slot, h);                                                         \
 }
@@ -82,17 +88,32 @@ AVX static inline int avx_match16(const uint32_t *k, const uint32_t *r) {
     return _mm256_movemask_epi8(_mm256_and_si256(a, b)) == -1;
 }
 
-// Slot (first, count) pairs of 8 keys with two gathers.
-AVX static inline uint32_t avx_fetch8(const uint32_t *slots, const uint32_t *slot, uint32_t *first, uint32_t *count) {
-    __m256i at = _mm256_slli_epi32(_mm256_load_si256((const __m256i *)slot), 1);
-    __m256i f = _mm256_i32gather_epi32((const int *)slots, at, 4);
-    __m256i c = _mm256_i32gather_epi32((const int *)slots + 1, at, 4);
-    _mm256_store_si256((__m256i *)first, f);
+// The slots of 8 keys with one gather, checked against the keys' hashes at once.
+AVX static inline uint32_t avx_fetch8(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) {
+    __m256i w = _mm256_i32gather_epi32((const int *)slots, _mm256_load_si256((const __m256i *)slot), 4);
+    __m256i c = _mm256_and_si256(_mm256_srli_epi32(w, VC_COUNT_SHIFT), _mm256_set1_epi32((int)VC_COUNT_MASK));
+    _mm256_store_si256((__m256i *)first, _mm256_and_si256(w, _mm256_set1_epi32((int)VC_FIRST_MASK)));
     _mm256_store_si256((__m256i *)count, c);
-    return ~(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(c, _mm256_setzero_si256()))) & 0xFFu;
+    __m256i zero = _mm256_setzero_si256();
+    __m256i tag = _mm256_srli_epi32(w, VC_TAG_SHIFT);
+    __m256i want = _mm256_srli_epi32(_mm256_or_si256(_mm256_load_si256((const __m256i *)hash), _mm256_set1_epi32((int)VC_TAG_ONE)), VC_TAG_SHIFT);
+    __m256i hit = _mm256_andnot_si256(_mm256_cmpeq_epi32(c, zero), _mm256_or_si256(_mm256_cmpeq_epi32(tag, zero), _mm256_cmpeq_epi32(tag, want)));
+    return (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
 }
 
-VC_DEFINE_BATCH(AVX, avx_batch8, 8, 8, avx_hash_group8, avx_fetch8, avx_match8)
-VC_DEFINE_BATCH(AVX, avx_batch16, 16, 8, avx_hash_group16, avx_fetch8, avx_match16)
+// Keys still in play: out > min, 8 at a time (unsigned: max(out, min + 1) == out).
+AVX static inline uint32_t avx_live(const uint32_t *out, size_t n, uint32_t min) {
+    if (n < VC_BATCH || min == UINT32_MAX) return vc_live(out, n, min);
+    __m256i m = _mm256_set1_epi32((int)(min + 1));
+    uint32_t live = 0;
+    for (int g = 0; g < VC_BATCH; g += 8) {
+        __m256i o = _mm256_loadu_si256((const __m256i *)(out + g));
+        live |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_max_epu32(o, m), o))) << g;
+    }
+    return live;
+}
+
+VC_DEFINE_BATCH(AVX, avx_batch8, 8, 8, avx_live, avx_hash_group8, avx_fetch8, avx_match8)
+VC_DEFINE_BATCH(AVX, avx_batch16, 16, 8, avx_live, avx_hash_group16, avx_fetch8, avx_match16)
 VC_DEFINE_CLASSIFY(AVX, vc_classify_avx2, avx_batch8, avx_batch16)
 #endif

@@ -28,7 +28,13 @@ public final class CompiledClassifier: @unchecked Sendable {
     let v4: EngineStorage
     let v6: EngineStorage
 
-    public init(_ rules: [PacketRule]) {
+    public struct TooManyRules: Error, CustomStringConvertible {
+        public let count: Int
+        public var description: String { "\(count) rules: a compiled set holds at most \(Compiler.maxRules)" }
+    }
+
+    public init(_ rules: [PacketRule]) throws(TooManyRules) {
+        guard rules.count <= Compiler.maxRules else { throw TooManyRules(count: rules.count) }
         ruleCount = rules.count
         v4 = EngineStorage(Compiler.compile(rules, family: .v4))
         v6 = EngineStorage(Compiler.compile(rules, family: .v6))

@@ -20,8 +20,14 @@ struct CompiledFamily: Sendable {
 enum Compiler {
     /// Rules per slot before a rule goes to another table.
     static let bucketLimit = 8
+    /// Slots per distinct key (rounded up to a power of two): sparse, so a key that is not
+    /// there usually finds an empty slot or another key's tag and costs no row check.
+    static let slotsPerKey = 4
     /// Address bits a table hashes are rounded down to a multiple of this, to merge tuples.
     static let addressStep = 16
+
+    /// Rules of one family a compiled set may hold (slots address 2^18 rows).
+    static let maxRules = 250_000
 
     static func compile(_ rules: [PacketRule], family: IPAddress.Family) -> CompiledFamily {
         let lanes = Rows.lanes(family)
@@ -41,14 +47,14 @@ enum Compiler {
         func relaxed(_ bits: [Int]) -> [Int] {
             zip(hashLanes, bits).map { l, b in
                 let width = Rows.fieldBits(family, lane: l)
-                return width == 32 && (family == .v4 ? l < 2 : l != 12) ? b - b % addressStep : (b == width ? b : 0)
+                return width == 32 && (family == .v4 ? l < 2 : l != 12) ? b - b % addressStep : (b == width && width != 16 ? b : 0)
             }
         }
 
         final class Table {
             let bits: [Int]
             let mask: [UInt32]
-            var load: [UInt64: Int] = [:]
+            var load: [UInt32: Int] = [:]
             var members: [Int] = []
             init(bits: [Int], mask: [UInt32]) { self.bits = bits; self.mask = mask }
         }
@@ -57,10 +63,9 @@ enum Compiler {
             for (l, b) in zip(hashLanes, bits) where b > 0 { mask[l] = UInt32.max << UInt32(32 - b) }
             return Table(bits: bits, mask: mask)
         }
-        func slotKey(_ row: [UInt32], _ t: Table) -> UInt64 {
-            var h: UInt64 = 0xcbf2_9ce4_8422_2325
-            for l in hashLanes { h = (h ^ UInt64(row[l] & t.mask[l])) &* 0x100_0000_01b3 }
-            return h
+        /// The kernels' hash of the rule's key in a table: rules of one key share it.
+        func slotKey(_ row: [UInt32], _ t: Table) -> UInt32 {
+            row.withUnsafeBufferPointer { r in t.mask.withUnsafeBufferPointer { vc_hash(r.baseAddress, $0.baseAddress, UInt32(lanes)) } }
         }
 
         var tables: [Table] = []
@@ -82,9 +87,10 @@ enum Compiler {
                     }
                 }
                 if placed { continue }
-                // Its rounded-down tuple is full here: then its exact tuple, then another table.
+                // A new table: the rule's rounded-down tuple (ports not hashed), or when that
+                // exists and is full for its key, the rule's exact tuple, ports included.
                 let wanted = relaxed(fixed)
-                let bits = tables.contains(where: { $0.bits == wanted }) && !tables.contains(where: { $0.bits == fixed }) ? fixed : wanted
+                let bits = tables.contains(where: { $0.bits == wanted }) ? fixed : wanted
                 let t = makeTable(bits)
                 t.load[slotKey(row, t)] = 1
                 t.members = [r]
@@ -99,19 +105,31 @@ enum Compiler {
         // Tables by the best rule they hold, so a search can stop early.
         tables.sort { $0.members.min()! < $1.members.min()! }
         for t in tables {
-            var distinct = Set<UInt64>()
+            var distinct = Set<UInt32>()
             for m in t.members { distinct.insert(slotKey(rows[m], t)) }
             var slotCount = 1
-            while slotCount < 2 * distinct.count { slotCount <<= 1 }
-            var bySlot = [[Int]](repeating: [], count: slotCount)
-            for m in t.members {
-                let h = rows[m].withUnsafeBufferPointer { r in t.mask.withUnsafeBufferPointer { vc_hash(r.baseAddress, $0.baseAddress, UInt32(lanes)) } }
-                bySlot[Int(h) & (slotCount - 1)].append(m)
+            while slotCount < slotsPerKey * distinct.count { slotCount <<= 1 }
+            var bySlot: [[Int]] = [], tags: [UInt32] = []
+            // A slot holds at most 63 rules; the load limit counts by hash, so more slots
+            // always separate them.
+            while true {
+                bySlot = [[Int]](repeating: [], count: slotCount)
+                tags = [UInt32](repeating: 0, count: slotCount)
+                for m in t.members {
+                    let h = slotKey(rows[m], t)
+                    let s = Int(h) & (slotCount - 1), tag = (h | 0x0100_0000) >> 24
+                    // Rules of keys with different tags in one slot: tag 0, always looked at.
+                    tags[s] = bySlot[s].isEmpty || tags[s] == tag ? tag : 0
+                    bySlot[s].append(m)
+                }
+                if bySlot.allSatisfy({ $0.count <= 63 }) { break }
+                slotCount <<= 1
             }
-            out.meta.append((UInt32(indexes[t.members.min()!]), UInt32(slotCount - 1), UInt32(out.slots.count / 2)))
+            out.meta.append((UInt32(indexes[t.members.min()!]), UInt32(slotCount - 1), UInt32(out.slots.count)))
             out.masks += t.mask
-            for members in bySlot {
-                out.slots += [members.isEmpty ? 0 : UInt32(out.rules.count / (2 * lanes)), UInt32(members.count)]
+            for (s, members) in bySlot.enumerated() {
+                let first = members.isEmpty ? 0 : UInt32(out.rules.count / (2 * lanes))
+                out.slots.append(first | UInt32(members.count) << 18 | tags[s] << 24)
                 for m in members.sorted() { out.rules += rows[m] }
             }
         }

@@ -7,9 +7,9 @@ import VCPEDescriptor
 enum Rows {
     static func lanes(_ f: IPAddress.Family) -> Int { f == .v4 ? 8 : 16 }
 
-    /// Lanes a table may hash on: addresses and protocol. Hashing ports and the rest too
-    /// splits rules over many more tables, and every table costs a probe.
-    static func hashLanes(_ f: IPAddress.Family) -> [Int] { f == .v4 ? [0, 1, 4] : [0, 1, 4, 5, 10] }
+    /// Lanes a table may hash on: addresses, destination port, protocol. More lanes split
+    /// rules over more tables, and every table costs a probe.
+    static func hashLanes(_ f: IPAddress.Family) -> [Int] { f == .v4 ? [0, 1, 3, 4] : [0, 1, 4, 5, 9, 10] }
 
     /// The bits a lane's field has (shorter fields are left-aligned in 32).
     static func fieldBits(_ f: IPAddress.Family, lane: Int) -> Int {

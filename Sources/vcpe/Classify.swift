@@ -34,7 +34,7 @@ struct Classify: ParsableCommand {
             guard kernel.isAvailable else { throw ValidationError("the \(engine) kernel does not run on this machine") }
             used = kernel.rawValue
             var compiled: CompiledClassifier?
-            buildSeconds = timed { compiled = CompiledClassifier(ruleSet) }
+            buildSeconds = try timed { compiled = try CompiledClassifier(ruleSet) }
             memory = compiled!.memoryBytes
             tables = compiled!.tableCount
             let rows = CompiledClassifier.encode(keys, family: .v4)

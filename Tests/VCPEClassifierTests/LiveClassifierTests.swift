@@ -13,10 +13,10 @@ import VCPEDescriptor
         let setB = (0..<300).map { _ in r.rule(v6Share: 1_000_000) }
         let keys = (0..<64).map { _ in r.key() }.filter { $0.src.family == .v4 }
         let rows = CompiledClassifier.encode(keys, family: .v4)
-        let answers = [setA, setB].map { set in CompiledClassifier(set).classify(keys).map { $0.map(UInt32.init) ?? .max } }
+        let answers = try [setA, setB].map { set in try CompiledClassifier(set).classify(keys).map { $0.map(UInt32.init) ?? .max } }
         #expect(answers[0] != answers[1], "the two sets must tell apart")
 
-        let live = LiveClassifier(CompiledClassifier(setA), readers: 4)
+        let live = LiveClassifier(try CompiledClassifier(setA), readers: 4)
         let stop = ManagedAtomicFlag()
         let torn = ManagedAtomicFlag()
         let counts = (0..<2).map { _ in Counter() }
@@ -32,15 +32,15 @@ import VCPEDescriptor
             }
         }
         threads.forEach { $0.start() }
-        for i in 0..<200 { live.replace(with: CompiledClassifier(i % 2 == 0 ? setB : setA)) }
+        for i in 0..<200 { live.replace(with: try CompiledClassifier(i % 2 == 0 ? setB : setA)) }
         stop.set()
         while threads.contains(where: { !$0.isFinished }) { usleep(1000) }
         #expect(!torn.isSet)
         #expect(counts.allSatisfy { $0.value > 0 }, "both readers classified")
     }
 
-    @Test func readersAreBounded() {
-        let live = LiveClassifier(CompiledClassifier([]), readers: 2)
+    @Test func readersAreBounded() throws {
+        let live = LiveClassifier(try CompiledClassifier([]), readers: 2)
         let a = live.reader(), b = live.reader()
         #expect(a != nil && b != nil && live.reader() == nil)
         _ = (a, b)

@@ -33,7 +33,7 @@ import VCPETestSupport
         var total = 0
         for (i, (rules, keys)) in sets.enumerated() {
             let oracle = LinearClassifier(rules: rules)
-            let words = CompiledClassifier(rules).dump(keys: keys, expected: keys.map(oracle.classify))
+            let words = try CompiledClassifier(rules).dump(keys: keys, expected: keys.map(oracle.classify))
             let file = Self.work.appendingPathComponent("set\(i)")
             try words.withUnsafeBytes { try Data($0).write(to: file) }
             let out = try sh("/usr/bin/qemu-aarch64-static", [driver, file.path]).trimmingCharacters(in: .whitespacesAndNewlines)

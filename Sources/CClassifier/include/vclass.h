@@ -30,7 +30,9 @@ typedef struct {
     uint32_t lanes;        // 8 or 16
     uint32_t table_count;
     const vc_table *tables;
-    const uint32_t *slots; // per slot: first rule, rule count
+    // One word per slot: first rule row (bits 0-17), rule count (18-23), tag (24-31): the
+    // top byte of its key's hash with bit 24 set, or 0 when keys of different hashes share it.
+    const uint32_t *slots;
     const uint32_t *rules; // per rule: lo[lanes] then hi[lanes]
 } vc_engine;
 
@@ -44,6 +46,6 @@ int vc_kernel_available(vc_kernel k);
 void vc_classify(const vc_engine *e, vc_kernel k, const uint32_t *keys, size_t count, uint32_t *out);
 
 // The slot hash of a key under a full mask row, for the compiler to place rules where
-// the kernels look: finish(sum over lanes of (key & mask) * multiplier[lane]).
+// the kernels look: finish(sum over lanes of fold(key & mask) * multiplier[lane]).
 uint32_t vc_hash(const uint32_t *key, const uint32_t *mask, uint32_t lanes);
 #endif
