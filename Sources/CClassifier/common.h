@@ -2,7 +2,8 @@
 // driver. A kernel supplies HASH_GROUP, which computes the hashes and slots of GROUP keys
 // of the batch at once from the batch transposed to lane-major order (vector hashing
 // across packets), FETCH_GROUP, which loads their slots and says which may hold rules for
-// them, MATCH, which checks one key against one rule row, and LIVE (vc_live or faster).
+// them, MATCH, which checks one key against one rule row, and LIVE and TRANSPOSE
+// (vc_live, vc_transposeN, or faster ones).
 #ifndef VCPE_VCLASS_COMMON_H
 #define VCPE_VCLASS_COMMON_H
 #include "vclass.h"
@@ -43,15 +44,12 @@ static inline uint32_t vc_finish(uint32_t h) {
 // of a slot are checked without branches (an empty slot points at a row that never
 // matches; the rules array ends with one too), as slots rarely hold more: a mispredicted
 // branch per probe would cost more than the check.
-#define VC_DEFINE_BATCH(ATTR, NAME, LANES, GROUP, LIVE, HASH_GROUP, FETCH_GROUP, MATCH)            \
+#define VC_DEFINE_BATCH(ATTR, NAME, LANES, GROUP, TRANSPOSE, LIVE, HASH_GROUP, FETCH_GROUP, MATCH) \
 ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {          \
     uint32_t kt[LANES][VC_BATCH] __attribute__((aligned(32)));                                      \
     uint32_t slot[VC_BATCH] __attribute__((aligned(32))), hash[VC_BATCH] __attribute__((aligned(32))); \
     uint32_t first[VC_BATCH] __attribute__((aligned(32))), count[VC_BATCH] __attribute__((aligned(32))); \
-    for (size_t i = 0; i < VC_BATCH; i++) {                                                         \
-        const uint32_t *k = keys + (i < n ? i : 0) * LANES;                                         \
-        for (size_t l = 0; l < LANES; l++) kt[l][i] = k[l];                                         \
-    }                                                                                               \
+    TRANSPOSE(keys, n, kt);                                                                         \
     for (size_t i = 0; i < n; i++) out[i] = VC_NO_MATCH;                                            \
     for (uint32_t t = 0; t < e->table_count; t++) {                                                 \
         const vc_table *tb = &e->tables[t];                                                         \
@@ -100,6 +98,17 @@ ATTR static inline uint32_t NAME(const uint32_t *slots, const uint32_t *slot, co
     }                                                                                               \
     return hit;                                                                                     \
 }
+
+// The batch in lane-major order, short batches padded with the first key.
+#define VC_DEFINE_TRANSPOSE(LANES)                                                                 \
+static inline void vc_transpose##LANES(const uint32_t *keys, size_t n, uint32_t kt[LANES][VC_BATCH]) { \
+    for (size_t i = 0; i < VC_BATCH; i++) {                                                         \
+        const uint32_t *k = keys + (i < n ? i : 0) * LANES;                                         \
+        for (size_t l = 0; l < LANES; l++) kt[l][i] = k[l];                                         \
+    }                                                                                               \
+}
+VC_DEFINE_TRANSPOSE(8)
+VC_DEFINE_TRANSPOSE(16)
 
 // Which keys of the batch have no match better than `min` yet, one bit each.
 static inline uint32_t vc_live(const uint32_t *out, size_t n, uint32_t min) {

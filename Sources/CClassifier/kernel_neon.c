@@ -38,7 +38,7 @@ static inline int neon_match16(const uint32_t *k, const uint32_t *r) {
 }
 
 VC_DEFINE_FETCH(, neon_fetch4, 4)
-VC_DEFINE_BATCH(, neon_batch8, 8, 4, vc_live, neon_hash_group8, neon_fetch4, neon_match8)
-VC_DEFINE_BATCH(, neon_batch16, 16, 4, vc_live, neon_hash_group16, neon_fetch4, neon_match16)
+VC_DEFINE_BATCH(, neon_batch8, 8, 4, vc_transpose8, vc_live, neon_hash_group8, neon_fetch4, neon_match8)
+VC_DEFINE_BATCH(, neon_batch16, 16, 4, vc_transpose16, vc_live, neon_hash_group16, neon_fetch4, neon_match16)
 VC_DEFINE_CLASSIFY(, vc_classify_neon, neon_batch8, neon_batch16)
 #endif

@@ -26,6 +26,6 @@ static inline int match8(const uint32_t *k, const uint32_t *r) { return match_n(
 static inline int match16(const uint32_t *k, const uint32_t *r) { return match_n(k, r, 16); }
 
 VC_DEFINE_FETCH(, fetch1, 1)
-VC_DEFINE_BATCH(, batch8, 8, 1, vc_live, hash_group8, fetch1, match8)
-VC_DEFINE_BATCH(, batch16, 16, 1, vc_live, hash_group16, fetch1, match16)
+VC_DEFINE_BATCH(, batch8, 8, 1, vc_transpose8, vc_live, hash_group8, fetch1, match8)
+VC_DEFINE_BATCH(, batch16, 16, 1, vc_transpose16, vc_live, hash_group16, fetch1, match16)
 VC_DEFINE_CLASSIFY(, vc_classify_scalar, batch8, batch16)

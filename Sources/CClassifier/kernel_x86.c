@@ -48,8 +48,8 @@ SSE static inline int sse_match16(const uint32_t *k, const uint32_t *r) {
 }
 
 VC_DEFINE_FETCH(SSE, sse_fetch4, 4)
-VC_DEFINE_BATCH(SSE, sse_batch8, 8, 4, vc_live, sse_hash_group8, sse_fetch4, sse_match8)
-VC_DEFINE_BATCH(SSE, sse_batch16, 16, 4, vc_live, sse_hash_group16, sse_fetch4, sse_match16)
+VC_DEFINE_BATCH(SSE, sse_batch8, 8, 4, vc_transpose8, vc_live, sse_hash_group8, sse_fetch4, sse_match8)
+VC_DEFINE_BATCH(SSE, sse_batch16, 16, 4, vc_transpose16, vc_live, sse_hash_group16, sse_fetch4, sse_match16)
 VC_DEFINE_CLASSIFY(SSE, vc_classify_sse42, sse_batch8, sse_batch16)
 
 // --- AVX2: a whole IPv4 row per register ---
@@ -88,9 +88,11 @@ AVX static inline int avx_match16(const uint32_t *k, const uint32_t *r) {
     return _mm256_movemask_epi8(_mm256_and_si256(a, b)) == -1;
 }
 
-// The slots of 8 keys with one gather, checked against the keys' hashes at once.
+// The slots of 8 keys, checked against the keys' hashes at once. Eight scalar loads:
+// a gather is slower on the AMD cores this runs on.
 AVX static inline uint32_t avx_fetch8(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) {
-    __m256i w = _mm256_i32gather_epi32((const int *)slots, _mm256_load_si256((const __m256i *)slot), 4);
+    __m256i w = _mm256_setr_epi32((int)slots[slot[0]], (int)slots[slot[1]], (int)slots[slot[2]], (int)slots[slot[3]],
+                                  (int)slots[slot[4]], (int)slots[slot[5]], (int)slots[slot[6]], (int)slots[slot[7]]);
     __m256i c = _mm256_and_si256(_mm256_srli_epi32(w, VC_COUNT_SHIFT), _mm256_set1_epi32((int)VC_COUNT_MASK));
     _mm256_store_si256((__m256i *)first, _mm256_and_si256(w, _mm256_set1_epi32((int)VC_FIRST_MASK)));
     _mm256_store_si256((__m256i *)count, c);
@@ -99,6 +101,34 @@ AVX static inline uint32_t avx_fetch8(const uint32_t *slots, const uint32_t *slo
     __m256i want = _mm256_srli_epi32(_mm256_or_si256(_mm256_load_si256((const __m256i *)hash), _mm256_set1_epi32((int)VC_TAG_ONE)), VC_TAG_SHIFT);
     __m256i hit = _mm256_andnot_si256(_mm256_cmpeq_epi32(c, zero), _mm256_or_si256(_mm256_cmpeq_epi32(tag, zero), _mm256_cmpeq_epi32(tag, want)));
     return (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
+}
+
+// 8 keys of 8 lanes from rows to columns: the usual unpack/shuffle/permute transpose.
+AVX static inline void avx_transpose_8x8(const uint32_t *in, size_t stride, uint32_t *out, size_t out_stride) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps((const float *)(in + i * stride));
+    for (int i = 0; i < 8; i += 2) { t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]); t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44); r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44); r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps((float *)(out + i * out_stride), _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps((float *)(out + (i + 4) * out_stride), _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+AVX static inline void avx_transpose8(const uint32_t *keys, size_t n, uint32_t kt[8][VC_BATCH]) {
+    if (n < VC_BATCH) { vc_transpose8(keys, n, kt); return; }
+    for (int b = 0; b < VC_BATCH; b += 8) avx_transpose_8x8(keys + b * 8, 8, &kt[0][b], VC_BATCH);
+}
+
+AVX static inline void avx_transpose16(const uint32_t *keys, size_t n, uint32_t kt[16][VC_BATCH]) {
+    if (n < VC_BATCH) { vc_transpose16(keys, n, kt); return; }
+    for (int b = 0; b < VC_BATCH; b += 8) {
+        avx_transpose_8x8(keys + b * 16, 16, &kt[0][b], VC_BATCH);
+        avx_transpose_8x8(keys + b * 16 + 8, 16, &kt[8][b], VC_BATCH);
+    }
 }
 
 // Keys still in play: out > min, 8 at a time (unsigned: max(out, min + 1) == out).
@@ -113,7 +143,7 @@ AVX static inline uint32_t avx_live(const uint32_t *out, size_t n, uint32_t min)
     return live;
 }
 
-VC_DEFINE_BATCH(AVX, avx_batch8, 8, 8, avx_live, avx_hash_group8, avx_fetch8, avx_match8)
-VC_DEFINE_BATCH(AVX, avx_batch16, 16, 8, avx_live, avx_hash_group16, avx_fetch8, avx_match16)
+VC_DEFINE_BATCH(AVX, avx_batch8, 8, 8, avx_transpose8, avx_live, avx_hash_group8, avx_fetch8, avx_match8)
+VC_DEFINE_BATCH(AVX, avx_batch16, 16, 8, avx_transpose16, avx_live, avx_hash_group16, avx_fetch8, avx_match16)
 VC_DEFINE_CLASSIFY(AVX, vc_classify_avx2, avx_batch8, avx_batch16)
 #endif
