@@ -54,8 +54,16 @@ enum Compiler {
         final class Table {
             let bits: [Int]
             let mask: [UInt32]
+            /// Rules per key hash: its distinct keys, and how full each is.
             var load: [UInt32: Int] = [:]
-            var members: [Int] = []
+            /// Rows in rule order, with their key hashes.
+            var members: [Int] = [], hashes: [UInt32] = []
+
+            func add(_ r: Int, hash: UInt32) {
+                load[hash, default: 0] += 1
+                members.append(r)
+                hashes.append(hash)
+            }
             init(bits: [Int], mask: [UInt32]) { self.bits = bits; self.mask = mask }
         }
         func makeTable(_ bits: [Int]) -> Table {
@@ -71,7 +79,7 @@ enum Compiler {
         var tables: [Table] = []
         if rows.count <= bucketLimit {
             let t = makeTable(hashLanes.map { _ in 0 })
-            t.members = Array(rows.indices)
+            for r in rows.indices { t.add(r, hash: slotKey(rows[r], t)) }
             tables = [t]
         } else {
             for (r, row) in rows.enumerated() {
@@ -80,8 +88,7 @@ enum Compiler {
                 for t in tables where zip(t.bits, fixed).allSatisfy({ $0 <= $1 }) {
                     let k = slotKey(row, t)
                     if t.load[k, default: 0] < bucketLimit {
-                        t.load[k, default: 0] += 1
-                        t.members.append(r)
+                        t.add(r, hash: k)
                         placed = true
                         break
                     }
@@ -92,8 +99,7 @@ enum Compiler {
                 let wanted = relaxed(fixed)
                 let bits = tables.contains(where: { $0.bits == wanted }) ? fixed : wanted
                 let t = makeTable(bits)
-                t.load[slotKey(row, t)] = 1
-                t.members = [r]
+                t.add(r, hash: slotKey(row, t))
                 tables.append(t)
             }
         }
@@ -103,20 +109,17 @@ enum Compiler {
         let never = [UInt32](repeating: .max, count: lanes) + [UInt32](repeating: 0, count: lanes)
         out.rules = never
         // Tables by the best rule they hold, so a search can stop early.
-        tables.sort { $0.members.min()! < $1.members.min()! }
+        tables.sort { $0.members[0] < $1.members[0] }
         for t in tables {
-            var distinct = Set<UInt32>()
-            for m in t.members { distinct.insert(slotKey(rows[m], t)) }
             var slotCount = 1
-            while slotCount < slotsPerKey * distinct.count { slotCount <<= 1 }
+            while slotCount < slotsPerKey * t.load.count { slotCount <<= 1 }
             var bySlot: [[Int]] = [], tags: [UInt32] = []
             // A slot holds at most 63 rules; the load limit counts by hash, so more slots
             // always separate them.
             while true {
                 bySlot = [[Int]](repeating: [], count: slotCount)
                 tags = [UInt32](repeating: 0, count: slotCount)
-                for m in t.members {
-                    let h = slotKey(rows[m], t)
+                for (m, h) in zip(t.members, t.hashes) {
                     let s = Int(h) & (slotCount - 1), tag = (h | 0x0100_0000) >> 24
                     // Rules of keys with different tags in one slot: tag 0, always looked at.
                     tags[s] = bySlot[s].isEmpty || tags[s] == tag ? tag : 0
@@ -125,12 +128,12 @@ enum Compiler {
                 if bySlot.allSatisfy({ $0.count <= 63 }) { break }
                 slotCount <<= 1
             }
-            out.meta.append((UInt32(indexes[t.members.min()!]), UInt32(slotCount - 1), UInt32(out.slots.count)))
+            out.meta.append((UInt32(indexes[t.members[0]]), UInt32(slotCount - 1), UInt32(out.slots.count)))
             out.masks += t.mask
             for (s, members) in bySlot.enumerated() {
                 let first = members.isEmpty ? 0 : UInt32(out.rules.count / (2 * lanes))
                 out.slots.append(first | UInt32(members.count) << 18 | tags[s] << 24)
-                for m in members.sorted() { out.rules += rows[m] }
+                for m in members { out.rules += rows[m] }  // in rule order, as added
             }
         }
         out.rules += never
