@@ -20,22 +20,27 @@ import VCPEDescriptor
         let stop = ManagedAtomicFlag()
         let torn = ManagedAtomicFlag()
         let counts = (0..<2).map { _ in Counter() }
+        let sawA = ManagedAtomicFlag(), sawB = ManagedAtomicFlag()
         let threads = (0..<2).map { t in
             Thread {
                 let reader = live.reader()!
                 var out = [UInt32](repeating: 0, count: keys.count)
                 while !stop.isSet {
                     reader.withCurrent { $0.classify(rows: rows, count: keys.count, family: .v4, kernel: .best, into: &out) }
-                    if out != answers[0] && out != answers[1] { torn.set() }
+                    if out == answers[0] { sawA.set() } else if out == answers[1] { sawB.set() } else { torn.set() }
                     counts[t].add()
                 }
             }
         }
         threads.forEach { $0.start() }
-        for i in 0..<200 { live.replace(with: try CompiledClassifier(i % 2 == 0 ? setB : setA)) }
+        for i in 0..<200 {
+            live.replace(with: try CompiledClassifier(i % 2 == 0 ? setB : setA))
+            if i == 199 { while !(sawA.isSet && sawB.isSet) && counts.allSatisfy({ $0.value < 1_000_000 }) { usleep(100) } }
+        }
         stop.set()
         while threads.contains(where: { !$0.isFinished }) { usleep(1000) }
         #expect(!torn.isSet)
+        #expect(sawA.isSet && sawB.isSet, "readers saw both rule sets in service")
         #expect(counts.allSatisfy { $0.value > 0 }, "both readers classified")
     }
 
