@@ -8,7 +8,8 @@
 #define VCPE_VCLASS_COMMON_H
 #include "vclass.h"
 
-#define VC_BATCH 32
+#define VC_BATCH 64
+typedef uint64_t vc_mask; // one bit per key of a batch
 
 static const uint32_t vc_hash_mul[16] = {
     0x9E3779B1u, 0x85EBCA77u, 0xC2B2AE3Du, 0x27D4EB2Fu, 0x165667B1u, 0xD3A2646Cu, 0xFD7046C5u, 0xB55A4F09u,
@@ -53,19 +54,19 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
     for (size_t i = 0; i < n; i++) out[i] = VC_NO_MATCH;                                            \
     for (uint32_t t = 0; t < e->table_count; t++) {                                                 \
         const vc_table *tb = &e->tables[t];                                                         \
-        uint32_t live = LIVE(out, n, tb->min_index);                                                \
+        vc_mask live = LIVE(out, n, tb->min_index);                                                  \
         if (!live) break;                                                                           \
-        uint32_t work = 0;                                                                          \
+        vc_mask work = 0;                                                                           \
         for (size_t g = 0; g < VC_BATCH; g += GROUP)                                                \
             if ((live >> g) & ((1ull << GROUP) - 1)) {                                              \
                 HASH_GROUP(kt, g, tb, slot + g, hash + g);                                          \
-                work |= FETCH_GROUP(e->slots, slot + g, hash + g, first + g, count + g) << g;       \
+                work |= (vc_mask)FETCH_GROUP(e->slots, slot + g, hash + g, first + g, count + g) << g; \
             }                                                                                       \
         work &= live;                                                                               \
-        for (uint32_t m = work; m; m &= m - 1)                                                      \
-            __builtin_prefetch(e->rules + (size_t)first[__builtin_ctz(m)] * 2 * LANES);             \
-        for (uint32_t m = work; m; m &= m - 1) {                                                    \
-            uint32_t i = (uint32_t)__builtin_ctz(m);                                                \
+        for (vc_mask m = work; m; m &= m - 1)                                                       \
+            __builtin_prefetch(e->rules + (size_t)first[__builtin_ctzll(m)] * 2 * LANES);           \
+        for (vc_mask m = work; m; m &= m - 1) {                                                     \
+            uint32_t i = (uint32_t)__builtin_ctzll(m);                                              \
             const uint32_t *key = keys + i * LANES;                                                 \
             const uint32_t *r = e->rules + (size_t)first[i] * 2 * LANES;                            \
             uint32_t a = r[LANES - 1], b = r[3 * LANES - 1];                                        \
@@ -111,9 +112,9 @@ VC_DEFINE_TRANSPOSE(8)
 VC_DEFINE_TRANSPOSE(16)
 
 // Which keys of the batch have no match better than `min` yet, one bit each.
-static inline uint32_t vc_live(const uint32_t *out, size_t n, uint32_t min) {
-    uint32_t live = 0;
-    for (size_t i = 0; i < n; i++) live |= (uint32_t)(out[i] > min) << i;
+static inline vc_mask vc_live(const uint32_t *out, size_t n, uint32_t min) {
+    vc_mask live = 0;
+    for (size_t i = 0; i < n; i++) live |= (vc_mask)(out[i] > min) << i;
     return live;
 }
 

@@ -132,13 +132,13 @@ AVX static inline void avx_transpose16(const uint32_t *keys, size_t n, uint32_t 
 }
 
 // Keys still in play: out > min, 8 at a time (unsigned: max(out, min + 1) == out).
-AVX static inline uint32_t avx_live(const uint32_t *out, size_t n, uint32_t min) {
+AVX static inline vc_mask avx_live(const uint32_t *out, size_t n, uint32_t min) {
     if (n < VC_BATCH || min == UINT32_MAX) return vc_live(out, n, min);
     __m256i m = _mm256_set1_epi32((int)(min + 1));
-    uint32_t live = 0;
+    vc_mask live = 0;
     for (int g = 0; g < VC_BATCH; g += 8) {
         __m256i o = _mm256_loadu_si256((const __m256i *)(out + g));
-        live |= (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_max_epu32(o, m), o))) << g;
+        live |= (vc_mask)(uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_max_epu32(o, m), o))) << g;
     }
     return live;
 }
