@@ -39,29 +39,33 @@ static inline uint32_t vc_finish(uint32_t h) {
     return h;
 }
 
-// One batch, table by table: the slots of all keys still in play are hashed and fetched
-// group by group, and the rows of the non-empty ones prefetched, then checked. A key leaves once its match beats
-// every rule of the tables left (they are sorted by their best rule). The first two rows
+// One batch, table by table: the slots of all keys still in play are hashed group by
+// group one table ahead and prefetched, then fetched, and the rows of those that may hold
+// the key's rules prefetched, then checked. A key leaves once its match beats every rule
+// of the tables left (they are sorted by their best rule). The first two rows
 // of a slot are checked without branches (an empty slot points at a row that never
 // matches; the rules array ends with one too), as slots rarely hold more: a mispredicted
 // branch per probe would cost more than the check.
 #define VC_DEFINE_BATCH(ATTR, NAME, LANES, GROUP, TRANSPOSE, LIVE, HASH_GROUP, FETCH_GROUP, MATCH) \
 ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {          \
     uint32_t kt[LANES][VC_BATCH] __attribute__((aligned(32)));                                      \
-    uint32_t slot[VC_BATCH] __attribute__((aligned(32))), hash[VC_BATCH] __attribute__((aligned(32))); \
+    uint32_t slot[2][VC_BATCH] __attribute__((aligned(32))), hash[2][VC_BATCH] __attribute__((aligned(32))); \
     uint32_t first[VC_BATCH] __attribute__((aligned(32))), count[VC_BATCH] __attribute__((aligned(32))); \
     TRANSPOSE(keys, n, kt);                                                                         \
     for (size_t i = 0; i < n; i++) out[i] = VC_NO_MATCH;                                            \
-    for (uint32_t t = 0; t < e->table_count; t++) {                                                 \
+    if (e->table_count == 0) return;                                                                \
+    /* The slots of table t+1 are hashed and prefetched while table t is searched. */               \
+    vc_mask live = n == VC_BATCH ? ~(vc_mask)0 : (((vc_mask)1 << n) - 1);                          \
+    VC_STAGE(HASH_GROUP, GROUP, &e->tables[0], live, slot[0], hash[0]);                             \
+    for (uint32_t t = 0, cur = 0; t < e->table_count; t++, cur ^= 1) {                              \
         const vc_table *tb = &e->tables[t];                                                         \
-        vc_mask live = LIVE(out, n, tb->min_index);                                                  \
+        live = LIVE(out, n, tb->min_index);                                                         \
         if (!live) break;                                                                           \
+        if (t + 1 < e->table_count) VC_STAGE(HASH_GROUP, GROUP, &e->tables[t + 1], live, slot[cur ^ 1], hash[cur ^ 1]); \
         vc_mask work = 0;                                                                           \
         for (size_t g = 0; g < VC_BATCH; g += GROUP)                                                \
-            if ((live >> g) & ((1ull << GROUP) - 1)) {                                              \
-                HASH_GROUP(kt, g, tb, slot + g, hash + g);                                          \
-                work |= (vc_mask)FETCH_GROUP(e->slots, slot + g, hash + g, first + g, count + g) << g; \
-            }                                                                                       \
+            if ((live >> g) & ((1ull << GROUP) - 1))                                                \
+                work |= (vc_mask)FETCH_GROUP(e->slots, slot[cur] + g, hash[cur] + g, first + g, count + g) << g; \
         work &= live;                                                                               \
         for (vc_mask m = work; m; m &= m - 1)                                                       \
             __builtin_prefetch(e->rules + (size_t)first[__builtin_ctzll(m)] * 2 * LANES);           \
@@ -86,6 +90,15 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
         }                                                                                           \
     }                                                                                               \
 }
+
+// Hashes the keys in play for table TB into SLOT/HASH, group by group, and prefetches
+// their slots.
+#define VC_STAGE(HASH_GROUP, GROUP, TB, LIVE_MASK, SLOT, HASH)                                     \
+    for (size_t g = 0; g < VC_BATCH; g += GROUP)                                                    \
+        if (((LIVE_MASK) >> g) & ((1ull << GROUP) - 1)) {                                           \
+            HASH_GROUP(kt, g, (TB), (SLOT) + g, (HASH) + g);                                        \
+            for (size_t j = 0; j < GROUP; j++) __builtin_prefetch(e->slots + (SLOT)[g + j]);        \
+        }
 
 // Loads GROUP slots; returns which may hold the key's rules, one bit each: non-empty, and
 // tagged with the key's hash or with 0.
