@@ -225,6 +225,7 @@ import VCPETestSupport
         defer { sc.cleanup() }
         let orphan = KernelNames.retiredLink(serial: .random(in: 0...UInt64.max))
         try RouteSocket().addBridge(orphan)
+        defer { try? RouteSocket().removeLink(orphan) }  // its name does not carry the test's tag
         let a = try sc.lanHost(1, address: "192.168.1.10/24", gateway: "192.168.1.1")
         try sc.vcpe(["apply", try sc.descriptor(Self.office(sc, 1, attach: a.attach, lan: "192.168.1"))])
         #expect(retiredLinksLeft().isEmpty)
