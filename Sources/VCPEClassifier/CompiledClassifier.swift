@@ -147,3 +147,55 @@ extension CompiledClassifier {
         return out
     }
 }
+
+extension CompiledClassifier {
+    /// What a search costs, counted rather than timed (timings on a shared machine vary
+    /// more than most changes to the structure do): tables probed and rule rows compared
+    /// per packet, replaying the kernels' search in Swift on the compiled structure.
+    public struct SearchCost: Sendable {
+        public var tablesProbed: Double
+        public var rowsCompared: Double
+        /// The replay's answers, which must be the oracle's.
+        public var matches: [Int?]
+    }
+
+    public func searchCost(_ keys: [FlowKey]) -> SearchCost {
+        var probes = 0, rows = 0
+        var matches: [Int?] = []
+        matches.reserveCapacity(keys.count)
+        for k in keys {
+            let s = k.src.family == .v4 ? v4 : v6
+            let lanes = Int(s.engine.lanes)
+            let key = Self.encode([k], family: k.src.family)
+            var best = VC_NO_MATCH
+            var mask = [UInt32](repeating: 0, count: lanes)
+            for t in 0..<Int(s.engine.table_count) {
+                let tb = s.tables[t]
+                if best <= tb.min_index { break }
+                probes += 1
+                for i in mask.indices { mask[i] = 0 }
+                withUnsafeBytes(of: tb.lane) { l in withUnsafeBytes(of: tb.lane_mask) { m in
+                    for j in 0..<Int(tb.nlanes) { mask[Int(l[j])] = m.load(fromByteOffset: 4 * j, as: UInt32.self) }
+                } }
+                let h = vc_hash(key, mask, UInt32(lanes))
+                let w = s.slots[Int(tb.slot_base) + Int(h & tb.slot_mask)]
+                let count = Int((w >> 18) & 63), tag = w >> 24
+                guard count > 0, tag == 0 || tag == (h | 0x0100_0000) >> 24 else { continue }
+                // The kernels compare the slot's first two rows without branches, then go on one by one.
+                rows += 2
+                for r in Int(w & 0x3FFFF)..<Int(w & 0x3FFFF) + count {
+                    let row = s.rules.baseAddress! + r * 2 * lanes
+                    if row[lanes - 1] >= best { break }
+                    if r >= Int(w & 0x3FFFF) + 2 { rows += 1 }
+                    if (0..<lanes).allSatisfy({ row[$0] <= key[$0] && key[$0] <= row[lanes + $0] }) {
+                        best = row[lanes - 1]
+                        break
+                    }
+                }
+            }
+            matches.append(best == VC_NO_MATCH ? nil : Int(best))
+        }
+        let n = Double(max(keys.count, 1))
+        return SearchCost(tablesProbed: Double(probes) / n, rowsCompared: Double(rows) / n, matches: matches)
+    }
+}

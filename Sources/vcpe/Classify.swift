@@ -14,6 +14,7 @@ struct Classify: ParsableCommand {
     @Option(help: "oracle (linear, Swift), scalar, sse42, avx2, neon, or best.") var engine = "best"
     @Option(help: "Classify the trace this many times for the timing.") var `repeat` = 1
     @Flag(help: "Print each packet's matching rule index instead of the summary.") var matches = false
+    @Flag(help: "Add to the summary what a search costs, counted: tables probed and rule rows compared per packet.") var cost = false
 
     func run() throws {
         let ruleSet = try read(rules) { text throws(ClassBench.FormatError) in try ClassBench.parseRules(text) }
@@ -22,6 +23,7 @@ struct Classify: ParsableCommand {
 
         var result: [Int?] = []
         var buildSeconds = 0.0, seconds = 0.0, memory = 0, tables = 0
+        var counted: [String: Double] = [:]
         let used: String
         if engine == "oracle" {
             used = engine
@@ -37,6 +39,10 @@ struct Classify: ParsableCommand {
             buildSeconds = try timed { compiled = try CompiledClassifier(ruleSet) }
             memory = compiled!.memoryBytes
             tables = compiled!.tableCount
+            if cost {
+                let c = compiled!.searchCost(keys)
+                counted = ["tablesProbedPerPacket": c.tablesProbed, "rowsComparedPerPacket": c.rowsCompared]
+            }
             let rows = CompiledClassifier.encode(keys, family: .v4)
             var out = [UInt32](repeating: 0, count: keys.count)
             seconds = timed {
@@ -48,12 +54,13 @@ struct Classify: ParsableCommand {
             print(result.map { String($0 ?? -1) }.joined(separator: "\n"))
             return
         }
-        let summary: [String: Any] = [
+        var summary: [String: Any] = [
             "packets": keys.count, "rules": ruleSet.count, "engine": used, "buildSeconds": buildSeconds,
             "memoryBytes": memory, "tables": tables, "repeat": `repeat`,
             "nsPerPacket": keys.isEmpty ? 0 : seconds * 1e9 / Double(keys.count * `repeat`),
             "matched": result.filter { $0 != nil }.count,
         ]
+        summary.merge(counted) { a, _ in a }
         print(String(decoding: try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys]), as: UTF8.self))
     }
 

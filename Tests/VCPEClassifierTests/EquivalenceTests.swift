@@ -73,3 +73,20 @@ import VCPEDescriptor
         #expect(try CompiledClassifier([]).classify(keys) == Array(repeating: nil, count: keys.count))
     }
 }
+
+/// The counted search cost replays the kernels' search: it must find what they find.
+@Suite struct SearchCostTests {
+    @Test func theReplayFindsTheOraclesAnswers() throws {
+        var r = RandomRules(seed: EquivalenceTests.seed ^ 0x5EA)
+        for size in [0, 1, 9, 200] {
+            let rules = (0..<size).map { _ in r.rule() }
+            let keys = (0..<2000).map { _ in r.key() }
+            let cost = try CompiledClassifier(rules).searchCost(keys)
+            #expect(cost.matches == keys.map(LinearClassifier(rules: rules).classify), "\(size) rules, seed \(EquivalenceTests.seed)")
+            #expect(size == 0 ? cost.tablesProbed == 0 : cost.tablesProbed > 0)
+        }
+        let acl = RuleSetGenerator.rules(.acl, count: 2000, seed: 3)
+        let cost = try CompiledClassifier(acl).searchCost(RuleSetGenerator.trace(for: acl, count: 2000, seed: 3))
+        #expect(cost.rowsCompared > 0 && cost.tablesProbed > 1)
+    }
+}
