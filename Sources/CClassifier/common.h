@@ -16,14 +16,6 @@ static const uint32_t vc_hash_mul[16] = {
     0x7FEB352Du, 0x846CA68Bu, 0x2C1B3C6Du, 0x297A2D39u, 0x85157AF5u, 0x61C88647u, 0x5BD1E995u, 0x1B873593u,
 };
 #define VC_FINISH_MUL 0x7FEB352Du
-// A slot is one word: first rule row in the low 18 bits, rule count in the next 6, and a
-// tag in the top 8: bits 24-31 of the key's hash, or 0 when keys of different hashes
-// share the slot (their hashes are made non-zero there by setting bit 24).
-#define VC_FIRST_MASK 0x0003FFFFu
-#define VC_COUNT_SHIFT 18
-#define VC_COUNT_MASK 0x3Fu
-#define VC_TAG_SHIFT 24
-#define VC_TAG_ONE 0x01000000u
 
 // Fields are left-aligned and masked to their top bits, so a lane's low bits are mostly
 // zero: folding the high half down first lets the multiply see all of them.
@@ -56,12 +48,12 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
     if (e->table_count == 0) return;                                                                \
     /* The slots of table t+1 are hashed and prefetched while table t is searched. */               \
     vc_mask live = n == VC_BATCH ? ~(vc_mask)0 : (((vc_mask)1 << n) - 1);                          \
-    VC_STAGE(HASH_GROUP, GROUP, &e->tables[0], live, slot[0], hash[0]);                             \
+    VC_STAGE(HASH_GROUP, GROUP, kt, e->slots, &e->tables[0], live, slot[0], hash[0]);                             \
     for (uint32_t t = 0, cur = 0; t < e->table_count; t++, cur ^= 1) {                              \
         const vc_table *tb = &e->tables[t];                                                         \
         live = LIVE(out, n, tb->min_index);                                                         \
         if (!live) break;                                                                           \
-        if (t + 1 < e->table_count) VC_STAGE(HASH_GROUP, GROUP, &e->tables[t + 1], live, slot[cur ^ 1], hash[cur ^ 1]); \
+        if (t + 1 < e->table_count) VC_STAGE(HASH_GROUP, GROUP, kt, e->slots, &e->tables[t + 1], live, slot[cur ^ 1], hash[cur ^ 1]); \
         vc_mask work = 0;                                                                           \
         for (size_t g = 0; g < VC_BATCH; g += GROUP)                                                \
             if ((live >> g) & ((1ull << GROUP) - 1))                                                \
@@ -93,11 +85,11 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
 
 // Hashes the keys in play for table TB into SLOT/HASH, group by group, and prefetches
 // their slots.
-#define VC_STAGE(HASH_GROUP, GROUP, TB, LIVE_MASK, SLOT, HASH)                                     \
+#define VC_STAGE(HASH_GROUP, GROUP, KT, SLOTS, TB, LIVE_MASK, SLOT, HASH)                          \
     for (size_t g = 0; g < VC_BATCH; g += GROUP)                                                    \
         if (((LIVE_MASK) >> g) & ((1ull << GROUP) - 1)) {                                           \
-            HASH_GROUP(kt, g, (TB), (SLOT) + g, (HASH) + g);                                        \
-            for (size_t j = 0; j < GROUP; j++) __builtin_prefetch(e->slots + (SLOT)[g + j]);        \
+            HASH_GROUP(KT, g, (TB), (SLOT) + g, (HASH) + g);                                        \
+            for (size_t j = 0; j < GROUP; j++) __builtin_prefetch((SLOTS) + (SLOT)[g + j]);         \
         }
 
 // Loads GROUP slots; returns which may hold the key's rules, one bit each: non-empty, and
@@ -106,9 +98,9 @@ ATTR static void NAME(const vc_engine *e, const uint32_t *keys, size_t n, uint32
 ATTR static inline uint32_t NAME(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) { \
     uint32_t hit = 0;                                                                               \
     for (uint32_t j = 0; j < GROUP; j++) {                                                          \
-        uint32_t w = slots[slot[j]], tag = w >> VC_TAG_SHIFT;                                       \
-        first[j] = w & VC_FIRST_MASK; count[j] = (w >> VC_COUNT_SHIFT) & VC_COUNT_MASK;             \
-        hit |= (uint32_t)(count[j] != 0 && (tag == 0 || tag == (hash[j] | VC_TAG_ONE) >> VC_TAG_SHIFT)) << j; \
+        uint32_t w = slots[slot[j]], tag = w >> VC_SLOT_TAG_SHIFT;                                       \
+        first[j] = w & VC_SLOT_FIRST_MASK; count[j] = (w >> VC_SLOT_COUNT_SHIFT) & VC_SLOT_COUNT_MASK;             \
+        hit |= (uint32_t)(count[j] != 0 && (tag == 0 || tag == (hash[j] | VC_SLOT_TAG_ONE) >> VC_SLOT_TAG_SHIFT)) << j; \
     }                                                                                               \
     return hit;                                                                                     \
 }

@@ -93,12 +93,12 @@ AVX static inline int avx_match16(const uint32_t *k, const uint32_t *r) {
 AVX static inline uint32_t avx_fetch8(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) {
     __m256i w = _mm256_setr_epi32((int)slots[slot[0]], (int)slots[slot[1]], (int)slots[slot[2]], (int)slots[slot[3]],
                                   (int)slots[slot[4]], (int)slots[slot[5]], (int)slots[slot[6]], (int)slots[slot[7]]);
-    __m256i c = _mm256_and_si256(_mm256_srli_epi32(w, VC_COUNT_SHIFT), _mm256_set1_epi32((int)VC_COUNT_MASK));
-    _mm256_store_si256((__m256i *)first, _mm256_and_si256(w, _mm256_set1_epi32((int)VC_FIRST_MASK)));
+    __m256i c = _mm256_and_si256(_mm256_srli_epi32(w, VC_SLOT_COUNT_SHIFT), _mm256_set1_epi32((int)VC_SLOT_COUNT_MASK));
+    _mm256_store_si256((__m256i *)first, _mm256_and_si256(w, _mm256_set1_epi32((int)VC_SLOT_FIRST_MASK)));
     _mm256_store_si256((__m256i *)count, c);
     __m256i zero = _mm256_setzero_si256();
-    __m256i tag = _mm256_srli_epi32(w, VC_TAG_SHIFT);
-    __m256i want = _mm256_srli_epi32(_mm256_or_si256(_mm256_load_si256((const __m256i *)hash), _mm256_set1_epi32((int)VC_TAG_ONE)), VC_TAG_SHIFT);
+    __m256i tag = _mm256_srli_epi32(w, VC_SLOT_TAG_SHIFT);
+    __m256i want = _mm256_srli_epi32(_mm256_or_si256(_mm256_load_si256((const __m256i *)hash), _mm256_set1_epi32((int)VC_SLOT_TAG_ONE)), VC_SLOT_TAG_SHIFT);
     __m256i hit = _mm256_andnot_si256(_mm256_cmpeq_epi32(c, zero), _mm256_or_si256(_mm256_cmpeq_epi32(tag, zero), _mm256_cmpeq_epi32(tag, want)));
     return (uint32_t)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
 }

@@ -86,8 +86,9 @@ final class EngineStorage: @unchecked Sendable {
     let slots: UnsafeMutableBufferPointer<UInt32>
     let rules: UnsafeMutableBufferPointer<UInt32>
     let engine: vc_engine
-    let bytes: Int
     let slotCount: Int, ruleWords: Int
+
+    var bytes: Int { Int(engine.table_count) * MemoryLayout<vc_table>.stride + (slotCount + ruleWords) * 4 }
 
     init(_ c: CompiledFamily) {
         func copy(_ a: [UInt32]) -> UnsafeMutableBufferPointer<UInt32> {
@@ -114,9 +115,19 @@ final class EngineStorage: @unchecked Sendable {
         }
         engine = vc_engine(lanes: UInt32(c.lanes), table_count: UInt32(c.meta.count), tables: UnsafePointer(tables.baseAddress!),
                            slots: UnsafePointer(slots.baseAddress!), rules: UnsafePointer(rules.baseAddress!))
-        bytes = c.bytes
         slotCount = c.slots.count
         ruleWords = c.rules.count
+    }
+
+    /// Each table's mask as a full row, as vc_hash takes it.
+    func maskRows() -> [[UInt32]] {
+        UnsafeBufferPointer(start: tables.baseAddress, count: Int(engine.table_count)).map { t in
+            var mask = [UInt32](repeating: 0, count: Int(engine.lanes))
+            withUnsafeBytes(of: t.lane) { l in withUnsafeBytes(of: t.lane_mask) { m in
+                for j in 0..<Int(t.nlanes) { mask[Int(l[j])] = m.load(fromByteOffset: 4 * j, as: UInt32.self) }
+            } }
+            return mask
+        }
     }
 
     deinit {
@@ -163,30 +174,25 @@ extension CompiledClassifier {
         var probes = 0, rows = 0
         var matches: [Int?] = []
         matches.reserveCapacity(keys.count)
+        let masks = (v4: v4.maskRows(), v6: v6.maskRows())
         for k in keys {
-            let s = k.src.family == .v4 ? v4 : v6
+            let (s, tableMasks) = k.src.family == .v4 ? (v4, masks.v4) : (v6, masks.v6)
             let lanes = Int(s.engine.lanes)
             let key = Self.encode([k], family: k.src.family)
             var best = VC_NO_MATCH
-            var mask = [UInt32](repeating: 0, count: lanes)
-            for t in 0..<Int(s.engine.table_count) {
-                let tb = s.tables[t]
+            for (tb, mask) in zip(UnsafeBufferPointer(start: s.tables.baseAddress, count: Int(s.engine.table_count)), tableMasks) {
                 if best <= tb.min_index { break }
                 probes += 1
-                for i in mask.indices { mask[i] = 0 }
-                withUnsafeBytes(of: tb.lane) { l in withUnsafeBytes(of: tb.lane_mask) { m in
-                    for j in 0..<Int(tb.nlanes) { mask[Int(l[j])] = m.load(fromByteOffset: 4 * j, as: UInt32.self) }
-                } }
                 let h = vc_hash(key, mask, UInt32(lanes))
                 let w = s.slots[Int(tb.slot_base) + Int(h & tb.slot_mask)]
-                let count = Int((w >> 18) & 63), tag = w >> 24
-                guard count > 0, tag == 0 || tag == (h | 0x0100_0000) >> 24 else { continue }
+                guard SlotWord.count(w) > 0, SlotWord.tag(w) == 0 || SlotWord.tag(w) == SlotWord.tag(ofHash: h) else { continue }
                 // The kernels compare the slot's first two rows without branches, then go on one by one.
                 rows += 2
-                for r in Int(w & 0x3FFFF)..<Int(w & 0x3FFFF) + count {
+                let first = SlotWord.first(w)
+                for r in first..<first + SlotWord.count(w) {
                     let row = s.rules.baseAddress! + r * 2 * lanes
                     if row[lanes - 1] >= best { break }
-                    if r >= Int(w & 0x3FFFF) + 2 { rows += 1 }
+                    if r >= first + 2 { rows += 1 }
                     if (0..<lanes).allSatisfy({ row[$0] <= key[$0] && key[$0] <= row[lanes + $0] }) {
                         best = row[lanes - 1]
                         break

@@ -9,8 +9,20 @@ struct CompiledFamily: Sendable {
     var masks: [UInt32] = []
     var slots: [UInt32] = []
     var rules: [UInt32] = []
+}
 
-    var bytes: Int { meta.count * MemoryLayout<vc_table>.stride + (slots.count + rules.count) * 4 }
+/// A slot's word, laid out as vclass.h says (VC_SLOT_*).
+enum SlotWord {
+    static let maxCount = Int(VC_SLOT_COUNT_MASK)
+
+    static func make(first: Int, count: Int, tag: UInt32) -> UInt32 {
+        UInt32(first) | UInt32(count) << UInt32(VC_SLOT_COUNT_SHIFT) | tag << UInt32(VC_SLOT_TAG_SHIFT)
+    }
+    static func first(_ w: UInt32) -> Int { Int(w & VC_SLOT_FIRST_MASK) }
+    static func count(_ w: UInt32) -> Int { Int((w >> UInt32(VC_SLOT_COUNT_SHIFT)) & VC_SLOT_COUNT_MASK) }
+    static func tag(_ w: UInt32) -> UInt32 { w >> UInt32(VC_SLOT_TAG_SHIFT) }
+    /// The tag a key of this hash has: never 0, which marks a slot shared by several.
+    static func tag(ofHash h: UInt32) -> UInt32 { (h | VC_SLOT_TAG_ONE) >> UInt32(VC_SLOT_TAG_SHIFT) }
 }
 
 /// Rules to tables (tuple space search with merged tuples, after TupleMerge): a table
@@ -26,7 +38,7 @@ enum Compiler {
     /// Address bits a table hashes are rounded down to a multiple of this, to merge tuples.
     static let addressStep = 16
 
-    /// Rules of one family a compiled set may hold (slots address 2^18 rows).
+    /// Rules of one family a compiled set may hold (a slot addresses VC_SLOT_FIRST_MASK rows).
     static let maxRules = 250_000
 
     static func compile(_ rules: [PacketRule], family: IPAddress.Family) -> CompiledFamily {
@@ -114,25 +126,25 @@ enum Compiler {
             var slotCount = 1
             while slotCount < slotsPerKey * t.load.count { slotCount <<= 1 }
             var bySlot: [[Int]] = [], tags: [UInt32] = []
-            // A slot holds at most 63 rules; the load limit counts by hash, so more slots
-            // always separate them.
+            // A slot holds at most SlotWord.maxCount rules; the load limit counts by hash,
+            // so more slots always separate them.
             while true {
                 bySlot = [[Int]](repeating: [], count: slotCount)
                 tags = [UInt32](repeating: 0, count: slotCount)
                 for (m, h) in zip(t.members, t.hashes) {
-                    let s = Int(h) & (slotCount - 1), tag = (h | 0x0100_0000) >> 24
+                    let s = Int(h) & (slotCount - 1), tag = SlotWord.tag(ofHash: h)
                     // Rules of keys with different tags in one slot: tag 0, always looked at.
                     tags[s] = bySlot[s].isEmpty || tags[s] == tag ? tag : 0
                     bySlot[s].append(m)
                 }
-                if bySlot.allSatisfy({ $0.count <= 63 }) { break }
+                if bySlot.allSatisfy({ $0.count <= SlotWord.maxCount }) { break }
                 slotCount <<= 1
             }
             out.meta.append((UInt32(indexes[t.members[0]]), UInt32(slotCount - 1), UInt32(out.slots.count)))
             out.masks += t.mask
             for (s, members) in bySlot.enumerated() {
-                let first = members.isEmpty ? 0 : UInt32(out.rules.count / (2 * lanes))
-                out.slots.append(first | UInt32(members.count) << 18 | tags[s] << 24)
+                let first = members.isEmpty ? 0 : out.rules.count / (2 * lanes)
+                out.slots.append(SlotWord.make(first: first, count: members.count, tag: tags[s]))
                 for m in members { out.rules += rows[m] }  // in rule order, as added
             }
         }

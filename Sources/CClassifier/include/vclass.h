@@ -17,6 +17,15 @@
 
 #define VC_NO_MATCH 0xFFFFFFFFu
 
+// A slot is one word: first rule row in the low 18 bits, rule count in the next 6, and a
+// tag in the top 8: bits 24-31 of the key's hash, or 0 when keys of different hashes
+// share the slot (a key's tag is never 0: bit 24 of its hash is set first).
+#define VC_SLOT_FIRST_MASK 0x0003FFFFu
+#define VC_SLOT_COUNT_SHIFT 18
+#define VC_SLOT_COUNT_MASK 0x3Fu
+#define VC_SLOT_TAG_SHIFT 24
+#define VC_SLOT_TAG_ONE 0x01000000u
+
 typedef struct {
     uint32_t min_index;   // smallest rule index in the table
     uint32_t slot_mask;   // slots - 1 (a power of two)
@@ -30,9 +39,7 @@ typedef struct {
     uint32_t lanes;        // 8 or 16
     uint32_t table_count;
     const vc_table *tables;
-    // One word per slot: first rule row (bits 0-17), rule count (18-23), tag (24-31): the
-    // top byte of its key's hash with bit 24 set, or 0 when keys of different hashes share it.
-    const uint32_t *slots;
+    const uint32_t *slots; // one word per slot, see VC_SLOT_*
     const uint32_t *rules; // per rule: lo[lanes] then hi[lanes]
 } vc_engine;
 
