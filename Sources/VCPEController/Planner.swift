@@ -15,9 +15,13 @@ public enum Planner {
     /// What the chain needs on the host; `allocator` keeps transit addresses stable.
     public static func desired(_ chain: Chain, allocator: inout TransitAllocator) throws -> Desired {
         let topology = Topology.resolve(chain)
-        let transit = try allocator.assign(customer: chain.customer,
-                                           links: topology.links.filter { $0.role == .transit }.map(\.key))
-        return DesiredState.compile(chain, topology, transit: transit)
+        return DesiredState.compile(chain, topology, transit: try allocateTransit(topology, customer: chain.customer, allocator: &allocator))
+    }
+
+    /// The /31s of the chain's transit links, allocated if new.
+    @discardableResult
+    static func allocateTransit(_ topology: Topology, customer: String, allocator: inout TransitAllocator) throws -> [String: IPPrefix] {
+        try allocator.assign(customer: customer, links: topology.links.filter { $0.role == .transit }.map(\.key))
     }
 
     /// Observe, then plan the difference.

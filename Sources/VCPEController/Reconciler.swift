@@ -40,7 +40,7 @@ public final class Reconciler {
     /// plan are skipped here; their apply reports the error.
     public func reserve(_ chains: [Chain]) throws {
         var allocator = self.allocator
-        for chain in chains { _ = try? Planner.desired(chain, allocator: &allocator) }
+        for chain in chains { _ = try? Planner.allocateTransit(Topology.resolve(chain), customer: chain.customer, allocator: &allocator) }
         if allocator != self.allocator {
             try store.save(allocator)
             self.allocator = allocator
