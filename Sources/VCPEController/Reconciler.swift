@@ -110,22 +110,18 @@ public final class Reconciler {
     /// deletes, which for many customers would be most of the time of a delete.
     public func delete(customers: [String]) throws -> [DeleteResult] {
         let host = try sockets.route(nil)
+        func hostVeths(_ c: String) -> [String] { [KernelNames.lanVethHost(customer: c), KernelNames.wanVethHost(customer: c)] }
+        let gone = Set(try host.removeLinks(customers.flatMap(hostVeths)))
         var results: [DeleteResult] = []
-        var veths: [String] = [], bridges: [LinkInfo] = []
+        var bridges: [LinkInfo] = []
         for customer in customers {
-            var removed: [String] = []
-            for name in [KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)]
-            where try host.link(named: name) != nil {
-                veths.append(name)
-                removed.append("link \(name)")
-            }
+            var removed = hostVeths(customer).filter(gone.contains).map { "link \($0)" }
             if let bridge = try host.link(named: KernelNames.lanBridge(customer: customer)), bridge.kind == "bridge" {
                 bridges.append(bridge)
                 removed.append("link \(bridge.name)")
             }
             results.append(DeleteResult(customer: customer, removed: removed))
         }
-        try host.removeLinks(veths)
         try retire(bridges, host: host)
         for (i, customer) in customers.enumerated() {
             for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {

@@ -133,13 +133,14 @@ extension RouteSocket {
 
 extension RouteSocket {
     /// Removes several links with one kernel teardown instead of one per link. Links
-    /// already gone are skipped.
-    public func removeLinks(_ names: [String]) throws(NetlinkError) {
+    /// already gone are skipped; returns the names of those that were there.
+    @discardableResult
+    public func removeLinks(_ names: [String]) throws(NetlinkError) -> [String] {
         var present: [LinkInfo] = []
         for n in names { if let l = try link(named: n) { present.append(l) } }
         guard present.count > 1 else {
             for l in present { try removeLink(l.name) }
-            return
+            return present.map(\.name)
         }
         let group = try freshGroup()
         for l in present { try moveToGroup(l, group) }
@@ -151,8 +152,9 @@ extension RouteSocket {
         do {
             try call("delete links", present.map(\.name).joined(separator: ", ")) { nl_send_sync(sock, msg) }
         } catch where error.errno == .operationNotSupportedByDevice {
-            return  // someone else removed them meanwhile
+            // someone else removed them meanwhile
         }
+        return present.map(\.name)
     }
 
     /// A link group no link uses: a group delete then takes exactly the links put in it.
