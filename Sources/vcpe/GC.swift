@@ -10,10 +10,7 @@ struct GC: ParsableCommand {
     )
 
     func run() throws {
-        guard geteuid() == 0 else {
-            printError("vcpe: this command works on netlink and needs root")
-            throw ExitCode(1)
-        }
+        try requireRoot()
         let removed = try Reconciler.removeRetiredLinks()
         print(removed.isEmpty ? "nothing to remove" : "removed \(removed.joined(separator: ", "))")
     }

@@ -11,10 +11,7 @@ struct StateOptions: ParsableArguments {
 
     /// The store, locked against other vcpe processes for as long as it lives.
     func lockedReconciler() throws -> Reconciler {
-        guard geteuid() == 0 else {
-            printError("vcpe: this command works on namespaces and netlink and needs root")
-            throw ExitCode(1)
-        }
+        try requireRoot()
         let store = try StateStore(directory: stateDir)
         try store.lock { printError("vcpe: waiting for another vcpe process to finish") }
         var logger = Logger(label: "vcpe")
@@ -26,6 +23,14 @@ struct StateOptions: ParsableArguments {
             try spawnDetached(exe, ["gc"])
         }
         return reconciler
+    }
+}
+
+/// Commands that work on namespaces and netlink stop here unless run as root.
+func requireRoot() throws {
+    guard geteuid() == 0 else {
+        printError("vcpe: this command works on namespaces and netlink and needs root")
+        throw ExitCode(1)
     }
 }
 
