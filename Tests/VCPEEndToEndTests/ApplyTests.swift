@@ -30,11 +30,16 @@ import VCPETestSupport
         """
     }
 
+    /// Customer 0's LAN host on 192.168.10.10 and its office descriptor file.
+    static func officeWithHost(_ sc: Scenario) throws -> (lan: String, attach: String, file: String) {
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
+        return (lan, attach, try sc.descriptor(office(sc, 0, attach: attach)))
+    }
+
     @Test func trafficCrossesTheChainBothWays() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
-        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        let (lan, _, file) = try Self.officeWithHost(sc)
         #expect(try sc.vcpe(["apply", file]).contains("applied"))
         try sc.plugInternet()
         for (kind, port) in [("tcp", 80), ("udp", 53), ("tcp", 8081), ("tcp", 138)] { try sc.servers.start(kind, port: port, in: sc.internet) }
@@ -97,8 +102,7 @@ import VCPETestSupport
     @Test func reapplyChangesNothingAndARuleChangeTouchesOnlyItsService() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
-        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        let (lan, attach, file) = try Self.officeWithHost(sc)
         try sc.vcpe(["apply", file])
         #expect(try sc.vcpe(["apply", file]).contains("no changes"))
         #expect(try sc.pendingActions(file) == 0)
@@ -129,8 +133,7 @@ import VCPETestSupport
     @Test func driftIsShownByPlanAndRepairedByApply() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
-        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        let (lan, _, file) = try Self.officeWithHost(sc)
         try sc.vcpe(["apply", file])
         try sc.plugInternet()
         try sc.servers.start("tcp", port: 80, in: sc.internet)
@@ -154,8 +157,7 @@ import VCPETestSupport
     @Test func anApplyKilledHalfWayIsRepairedByTheNext() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
-        let file = try sc.descriptor(Self.office(sc, 0, attach: attach))
+        let (lan, _, file) = try Self.officeWithHost(sc)
         for delay in [1_000, 3_000, 6_000, 10_000, 20_000, 40_000] as [UInt32] {
             try sc.vcpe(["delete", sc.customer(0)])
             let pid = try spawn(vcpeBinary.path, ["apply", file, "--state-dir", sc.stateDir])
