@@ -10,7 +10,8 @@ public final class LiveClassifier: @unchecked Sendable {
     /// Per reader: the epoch it entered in, 0 when outside.
     private let slots: UnsafeMutablePointer<Atomic<UInt64>>
     public let capacity: Int
-    private let registry = Mutex<[Bool]>([])
+    /// Which reader slots are taken.
+    private let registry: Mutex<[Bool]>
     private let writer = Mutex<Void>(())
 
     public init(_ initial: CompiledClassifier, readers capacity: Int = 64) {
@@ -18,7 +19,7 @@ public final class LiveClassifier: @unchecked Sendable {
         self.capacity = capacity
         slots = .allocate(capacity: capacity)
         for i in 0..<capacity { (slots + i).initialize(to: Atomic(0)) }
-        registry.withLock { $0 = [Bool](repeating: false, count: capacity) }
+        registry = Mutex([Bool](repeating: false, count: capacity))
     }
 
     deinit {
