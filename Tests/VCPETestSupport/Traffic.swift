@@ -15,9 +15,7 @@ public final class Servers: @unchecked Sendable {
     public func start(_ kind: String, port: Int, in namespace: String) throws {
         let ready = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ready-\(UUID().uuidString)")
         readyFiles.append(ready)
-        processes.append(try spawn("/usr/sbin/ip", ["netns", "exec", namespace, "python3",
-                                                    repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
-                                                    "serve-\(kind)", String(port), ready.path]))
+        processes.append(try spawn("/usr/sbin/ip", probeCommand(in: namespace, "serve-\(kind)", String(port), ready.path)))
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: ready.path) { usleep(10_000) }
         guard FileManager.default.fileExists(atPath: ready.path) else { throw CommandFailed(command: "probe serve-\(kind) \(port)", status: -1, stderr: "not ready in 2 s") }
     }
@@ -32,10 +30,14 @@ public final class Servers: @unchecked Sendable {
     }
 }
 
+/// `ip` arguments that run Tests/tools/probe.py with these arguments inside `namespace`.
+func probeCommand(in namespace: String, _ arguments: String...) -> [String] {
+    ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path] + arguments
+}
+
 /// What a probe client saw: "ok peer=IP", "refused", "timeout".
 public func probe(_ kind: String, from namespace: String, to host: String, port: Int, timeout: Double = 1) throws -> String {
-    try sh("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
-                            kind, host, String(port), String(timeout)]).trimmingCharacters(in: .whitespacesAndNewlines)
+    try sh("/usr/sbin/ip", probeCommand(in: namespace, kind, host, String(port), String(timeout))).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// True when `count` pings get answers.
@@ -45,8 +47,7 @@ public func ping(from namespace: String, to host: String, count: Int = 2) -> Boo
 
 /// Sends `bytes` through a TCP connection and checks them byte for byte at the far end.
 public func transfer(from namespace: String, to host: String, port: Int, bytes: Int, seed: Int = 1) throws -> String {
-    try sh("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
-                            "send", host, String(port), String(bytes), String(seed)]).trimmingCharacters(in: .whitespacesAndNewlines)
+    try sh("/usr/sbin/ip", probeCommand(in: namespace, "send", host, String(port), String(bytes), String(seed))).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// One TCP connection held open across whatever `during` does: an exchange before, one
@@ -55,8 +56,7 @@ public func holdConnection(from namespace: String, to host: String, port: Int, d
     let go = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-hold-\(UUID().uuidString)").path
     let out = go + ".out"
     defer { for f in [go, go + ".held", out] { try? FileManager.default.removeItem(atPath: f) } }
-    let pid = try spawn("/usr/sbin/ip", ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path,
-                                         "hold", host, String(port), go], stdout: out)
+    let pid = try spawn("/usr/sbin/ip", probeCommand(in: namespace, "hold", host, String(port), go), stdout: out)
     for _ in 0..<500 where !FileManager.default.fileExists(atPath: go + ".held") && kill(pid, 0) == 0 { usleep(10_000) }
     do {
         try during()
@@ -65,7 +65,7 @@ public func holdConnection(from namespace: String, to host: String, port: Int, d
         waitFor(pid)
         throw error
     }
-    FileManager.default.createFile(atPath: go, contents: nil)
+    _ = FileManager.default.createFile(atPath: go, contents: nil)
     waitFor(pid)
     return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
 }
