@@ -1,0 +1,71 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Processes found through /proc: vcpe finds the daemons it started by what they run, so
+/// a crash of vcpe or a lost pid file never leaves one unaccounted for.
+public enum ProcessTable {
+    /// Live processes whose program (argv[0]'s last component) is `program` and whose last
+    /// argument is `lastArgument`.
+    public static func find(program: String, lastArgument: String) -> [pid_t] {
+        guard let dir = opendir("/proc") else { return [] }
+        defer { closedir(dir) }
+        var out: [pid_t] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard let pid = pid_t(name), let args = arguments(of: pid), args.count >= 2 else { continue }
+            if args[0].split(separator: "/").last.map(String.init) == program, args.last == lastArgument, isAlive(pid) {
+                out.append(pid)
+            }
+        }
+        return out
+    }
+
+    /// argv of a process, or nil when it is gone.
+    public static func arguments(of pid: pid_t) -> [String]? {
+        guard let bytes = readFile("/proc/\(pid)/cmdline"), !bytes.isEmpty else { return nil }
+        return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// True while the process exists and has not exited (a zombie has).
+    public static func isAlive(_ pid: pid_t) -> Bool {
+        guard let stat = readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+              close + 2 < stat.count else { return false }
+        return stat[close + 2] != UInt8(ascii: "Z") && stat[close + 2] != UInt8(ascii: "X")
+    }
+
+    /// Resident memory in bytes (VmRSS), or nil when the process is gone.
+    public static func residentBytes(of pid: pid_t) -> UInt64? {
+        guard let bytes = readFile("/proc/\(pid)/status") else { return nil }
+        let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
+        return line.flatMap { UInt64($0.split(separator: " ")[1]) }.map { $0 * 1024 }
+    }
+
+    /// SIGTERM, up to `grace` for it to end, then SIGKILL. Reaps it if it is the caller's
+    /// child. Returns false only if it was still alive after SIGKILL and another `grace`.
+    @discardableResult
+    public static func terminate(_ pid: pid_t, grace: Duration = .seconds(2)) -> Bool {
+        for signal in [SIGTERM, SIGKILL] {
+            guard kill(pid, signal) == 0 else { return true }  // already gone
+            let steps = Int(grace / .milliseconds(10))
+            for _ in 0..<steps {
+                var status: Int32 = 0
+                _ = waitpid(pid, &status, WNOHANG)
+                if !isAlive(pid) { return true }
+                usleep(10_000)
+            }
+        }
+        return !isAlive(pid)
+    }
+
+    private static func readFile(_ path: String) -> [UInt8]? {
+        guard let fd = try? FileDescriptor.open(path, .readOnly) else { return nil }
+        defer { try? fd.close() }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while let n = try? buf.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 { out += buf[..<n] }
+        return out
+    }
+}
