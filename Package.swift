@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
     ],
     targets: [
         // The chain descriptor: JSON with positions, model, validation, kernel names. Pure.
@@ -31,7 +32,9 @@ let package = Package(
 
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
         .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem", "CNftnl"]),
-        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor"]),
+        // WireGuard devices: keys (X25519), the UAPI protocol, the wireguard-go daemon.
+        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor", "VCPESystem", .product(name: "Crypto", package: "swift-crypto"),
+                                                   .product(name: "SystemPackage", package: "swift-system")]),
         // Vector kernels of the classifier: SSE4.2/AVX2 (picked at run time), NEON, scalar.
         .target(name: "CClassifier"),
         .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor", "CClassifier"]),
