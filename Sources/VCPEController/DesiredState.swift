@@ -1,11 +1,16 @@
 import VCPEDescriptor
 import VCPENftables
+import VCPEWireGuard
 
 /// The desired host objects of one customer, and the full nftables tables behind the
 /// `.nftTable` objects (which carry only a digest).
 public struct Desired: Sendable {
     public var state: HostState
     public var tables: [String: NftTable]
+    /// WireGuard configurations behind the `.wireguard` objects, by object id.
+    public var wireguard: [String: DeviceConfig] = [:]
+
+    public static let empty = Desired(state: HostState(), tables: [:])
 }
 
 /// Compiles a chain and its topology into the host objects that make it work.
@@ -20,7 +25,7 @@ public enum DesiredState {
     /// Rules vcpe owns in its namespaces; others are left alone.
     static let policyRulePriorities = 1000..<2000
 
-    public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix]) -> Desired {
+    public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets? = nil) -> Desired {
         var s = HostState()
         var tables: [String: NftTable] = [:]
         let steered = topo.namespaces.contains { $0.type == "classifier" }
@@ -77,12 +82,16 @@ public enum DesiredState {
                 }
             }
         }
+        var configs: [String: DeviceConfig] = [:]
+        let vpn = addVPN(chain, topo, transit: transit, secrets: secrets, steered: steered, into: &s, configs: &configs)
         for service in chain.services {
-            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo) {
+            let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
+            let tunnel = vpn.flatMap { $0.crossed.contains(ns) ? $0.tunnel : nil }
+            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo, tunnel: tunnel) {
                 s.insert(object)
                 tables[object.id] = table
             }
         }
-        return Desired(state: s, tables: tables)
+        return Desired(state: s, tables: tables, wireguard: configs)
     }
 }

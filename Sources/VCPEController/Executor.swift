@@ -2,21 +2,24 @@ import VCPEDescriptor
 import VCPENetlink
 import VCPENftables
 import VCPESystem
+import VCPEWireGuard
 
 /// Carries out a plan on the kernel. Each step that succeeded is remembered with its
 /// inverse; when a step fails, the inverses run in reverse order, so the customer is back
 /// where it was, and the error says which step failed.
 public final class Executor {
-    /// Full tables for `.nftTable` objects, by object id: the desired ones, and the
-    /// previously applied ones (to restore on rollback).
-    let tables: [String: NftTable]
-    let previousTables: [String: NftTable]
+    /// The content behind objects that carry only a digest (nftables tables, WireGuard
+    /// devices): the desired one, and the previously applied one to restore on rollback.
+    let desired: Desired
+    let previous: Desired
     private let sockets: SocketCache
+    private let wireguard: any WireGuardDriver
 
-    init(tables: [String: NftTable], previousTables: [String: NftTable], sockets: SocketCache) {
-        self.tables = tables
-        self.previousTables = previousTables
+    init(desired: Desired, previous: Desired, sockets: SocketCache, wireguard: any WireGuardDriver) {
+        self.desired = desired
+        self.previous = previous
         self.sockets = sockets
+        self.wireguard = wireguard
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -36,7 +39,7 @@ public final class Executor {
         var done: [PlanAction] = []
         for action in plan.actions {
             do {
-                try perform(action, tables: tables)
+                try perform(action, content: desired)
                 done.append(action)
             } catch {
                 throw Failure(action: action, error: error, rollbackErrors: rollBack(done))
@@ -54,7 +57,7 @@ public final class Executor {
             case .update: inverse = PlanAction(verb: .update, object: action.current!, current: action.object)
             }
             do {
-                try perform(inverse, tables: previousTables)
+                try perform(inverse, content: previous)
             } catch {
                 errors.append("\(inverse.verb.rawValue) \(inverse.object.summary): \(error)")
             }
@@ -67,7 +70,7 @@ public final class Executor {
 
     // MARK: - Actions
 
-    private func perform(_ action: PlanAction, tables: [String: NftTable]) throws {
+    private func perform(_ action: PlanAction, content: Desired) throws {
         let remove = action.verb == .remove
         switch action.object {
         case .namespace(let name):
@@ -126,14 +129,38 @@ public final class Executor {
         case .sysctl(let ns, let key, let value):
             if !remove { try Sysctl.write(key, value, namespace: ns) }
 
+        case .wireguard(let ns, let interface, _, _, _):
+            if remove { try wireguard.remove(interface); return }
+            guard let config = content.wireguard[action.object.id] else {
+                throw StateError("no WireGuard configuration for \(action.object.summary)")
+            }
+            try ensureDevice(interface, in: ns, config)
+
         case .nftTable(let ns, let family, let name, _, _):
             guard let f = NftFamily(rawValue: family) else { return }
             if remove { try nft(ns).removeTable(family: f, name: name); return }
-            guard let table = tables[action.object.id] else {
+            guard let table = content.tables[action.object.id] else {
                 throw StateError("no table content for \(action.object.summary)")
             }
             try nft(ns).replaceTable(table)
         }
+    }
+}
+
+extension Executor {
+    /// A running device in `ns` with `config`. A live device is changed in place, only
+    /// where it differs, so peers whose settings stay keep their sessions; a dead daemon or
+    /// a device outside the namespace is replaced by a fresh one.
+    private func ensureDevice(_ interface: String, in ns: String, _ config: DeviceConfig) throws {
+        let endpoints = Set(config.peers.filter { $0.endpoint != nil }.map(\.publicKey))
+        var current = try wireguard.state(of: interface, configuredEndpoints: endpoints)?.config
+        let inNamespace = try route(ns).link(named: interface) != nil
+        if current == nil || !inNamespace {
+            try wireguard.create(interface, namespace: ns)
+            current = nil
+        }
+        if current != config { try wireguard.configure(interface, config, over: current) }
+        try route(ns).setLink(interface, up: true)
     }
 }
 

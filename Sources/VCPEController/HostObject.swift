@@ -13,6 +13,9 @@ public enum HostObject: Sendable, Hashable, Codable {
     case route(namespace: String, destination: IPPrefix, via: IPAddress?, device: String, table: Int)
     case policyRule(namespace: String, inputInterface: String, table: Int, priority: Int)
     case sysctl(namespace: String, key: String, value: String)
+    /// A WireGuard device; `digest` names its whole configuration (secrets included,
+    /// revealing none), `publicKey` is what the operator gives the peers.
+    case wireguard(namespace: String, interface: String, listenPort: Int, publicKey: String, digest: String)
     /// An nftables table; `digest` names its content so that any change of rules shows.
     case nftTable(namespace: String, family: String, name: String, rules: Int, digest: String)
 
@@ -27,6 +30,7 @@ public enum HostObject: Sendable, Hashable, Codable {
         case .route(let ns, let d, _, _, let t): "route \(d) table \(t) in \(ns)"
         case .policyRule(let ns, let iif, _, let prio): "rule \(prio) iif \(iif) in \(ns)"
         case .sysctl(let ns, let k, _): "sysctl \(k) in \(ns)"
+        case .wireguard(let ns, let i, _, _, _): "wireguard \(i) in \(ns)"
         case .nftTable(let ns, let f, let n, _, _): "table \(f) \(n) in \(ns)"
         }
     }
@@ -39,10 +43,11 @@ public enum HostObject: Sendable, Hashable, Codable {
         case .veth: 2
         case .bridgePort: 3
         case .sysctl: 4
-        case .address: 5
-        case .route: 6
-        case .policyRule: 7
-        case .nftTable: 8
+        case .wireguard: 5
+        case .address: 6
+        case .route: 7
+        case .policyRule: 8
+        case .nftTable: 9
         }
     }
 
@@ -58,6 +63,7 @@ public enum HostObject: Sendable, Hashable, Codable {
             "route \(d.length == 0 ? "default" : d.description)\(via.map { " via \($0)" } ?? "") dev \(dev)\(t == 254 ? "" : " table \(t)") in \(ns)"
         case .policyRule(let ns, let iif, let t, let prio): "rule \(prio): iif \(iif) lookup \(t) in \(ns)"
         case .sysctl(let ns, let k, let v): "sysctl \(k)=\(v) in \(ns)"
+        case .wireguard(let ns, let i, let port, let key, _): "wireguard \(i) listening on udp \(port), public key \(key), in \(ns)"
         case .nftTable(let ns, let f, let n, let r, _): "nftables table \(f) \(n) (\(r) rules) in \(ns)"
         }
     }

@@ -2,6 +2,7 @@ import VCPEDescriptor
 import VCPENetlink
 import VCPENftables
 import VCPESystem
+import VCPEWireGuard
 
 /// Reads what the kernel holds of one customer, in the planner's vocabulary. Only vcpe's
 /// objects are reported: namespaces named `vcpe-CUSTOMER.*`, the customer's host links,
@@ -10,11 +11,16 @@ import VCPESystem
 public struct KernelObserver: HostObserver {
     /// What should be there: says which veth pairs, sysctls and ports to look for.
     public let desired: HostState
+    /// Which WireGuard peers have configured endpoints (the rest are learnt).
+    let wireguardConfigs: [String: DeviceConfig]
     let sockets: SocketCache
+    let wireguard: any WireGuardDriver
 
-    init(desired: HostState, sockets: SocketCache) {
-        self.desired = desired
+    init(desired: Desired, sockets: SocketCache, wireguard: any WireGuardDriver) {
+        self.desired = desired.state
+        self.wireguardConfigs = desired.wireguard
         self.sockets = sockets
+        self.wireguard = wireguard
     }
 
     public func observe(customer: String) throws -> HostState {
@@ -33,6 +39,7 @@ public struct KernelObserver: HostObserver {
             snaps[n] = try sockets.route(n).snapshot()
             try observeInside(n, snaps[n]!, try sockets.nft(n), sysctls, &out)
         }
+        try observeWireGuard(customer, snaps, &out)
         let hostLinks = try hostLinks(customer)
         observeHost(customer, hostLinks, &out)
         observeVeths(customer, hostLinks, snaps, &out)
@@ -105,6 +112,31 @@ public struct KernelObserver: HostObserver {
                     out.insert(.veth(key: "stray \(end)", upstream: end, downstream: end))
                 }
             }
+        }
+    }
+
+    // MARK: - WireGuard
+
+    /// The customer's device, wherever its daemon runs: in the namespace that holds its
+    /// interface, else (a daemon whose device is elsewhere or that does not answer) marked
+    /// so that apply replaces it and delete stops it.
+    private func observeWireGuard(_ customer: String, _ snaps: [String: NamespaceSnapshot], _ out: inout HostState) throws {
+        let interface = KernelNames.wireguardInterface(customer: customer)
+        let wanted = desired.objects.values.first { if case .wireguard = $0 { true } else { false } }
+        let endpoints = Set(wireguardConfigs.values.flatMap(\.peers).filter { $0.endpoint != nil }.map(\.publicKey))
+        let holder = snaps.first { $0.value.link(named: interface) != nil }
+        let ns = holder?.key ?? wanted?.namespace ?? KernelNames.namespace(customer: customer, service: "?")
+        let digest: String
+        if let state = try wireguard.state(of: interface, configuredEndpoints: endpoints) {
+            guard let link = holder?.value.link(named: interface) else {
+                out.insert(.wireguard(namespace: ns, interface: interface, listenPort: Int(state.config.listenPort), publicKey: "?", digest: "not-in-namespace"))
+                return
+            }
+            digest = state.config.digest + (link.isUp ? "" : " (down)")
+            out.insert(.wireguard(namespace: ns, interface: interface, listenPort: Int(state.config.listenPort),
+                                  publicKey: state.config.privateKey.publicKey.base64, digest: digest))
+        } else if wireguard.processID(of: interface) != nil {
+            out.insert(.wireguard(namespace: ns, interface: interface, listenPort: 0, publicKey: "?", digest: "not-answering"))
         }
     }
 

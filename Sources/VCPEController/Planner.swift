@@ -13,9 +13,10 @@ public struct EmptyHost: HostObserver {
 
 public enum Planner {
     /// What the chain needs on the host; `allocator` keeps transit addresses stable.
-    public static func desired(_ chain: Chain, allocator: inout TransitAllocator) throws -> Desired {
+    public static func desired(_ chain: Chain, allocator: inout TransitAllocator, secrets: VPNSecrets? = nil) throws -> Desired {
         let topology = Topology.resolve(chain)
-        return DesiredState.compile(chain, topology, transit: try allocateTransit(topology, customer: chain.customer, allocator: &allocator))
+        return DesiredState.compile(chain, topology, transit: try allocateTransit(topology, customer: chain.customer, allocator: &allocator),
+                                    secrets: secrets)
     }
 
     /// The /31s of the chain's transit links, allocated if new.

@@ -4,6 +4,7 @@ import VCPEDescriptor
 import VCPENetlink
 import VCPENftables
 import VCPESystem
+import VCPEWireGuard
 
 /// Observe the host, plan the difference to the descriptor, execute it: per customer,
 /// all or nothing.
@@ -16,6 +17,8 @@ public final class Reconciler {
     private let sockets = SocketCache()
     /// Starts removing retired links in the background; nil: `delete` removes them itself.
     public var reapInBackground: (() throws -> Void)?
+    /// Runs the VPN services' WireGuard devices.
+    public let wireguard: any WireGuardDriver = WireGuard.driver()
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
@@ -25,14 +28,37 @@ public final class Reconciler {
     /// The plan `apply` would run now, touching nothing (allocations are not saved).
     public func plan(_ chain: Chain) throws -> Plan {
         var allocator = self.allocator
-        return try planAgainstHost(chain, allocator: &allocator).plan
+        return try planAgainstHost(chain, allocator: &allocator, secrets: try secrets(chain, makeKey: false)).plan
     }
 
     /// What the chain needs, and the difference from what the kernel holds of the customer.
-    private func planAgainstHost(_ chain: Chain, allocator: inout TransitAllocator) throws -> (desired: Desired, plan: Plan) {
-        let desired = try Planner.desired(chain, allocator: &allocator)
-        let observed = try KernelObserver(desired: desired.state, sockets: sockets).observe(customer: chain.customer)
+    private func planAgainstHost(_ chain: Chain, allocator: inout TransitAllocator, secrets: VPNSecrets?) throws -> (desired: Desired, plan: Plan) {
+        let desired = try Planner.desired(chain, allocator: &allocator, secrets: secrets)
+        let observed = try KernelObserver(desired: desired, sockets: sockets, wireguard: wireguard).observe(customer: chain.customer)
         return (desired, Plan.difference(customer: chain.customer, desired: desired.state, observed: observed))
+    }
+
+    /// The keys of the chain's VPN: the stored private key (made and stored first when
+    /// `makeKey`), the preshared keys read from their files. nil for a chain without VPN.
+    func secrets(_ chain: Chain, makeKey: Bool) throws -> VPNSecrets? {
+        guard case .vpn(let vpn)? = chain.services.first(where: { $0.kind.typeName == "vpn" })?.kind else { return nil }
+        var key = store.wireguardKey(chain.customer)
+        if key == nil && makeKey {
+            key = WireGuardKey.generate()
+            try store.save(wireguardKey: key!, for: chain.customer)
+        }
+        var out = VPNSecrets(privateKey: key)
+        for peer in vpn.peers {
+            guard let file = peer.presharedKeyFile else { continue }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw StateError("vpn peer \(peer.name): cannot read presharedKeyFile \(file)")
+            }
+            guard let psk = WireGuardKey(base64: text) else {
+                throw StateError("vpn peer \(peer.name): presharedKeyFile \(file) does not hold a key (expected 44 characters of base64, as `wg genpsk` writes)")
+            }
+            out.presharedKeys[peer.name] = psk.raw
+        }
+        return out
     }
 
     /// Allocates transit addresses for all these chains and saves them in one write, so
@@ -58,7 +84,7 @@ public final class Reconciler {
     public func apply(_ chain: Chain, descriptor: String) throws -> ApplyResult {
         let before = allocator
         var allocator = before
-        let (desired, plan) = try planAgainstHost(chain, allocator: &allocator)
+        let (desired, plan) = try planAgainstHost(chain, allocator: &allocator, secrets: try secrets(chain, makeKey: true))
         let record = store.record(chain.customer)
 
         // Allocations first: a crash after this point re-finds the same addresses.
@@ -68,13 +94,13 @@ public final class Reconciler {
         }
         if !plan.isEmpty {
             try noteSegment(chain.wan.segment)
-            // The tables to restore on rollback are those of the last successful apply.
-            let previous = record.flatMap { ChainDecoder.validate($0.descriptor).chain }.map { prev -> [String: NftTable] in
+            // What to restore on rollback is what the last successful apply installed.
+            let previous = record.flatMap { ChainDecoder.validate($0.descriptor).chain }.map { prev -> Desired in
                 var a = allocator
-                return (try? Planner.desired(prev, allocator: &a).tables) ?? [:]
-            } ?? [:]
+                return (try? Planner.desired(prev, allocator: &a, secrets: try secrets(prev, makeKey: false))) ?? .empty
+            } ?? .empty
             do {
-                try Executor(tables: desired.tables, previousTables: previous, sockets: sockets).run(plan)
+                try Executor(desired: desired, previous: previous, sockets: sockets, wireguard: wireguard).run(plan)
             } catch {
                 if record == nil {  // a new customer leaves nothing behind, its addresses included
                     allocator.release(customer: chain.customer)
@@ -96,6 +122,20 @@ public final class Reconciler {
         guard try sockets.route(nil).link(named: segment) == nil else { return }
         var created = store.createdSegments()
         if created.insert(segment).inserted { try store.save(createdSegments: created) }
+    }
+
+    /// Gives the customer's VPN a new private key and applies it. The peers need the new
+    /// public key (returned) before the tunnel comes back.
+    public func rotateKey(customer: String) throws -> (publicKey: String, result: ApplyResult) {
+        guard let record = store.record(customer), let chain = ChainDecoder.validate(record.descriptor).chain else {
+            throw StateError("customer \(customer) is not applied")
+        }
+        guard chain.services.contains(where: { $0.kind.typeName == "vpn" }) else {
+            throw StateError("customer \(customer) has no vpn service")
+        }
+        let key = WireGuardKey.generate()
+        try store.save(wireguardKey: key, for: customer)
+        return (key.publicKey.base64, try apply(chain, descriptor: record.descriptor))
     }
 
     public struct DeleteResult: Sendable, Codable {
@@ -124,6 +164,10 @@ public final class Reconciler {
         }
         try retire(bridges, host: host)
         for (i, customer) in customers.enumerated() {
+            // A daemon keeps its namespace alive after the name is gone: it stops first.
+            let wg = KernelNames.wireguardInterface(customer: customer)
+            if try wireguard.remove(wg) { results[i].removed.append("wireguard \(wg)") }
+            store.removeWireguardKey(customer)
             for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {
                 sockets.forget(n)
                 try NetworkNamespace.remove(n)

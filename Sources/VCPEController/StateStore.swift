@@ -1,5 +1,6 @@
 import Foundation
 import VCPEDescriptor
+import VCPEWireGuard
 
 /// What vcpe remembers between runs, under one directory (default /var/lib/vcpe): transit
 /// allocations, the last applied descriptor per customer, the WAN segments vcpe created.
@@ -86,6 +87,28 @@ public final class StateStore {
 
     public func save(createdSegments: Set<String>) throws {
         try write(createdSegments, to: directory.appendingPathComponent("segments.json"))
+    }
+
+    // MARK: - Keys
+
+    /// Private keys live apart from the records, readable by root only (directory 0700,
+    /// files 0600), and are never printed.
+    var keysDirectory: URL { directory.appendingPathComponent("keys") }
+
+    private struct StoredKey: Codable { var privateKey: String }
+
+    public func wireguardKey(_ customer: String) -> WireGuardKey? {
+        let stored: StoredKey? = read(keysDirectory.appendingPathComponent("\(customer).json"))
+        return stored.flatMap { WireGuardKey(base64: $0.privateKey) }
+    }
+
+    public func save(wireguardKey key: WireGuardKey, for customer: String) throws {
+        try FileManager.default.createDirectory(at: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try write(StoredKey(privateKey: key.base64), to: keysDirectory.appendingPathComponent("\(customer).json"))
+    }
+
+    public func removeWireguardKey(_ customer: String) {
+        try? FileManager.default.removeItem(at: keysDirectory.appendingPathComponent("\(customer).json"))
     }
 
     // MARK: - Files

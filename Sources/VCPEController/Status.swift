@@ -3,6 +3,7 @@ import VCPEDescriptor
 import VCPENetlink
 import VCPENftables
 import VCPESystem
+import VCPEWireGuard
 
 public struct CustomerStatus: Codable, Sendable {
     public var customer: String
@@ -23,6 +24,31 @@ public struct ServiceStatus: Codable, Sendable {
     public var runtime: String
     public var rules: [RuleCounter]
     public var portForwards: [String]
+    /// For a vpn service: its device and peers.
+    public var vpn: VPNStatus?
+}
+
+public struct VPNStatus: Codable, Sendable {
+    /// What runs the device: the kernel or wireguard-go.
+    public var driver: String
+    public var interface: String
+    /// "running", or "not running" (the next apply restarts it).
+    public var state: String
+    public var pid: Int32?
+    /// Give this to the peers. Absent until the first apply made the key.
+    public var publicKey: String?
+    public var listenPort: Int
+    public var peers: [PeerStatus]
+}
+
+public struct PeerStatus: Codable, Sendable {
+    public var name: String
+    public var publicKey: String
+    /// Where the peer was last seen (or the configured endpoint).
+    public var endpoint: String?
+    public var latestHandshake: Date?
+    public var rxBytes: UInt64
+    public var txBytes: UInt64
 }
 
 public struct RuleCounter: Codable, Sendable {
@@ -53,18 +79,21 @@ extension Reconciler {
             let exists = NetworkNamespace.exists(ns.name)
             var rules: [RuleCounter] = []
             var forwards: [String] = []
+            var vpn: VPNStatus?
             if let s = chain.service(named: ns.service) {
                 if case .firewall(let fw) = s.kind, exists {
                     let values = try NftSocket(namespace: ns.name).counterValues(family: .inet, table: ServiceTables.tableName)
                     rules = fw.rules.map { RuleCounter(name: $0.name, packets: values[$0.name]?.packets ?? 0, bytes: values[$0.name]?.bytes ?? 0) }
                 }
+                if case .vpn(let v) = s.kind { vpn = vpnStatus(customer, v) }
                 if case .router(let rt) = s.kind {
                     forwards = rt.portForwards.map { "\($0.proto.rawValue) \(chain.wan.address.address):\($0.port) -> \($0.toAddress)" + ($0.toPort.map { ":\($0)" } ?? "") }
                 }
             }
             services.append(ServiceStatus(name: ns.service, type: ns.type, namespace: ns.name,
                                           health: !exists ? "missing" : touched.contains(ns.name) ? "drifted" : "ok",
-                                          runtime: "namespace (kernel only)", rules: rules, portForwards: forwards))
+                                          runtime: vpn.map { "\($0.driver)" + ($0.pid.map { " pid \($0)" } ?? ", not running") } ?? "namespace (kernel only)",
+                                          rules: rules, portForwards: forwards, vpn: vpn))
         }
         var sockets: [String: RouteSocket] = [:]
         func socket(_ ns: String?) -> RouteSocket? {
@@ -86,6 +115,23 @@ extension Reconciler {
     }
 }
 
+extension Reconciler {
+    func vpnStatus(_ customer: String, _ vpn: VPN) -> VPNStatus {
+        let interface = KernelNames.wireguardInterface(customer: customer)
+        let state = try? wireguard.state(of: interface, configuredEndpoints: [])
+        let seen = Dictionary((state?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { a, _ in a })
+        let peers = vpn.peers.map { p in
+            let s = seen[p.publicKey]
+            return PeerStatus(name: p.name, publicKey: p.publicKey.base64, endpoint: s?.endpoint ?? p.endpoint?.description,
+                              latestHandshake: s?.latestHandshake.map { Date(timeIntervalSince1970: $0) },
+                              rxBytes: s?.rxBytes ?? 0, txBytes: s?.txBytes ?? 0)
+        }
+        return VPNStatus(driver: wireguard.name, interface: interface, state: state == nil ? "not running" : "running",
+                         pid: state == nil ? nil : wireguard.processID(of: interface),
+                         publicKey: store.wireguardKey(customer)?.publicKey.base64, listenPort: Int(vpn.listenPort), peers: peers)
+    }
+}
+
 extension HostObject {
     /// The namespace the object lives in, if any.
     public var namespace: String? {
@@ -94,7 +140,8 @@ extension HostObject {
         case .bridge, .bridgePort: nil
         case .veth(_, let up, let down): up.namespace ?? down.namespace
         case .address(let at, _): at.namespace
-        case .route(let ns, _, _, _, _), .policyRule(let ns, _, _, _), .sysctl(let ns, _, _), .nftTable(let ns, _, _, _, _): ns
+        case .route(let ns, _, _, _, _), .policyRule(let ns, _, _, _), .sysctl(let ns, _, _), .nftTable(let ns, _, _, _, _),
+             .wireguard(let ns, _, _, _, _): ns
         }
     }
 }
@@ -107,6 +154,13 @@ extension CustomerStatus {
             out += "  \(s.name) (\(s.type)) \(s.namespace): \(s.health), \(s.runtime)\n"
             for r in s.rules { out += "    rule \(r.name): \(r.packets) packets, \(r.bytes) bytes\n" }
             for f in s.portForwards { out += "    port forward \(f)\n" }
+            if let v = s.vpn {
+                out += "    wireguard \(v.interface) \(v.state), udp \(v.listenPort), public key \(v.publicKey ?? "none yet")\n"
+                for p in v.peers {
+                    let hs = p.latestHandshake.map { "latest handshake \(Int(Date().timeIntervalSince($0))) s ago" } ?? "no handshake"
+                    out += "    peer \(p.name) \(p.publicKey) endpoint \(p.endpoint ?? "none"): \(hs), rx \(p.rxBytes) B, tx \(p.txBytes) B\n"
+                }
+            }
         }
         for l in links {
             out += "  link \(l.key) \(l.upstream) <-> \(l.downstream): \(l.state), rx \(l.rxPackets) pkts/\(l.rxBytes) B, tx \(l.txPackets) pkts/\(l.txBytes) B, drops \(l.drops)\n"

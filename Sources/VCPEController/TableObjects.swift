@@ -6,8 +6,8 @@ import VCPENftables
 enum TableObjects {
     /// The table's host object and the table itself, its comment naming its digest so that
     /// the observer can tell what is installed.
-    static func table(for service: Service, in chain: Chain, topology: Topology) -> (HostObject, NftTable)? {
-        guard var t = ServiceTables.table(for: service, in: chain, topology: topology) else { return nil }
+    static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: ServiceTables.Tunnel?) -> (HostObject, NftTable)? {
+        guard var t = ServiceTables.table(for: service, in: chain, topology: topology, tunnel: tunnel) else { return nil }
         let d = digest(t.nftText)
         t.comment = commentPrefix + d
         return (.nftTable(namespace: KernelNames.namespace(customer: chain.customer, service: service.name),

@@ -9,14 +9,27 @@ import VCPEDescriptor
 public enum ServiceTables {
     public static let tableName = "vcpe"
 
-    /// The table for `service`, or nil for services that need none.
-    public static func table(for service: Service, in chain: Chain, topology: Topology) -> NftTable? {
+    /// Where a VPN service's encrypted traffic comes from and goes to: its address toward the
+    /// router and its UDP port. The router forwards that port from the WAN address to it,
+    /// and firewalls in between let the tunnel through both ways.
+    public struct Tunnel: Sendable, Hashable {
+        public var address: IPAddress
+        public var port: UInt16
+        public init(address: IPAddress, port: UInt16) {
+            self.address = address
+            self.port = port
+        }
+    }
+
+    /// The table for `service`, or nil for services that need none. `tunnel` is given to
+    /// the services the VPN's encrypted traffic crosses.
+    public static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: Tunnel? = nil) -> NftTable? {
         let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
         switch service.kind {
         case .firewall(let fw):
-            return firewall(fw, interfaces: interfaces(of: ns, in: topology), portForwards: forwards(chain))
+            return firewall(fw, interfaces: interfaces(of: ns, in: topology), portForwards: forwards(chain), tunnel: tunnel)
         case .router(let rt):
-            return router(rt, wanAddress: chain.wan.address.address)
+            return router(rt, wanAddress: chain.wan.address.address, tunnel: tunnel)
         case .vpn:
             return nil
         }
@@ -36,7 +49,8 @@ public enum ServiceTables {
 
     // MARK: - Firewall
 
-    public static func firewall(_ fw: Firewall, interfaces: (lan: [String], wan: [String]), portForwards: [PortForward]) -> NftTable {
+    public static func firewall(_ fw: Firewall, interfaces: (lan: [String], wan: [String]), portForwards: [PortForward],
+                                tunnel: Tunnel? = nil) -> NftTable {
         var rules: [NftRule] = [
             NftRule([.ctState([.established, .related])], [.accept], comment: "established"),
             NftRule([.ctState([.invalid])], [.drop], comment: "invalid"),
@@ -46,6 +60,12 @@ public enum ServiceTables {
             rules.append(NftRule([zone(interfaces.wan), .destination(.prefix(IPPrefix(f.toAddress, 32))),
                                   .destinationPort(f.proto == .tcp ? .tcp : .udp, .range(port))],
                                  [.accept], comment: "port-forward-\(i)"))
+        }
+        if let tunnel {
+            rules.append(NftRule([zone(interfaces.wan), .destination(.prefix(IPPrefix(tunnel.address, 32))),
+                                  .destinationPort(.udp, .range(PortRange(tunnel.port, tunnel.port)))], [.accept], comment: "vpn-in"))
+            rules.append(NftRule([zone(interfaces.lan), .source(.prefix(IPPrefix(tunnel.address, 32))),
+                                  .sourcePort(.udp, .range(PortRange(tunnel.port, tunnel.port)))], [.accept], comment: "vpn-out"))
         }
         for r in fw.rules { rules += translate(r, interfaces: interfaces) }
         if fw.defaultVerdict == .reject {
@@ -126,17 +146,28 @@ public enum ServiceTables {
 
     // MARK: - Router
 
-    public static func router(_ rt: Router, wanAddress: IPAddress) -> NftTable? {
-        guard rt.nat == .masquerade || !rt.portForwards.isEmpty else { return nil }
+    public static func router(_ rt: Router, wanAddress: IPAddress, tunnel: Tunnel? = nil) -> NftTable? {
+        guard rt.nat == .masquerade || !rt.portForwards.isEmpty || tunnel != nil else { return nil }
         let wan = KernelNames.wanInterface
         var chains: [NftChain] = []
-        if !rt.portForwards.isEmpty {
-            let rules = rt.portForwards.enumerated().map { i, f in
+        if !rt.portForwards.isEmpty || tunnel != nil {
+            var rules = rt.portForwards.enumerated().map { i, f in
                 NftRule([.iifname(wan), .destination(.prefix(IPPrefix(wanAddress, 32))),
                          .destinationPort(f.proto == .tcp ? .tcp : .udp, .range(f.port))],
                         [.dnat(f.toAddress, port: f.toPort)], comment: "port-forward-\(i)")
             }
+            // Handshakes the peer starts reach the VPN service through this forward.
+            if let tunnel {
+                rules.append(NftRule([.iifname(wan), .destination(.prefix(IPPrefix(wanAddress, 32))),
+                                      .destinationPort(.udp, .range(PortRange(tunnel.port, tunnel.port)))],
+                                     [.dnat(tunnel.address, port: nil)], comment: "vpn"))
+            }
             chains.append(NftChain(name: "prerouting", base: BaseChain(type: .nat, hook: .prerouting, priority: -100, policy: .accept), rules: rules))
+        }
+        if rt.nat == .none, let tunnel {
+            // The tunnel's transit address means nothing outside: it leaves as the WAN address.
+            chains.append(NftChain(name: "postrouting", base: BaseChain(type: .nat, hook: .postrouting, priority: 100, policy: .accept),
+                                   rules: [NftRule([.oifname(wan), .source(.prefix(IPPrefix(tunnel.address, 32)))], [.masquerade], comment: "vpn")]))
         }
         if rt.nat == .masquerade {
             // Behind NAT the LAN is reached from the WAN only through a port forward or by

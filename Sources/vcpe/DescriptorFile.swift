@@ -29,5 +29,6 @@ func printError(_ s: String) {
 func jsonString<T: Encodable>(_ value: T) -> String {
     let e = JSONEncoder()
     e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    e.dateEncodingStrategy = .iso8601
     return String(decoding: try! e.encode(value), as: UTF8.self)
 }

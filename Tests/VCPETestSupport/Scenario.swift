@@ -77,6 +77,8 @@ public final class Scenario: @unchecked Sendable {
         for c in 0..<8 { _ = try? vcpe(["delete", customer(c)]) }
         let retired = retiredLinksLeft()
         #expect(retired.isEmpty, "retired bridges not removed: \(retired)")
+        let daemons = (try? sh("/usr/bin/pgrep", ["-a", "-f", "wireguard-go wg-\(fx.tag)"])) ?? ""
+        #expect(daemons.isEmpty, "WireGuard daemons left: \(daemons)")
         fx.cleanup()
         if let host = try? RouteSocket() { try? host.removeLink(segment) }
         try? FileManager.default.removeItem(atPath: stateDir)

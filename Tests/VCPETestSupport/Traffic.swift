@@ -31,7 +31,9 @@ public final class Servers: @unchecked Sendable {
 }
 
 /// `ip` arguments that run Tests/tools/probe.py with these arguments inside `namespace`.
-func probeCommand(in namespace: String, _ arguments: String...) -> [String] {
+func probeCommand(in namespace: String, _ arguments: String...) -> [String] { probeCommand(in: namespace, arguments) }
+
+func probeCommand(in namespace: String, _ arguments: [String]) -> [String] {
     ["netns", "exec", namespace, "python3", repositoryRoot.appendingPathComponent("Tests/tools/probe.py").path] + arguments
 }
 
@@ -45,9 +47,12 @@ public func ping(from namespace: String, to host: String, count: Int = 2) -> Boo
     (try? sh("/usr/sbin/ip", ["netns", "exec", namespace, "ping", "-c", String(count), "-i", "0.05", "-W", "1", host])) != nil
 }
 
-/// Sends `bytes` through a TCP connection and checks them byte for byte at the far end.
-public func transfer(from namespace: String, to host: String, port: Int, bytes: Int, seed: Int = 1) throws -> String {
-    try sh("/usr/sbin/ip", probeCommand(in: namespace, "send", host, String(port), String(bytes), String(seed))).trimmingCharacters(in: .whitespacesAndNewlines)
+/// Sends `bytes` through a TCP connection and checks them byte for byte at the far end;
+/// `marker`, if given, is written into the data every 4 KiB (to look for in captures).
+public func transfer(from namespace: String, to host: String, port: Int, bytes: Int, seed: Int = 1, marker: String? = nil) throws -> String {
+    var args = ["send", host, String(port), String(bytes), String(seed)]
+    if let marker { args.append(marker) }
+    return try sh("/usr/sbin/ip", probeCommand(in: namespace, args)).trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// One TCP connection held open across whatever `during` does: an exchange before, one

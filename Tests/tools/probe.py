@@ -7,8 +7,10 @@ report what happened. Bounded: every client has a timeout, servers are killed by
   probe.py tcp HOST PORT TIMEOUT        print "ok <reply>", "refused" or "timeout"
   probe.py udp HOST PORT TIMEOUT        the same over UDP
   probe.py serve-sink PORT READYFILE    read each connection to its end, reply with its SHA-256
-  probe.py send HOST PORT BYTES SEED    send BYTES pseudo-random bytes, print "intact" if the
-                                        server's SHA-256 matches, else "corrupt" or an error
+  probe.py send HOST PORT BYTES SEED [MARKER]
+                                        send BYTES pseudo-random bytes (MARKER at every 4 KiB),
+                                        print "intact" if the server's SHA-256 matches, else
+                                        "corrupt" or an error
   probe.py serve-echo PORT READYFILE    echo each connection's bytes back
   probe.py hold HOST PORT GOFILE        one connection: an exchange, then GOFILE.held is
                                         written; when GOFILE appears (20 s at most) another
@@ -101,8 +103,13 @@ def hold(host, port, gofile):
         print(f"broken {e}")
 
 
-def send(host, port, nbytes, seed):
-    data = random.Random(seed).randbytes(nbytes)
+def send(host, port, nbytes, seed, marker=None):
+    data = bytearray(random.Random(seed).randbytes(nbytes))
+    if marker:
+        m = marker.encode()
+        for at in range(0, nbytes - len(m), 4096):
+            data[at:at + len(m)] = m
+    data = bytes(data)
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
@@ -145,7 +152,7 @@ def main():
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif cmd == "send":
-        send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+        send(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), sys.argv[6] if len(sys.argv) > 6 else None)
     else:
         client(cmd, sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 
