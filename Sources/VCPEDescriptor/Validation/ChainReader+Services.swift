@@ -42,6 +42,14 @@ extension ChainReader {
         for extra in entries.filter({ $0.value.node.isObject(withType: "vpn") }).dropFirst() {
             extra.value.error("descriptor v1 allows one vpn service per customer; put all peers in one")
         }
+        // The router forwards the VPN's listen port to it: the port cannot go to a LAN host too.
+        if let entry = entries.first(where: { $0.value.node.isObject(withType: "vpn") }),
+           case .vpn(let vpn)? = services.first(where: { $0.name == entry.key })?.kind,
+           case .router(let rt)? = services.first(where: { $0.kind.typeName == "router" })?.kind,
+           let clash = rt.portForwards.firstIndex(where: { $0.proto == .udp && $0.port.overlaps(PortRange(vpn.listenPort, vpn.listenPort)) }) {
+            let at = ObjectReader.member(ObjectReader.member(entry.value, "wireguard") ?? entry.value, "listenPort") ?? entry.value
+            at.error("udp port \(vpn.listenPort) is the router's port forward \(clash) already; the vpn service needs it forwarded to itself")
+        }
         return services
     }
 
