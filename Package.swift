@@ -27,13 +27,13 @@ let package = Package(
         ),
 
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
-                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev"])]),
+                       providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-genl-3-dev"])]),
         .target(name: "VCPENetlink", dependencies: ["VCPEDescriptor", "VCPESystem", "CNetlink"]),
 
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
         .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem", "CNftnl"]),
         // WireGuard devices: keys (X25519), the UAPI protocol, the wireguard-go daemon.
-        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor", "VCPESystem", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPENetlink", "CNetlink", .product(name: "Crypto", package: "swift-crypto"),
                                                    .product(name: "SystemPackage", package: "swift-system")]),
         // Vector kernels of the classifier: SSE4.2/AVX2 (picked at run time), NEON, scalar.
         .target(name: "CClassifier"),
@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPEClassifier", "VCPEDescriptor", "VCPETestSupport"]),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
+        .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPEWireGuard", "VCPENetlink", "VCPETestSupport"]),
         .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,3 +15,6 @@
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
 #include <netlink/route/neighbour.h>
+#include <netlink/genl/genl.h>
+#include <netlink/genl/ctrl.h>
+#include <linux/wireguard.h>

@@ -130,7 +130,7 @@ public final class Executor {
             if !remove { try Sysctl.write(key, value, namespace: ns) }
 
         case .wireguard(let ns, let interface, _, _, _):
-            if remove { try wireguard.remove(interface); return }
+            if remove { try wireguard.remove(interface, in: ns); return }
             guard let config = content.wireguard[action.object.id] else {
                 throw StateError("no WireGuard configuration for \(action.object.summary)")
             }
@@ -153,13 +153,13 @@ extension Executor {
     /// a device outside the namespace is replaced by a fresh one.
     private func ensureDevice(_ interface: String, in ns: String, _ config: DeviceConfig) throws {
         let endpoints = Set(config.peers.filter { $0.endpoint != nil }.map(\.publicKey))
-        var current = try wireguard.state(of: interface, configuredEndpoints: endpoints)?.config
+        var current = try wireguard.state(of: interface, in: ns, configuredEndpoints: endpoints)?.config
         let inNamespace = try route(ns).link(named: interface) != nil
         if current == nil || !inNamespace {
-            try wireguard.create(interface, namespace: ns)
+            try wireguard.create(interface, in: ns)
             current = nil
         }
-        if current != config { try wireguard.configure(interface, config, over: current) }
+        if current != config { try wireguard.configure(interface, in: ns, config, over: current) }
         try route(ns).setLink(interface, up: true)
     }
 }

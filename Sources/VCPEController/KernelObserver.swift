@@ -127,7 +127,7 @@ public struct KernelObserver: HostObserver {
         let holder = snaps.first { $0.value.link(named: interface) != nil }
         let ns = holder?.key ?? wanted?.namespace ?? KernelNames.namespace(customer: customer, service: "?")
         let digest: String
-        if let state = try wireguard.state(of: interface, configuredEndpoints: endpoints) {
+        if let state = try wireguard.state(of: interface, in: ns, configuredEndpoints: endpoints) {
             guard let link = holder?.value.link(named: interface) else {
                 out.insert(.wireguard(namespace: ns, interface: interface, listenPort: Int(state.config.listenPort), publicKey: "?", digest: "not-in-namespace"))
                 return

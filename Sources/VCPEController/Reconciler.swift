@@ -166,7 +166,7 @@ public final class Reconciler {
         for (i, customer) in customers.enumerated() {
             // A daemon keeps its namespace alive after the name is gone: it stops first.
             let wg = KernelNames.wireguardInterface(customer: customer)
-            if try wireguard.remove(wg) { results[i].removed.append("wireguard \(wg)") }
+            if try wireguard.remove(wg, in: nil) { results[i].removed.append("wireguard \(wg)") }
             store.removeWireguardKey(customer)
             for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {
                 sockets.forget(n)

@@ -85,7 +85,7 @@ extension Reconciler {
                     let values = try NftSocket(namespace: ns.name).counterValues(family: .inet, table: ServiceTables.tableName)
                     rules = fw.rules.map { RuleCounter(name: $0.name, packets: values[$0.name]?.packets ?? 0, bytes: values[$0.name]?.bytes ?? 0) }
                 }
-                if case .vpn(let v) = s.kind { vpn = vpnStatus(customer, v) }
+                if case .vpn(let v) = s.kind { vpn = vpnStatus(customer, v, namespace: ns.name) }
                 if case .router(let rt) = s.kind {
                     forwards = rt.portForwards.map { "\($0.proto.rawValue) \(chain.wan.address.address):\($0.port) -> \($0.toAddress)" + ($0.toPort.map { ":\($0)" } ?? "") }
                 }
@@ -116,9 +116,9 @@ extension Reconciler {
 }
 
 extension Reconciler {
-    func vpnStatus(_ customer: String, _ vpn: VPN) -> VPNStatus {
+    func vpnStatus(_ customer: String, _ vpn: VPN, namespace: String) -> VPNStatus {
         let interface = KernelNames.wireguardInterface(customer: customer)
-        let state = try? wireguard.state(of: interface, configuredEndpoints: [])
+        let state = try? wireguard.state(of: interface, in: namespace, configuredEndpoints: [])
         let seen = Dictionary((state?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { a, _ in a })
         let peers = vpn.peers.map { p in
             let s = seen[p.publicKey]

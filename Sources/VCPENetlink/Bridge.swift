@@ -2,12 +2,17 @@ import CNetlink
 
 extension RouteSocket {
     public func addBridge(_ name: String) throws(NetlinkError) {
+        try addLink(name, kind: "bridge")
+    }
+
+    /// A new link of a kind that needs no settings to exist (bridge, wireguard, dummy).
+    public func addLink(_ name: String, kind: String) throws(NetlinkError) {
         try checkInterfaceName(name)
         let link = rtnl_link_alloc()!
         defer { rtnl_link_put(link) }
         rtnl_link_set_name(link, name)
-        try call("set type bridge for", name) { rtnl_link_set_type(link, "bridge") }
-        try call("create bridge", name) { rtnl_link_add(sock, link, NLM_F_CREATE | NLM_F_EXCL) }
+        try call("set type \(kind) for", name) { rtnl_link_set_type(link, kind) }
+        try call("create \(kind)", name) { rtnl_link_add(sock, link, NLM_F_CREATE | NLM_F_EXCL) }
     }
 
     /// Creates the bridge unless it exists; an interface of that name that is no bridge is a mismatch.

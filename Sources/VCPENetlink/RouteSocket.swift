@@ -41,10 +41,7 @@ public final class RouteSocket {
     private init(raw: UInt, namespace: String?) {
         self.namespace = namespace
         sock = OpaquePointer(bitPattern: raw)!
-        // Ask the kernel to explain refusals, and keep its errno (libnl would map it to its own codes).
-        var one: Int32 = 1
-        setsockopt(nl_socket_get_fd(sock), 270 /* SOL_NETLINK */, 11 /* NETLINK_EXT_ACK */, &one, 4)
-        nl_socket_modify_err_cb(sock, NL_CB_CUSTOM, kernelErrorCallback, Unmanaged.passUnretained(lastError).toOpaque())
+        lastError.attach(to: sock)
     }
 
     deinit { nl_socket_free(sock) }
@@ -54,12 +51,7 @@ public final class RouteSocket {
     /// Runs one libnl call; a negative result becomes a NetlinkError with the kernel's errno.
     @discardableResult
     func call(_ operation: String, _ object: @autoclosure () -> String, _ body: () -> Int32) throws(NetlinkError) -> Int32 {
-        lastError.reset()
-        let rc = body()
-        guard rc < 0 else { return rc }
-        let errno = lastError.errno != 0 ? Errno(rawValue: lastError.errno) : Errno(rawValue: libnlToErrno(rc))
-        throw NetlinkError(operation: operation, object: "\(object()) \(place)", errno: errno,
-                           kernelMessage: lastError.message ?? (lastError.errno != 0 ? nil : String(cString: nl_geterror(rc))))
+        try lastError.call(operation, "\(object()) \(place)", body)
     }
 
     /// Dumps a cache and hands each object to `body`; the cache is freed afterwards.
@@ -95,6 +87,25 @@ final class KernelErrorState {
     func reset() {
         errno = 0
         message = nil
+    }
+
+    /// Asks the kernel to explain refusals on `sock`, and keeps its errno (libnl would map
+    /// it to its own codes). The socket must not outlive this state.
+    func attach(to sock: OpaquePointer) {
+        var one: Int32 = 1
+        setsockopt(nl_socket_get_fd(sock), 270 /* SOL_NETLINK */, 11 /* NETLINK_EXT_ACK */, &one, 4)
+        nl_socket_modify_err_cb(sock, NL_CB_CUSTOM, kernelErrorCallback, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    /// Runs one libnl call; a negative result becomes a NetlinkError with the kernel's errno.
+    @discardableResult
+    func call(_ operation: String, _ object: String, _ body: () -> Int32) throws(NetlinkError) -> Int32 {
+        reset()
+        let rc = body()
+        guard rc < 0 else { return rc }
+        let e = errno != 0 ? Errno(rawValue: errno) : Errno(rawValue: libnlToErrno(rc))
+        throw NetlinkError(operation: operation, object: object, errno: e,
+                           kernelMessage: message ?? (errno != 0 ? nil : String(cString: nl_geterror(rc))))
     }
 }
 

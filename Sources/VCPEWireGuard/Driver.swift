@@ -10,27 +10,26 @@ public protocol WireGuardDriver: Sendable {
     /// Shown in `status`.
     var name: String { get }
     /// The device and its state, or nil when there is none (or its daemon is dead).
-    func state(of interface: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState?
+    func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState?
     /// Makes a fresh device in `namespace` (whatever stale one there is goes first).
-    func create(_ interface: String, namespace: String) throws
+    func create(_ interface: String, in namespace: String) throws
     /// Sends what turns `current` into `wanted`.
-    func configure(_ interface: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws
-    /// Removes the device; fine when it is not there. True if there was something to remove.
+    func configure(_ interface: String, in namespace: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws
+    /// Removes the device; fine when it is not there. nil `namespace`: wherever it runs (a
+    /// kernel device goes with its namespace). True if there was something to remove.
     @discardableResult
-    func remove(_ interface: String) throws -> Bool
+    func remove(_ interface: String, in namespace: String?) throws -> Bool
     /// The process behind the device, if it has one.
     func processID(of interface: String) -> pid_t?
 }
 
 public enum WireGuard {
-    /// The kernel module when the kernel has it, wireguard-go otherwise.
+    /// The kernel module when the kernel has it (asked through generic netlink, which
+    /// loads the module if it can), wireguard-go otherwise. `VCPE_WIREGUARD=userspace`
+    /// forces wireguard-go.
     public static func driver() -> any WireGuardDriver {
-        UserspaceDriver()
-    }
-
-    /// Whether this kernel has WireGuard (built in or loadable).
-    public static var kernelHasModule: Bool {
-        access("/sys/module/wireguard", F_OK) == 0
+        if getenv("VCPE_WIREGUARD").map({ String(cString: $0) }) != "userspace", KernelDriver.isAvailable { return KernelDriver() }
+        return UserspaceDriver()
     }
 
     public struct Failure: Error, CustomStringConvertible {

@@ -31,7 +31,7 @@ public struct UserspaceDriver: WireGuardDriver {
         ProcessTable.find(program: Self.program, lastArgument: interface).first
     }
 
-    public func state(of interface: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
+    public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
         let path = Self.socketPath(interface)
         guard access(path, F_OK) == 0 else { return nil }
         guard let answer = try Self.exchange(path, UAPI.getRequest) else { return nil }  // a socket left by a dead daemon
@@ -49,8 +49,8 @@ public struct UserspaceDriver: WireGuardDriver {
         return try s.read(until: "\n\n")
     }
 
-    public func create(_ interface: String, namespace: String) throws {
-        try remove(interface)
+    public func create(_ interface: String, in namespace: String) throws {
+        try remove(interface, in: nil)
         guard access(executable, X_OK) == 0 else {
             throw WireGuard.Failure(interface: interface, message: "\(executable) not found (Debian: apt-get install wireguard-go)")
         }
@@ -67,7 +67,7 @@ public struct UserspaceDriver: WireGuardDriver {
         }
     }
 
-    public func configure(_ interface: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws {
+    public func configure(_ interface: String, in namespace: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws {
         guard let answer = try Self.exchange(Self.socketPath(interface), UAPI.setRequest(wanted, over: current)) else {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go is not running")
         }
@@ -76,7 +76,7 @@ public struct UserspaceDriver: WireGuardDriver {
     }
 
     @discardableResult
-    public func remove(_ interface: String) throws -> Bool {
+    public func remove(_ interface: String, in namespace: String?) throws -> Bool {
         let pids = ProcessTable.find(program: Self.program, lastArgument: interface)
         for pid in pids where !ProcessTable.terminate(pid) {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go pid \(pid) did not stop")

@@ -1,0 +1,54 @@
+import CNetlink
+import VCPENetlink
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The kernel's WireGuard: a `wireguard` link made over rtnetlink, configured over generic
+/// netlink (family "wireguard"). No process; the device goes with its namespace.
+public struct KernelDriver: WireGuardDriver {
+    public var name: String { "kernel (generic netlink)" }
+    public init() {}
+
+    /// Whether this kernel has WireGuard.
+    public static var isAvailable: Bool { ((try? GenericNetlinkSocket.open(family: WG_GENL_NAME)) ?? nil) != nil }
+
+    func socket(_ namespace: String) throws -> GenericNetlinkSocket {
+        guard let s = try GenericNetlinkSocket.open(family: WG_GENL_NAME, namespace: namespace) else {
+            throw WireGuard.Failure(interface: "?", message: "the kernel has no WireGuard generic netlink family")
+        }
+        return s
+    }
+
+    public func processID(of interface: String) -> pid_t? { nil }
+
+    public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
+        guard let link = try RouteSocket(namespace: namespace).link(named: interface), link.kind == "wireguard" else { return nil }
+        let replies = try socket(namespace).request("get wireguard \(interface)", command: UInt8(WG_CMD_GET_DEVICE.rawValue),
+                                                    version: KernelMessages.version, dump: true, attributes: KernelMessages.get(interface))
+        return KernelMessages.parseDevice(replies, configuredEndpoints: configuredEndpoints)
+    }
+
+    public func create(_ interface: String, in namespace: String) throws {
+        let route = try RouteSocket(namespace: namespace)
+        try route.removeLink(interface)
+        try route.addLink(interface, kind: "wireguard")
+    }
+
+    public func configure(_ interface: String, in namespace: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws {
+        _ = try socket(namespace).request("set wireguard \(interface)", command: UInt8(WG_CMD_SET_DEVICE.rawValue),
+                                          version: KernelMessages.version, attributes: KernelMessages.set(interface, wanted, over: current))
+    }
+
+    @discardableResult
+    public func remove(_ interface: String, in namespace: String?) throws -> Bool {
+        guard let namespace, NetworkNamespaceExists(namespace) else { return false }
+        let route = try RouteSocket(namespace: namespace)
+        guard try route.link(named: interface) != nil else { return false }
+        try route.removeLink(interface)
+        return true
+    }
+}
+
+private func NetworkNamespaceExists(_ name: String) -> Bool { access("/run/netns/\(name)", F_OK) == 0 }
