@@ -14,8 +14,9 @@ public struct UserspaceDriver: WireGuardDriver {
     public var name: String { "wireguard-go (userspace)" }
     let executable: String
 
+    /// `executable`, else `$VCPE_WIREGUARD_GO`, else wireguard-go from the usual places.
     public init(executable: String? = nil) {
-        self.executable = executable ?? Self.findExecutable()
+        self.executable = executable ?? getenv("VCPE_WIREGUARD_GO").map { String(cString: $0) } ?? Self.findExecutable()
     }
 
     static func findExecutable() -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPENetlink
 import VCPETestSupport
 
 /// The vpn service: real WireGuard tunnels (wireguard-go here) between two customers on one
@@ -7,8 +8,9 @@ import VCPETestSupport
 @Suite(.serialized) struct VPNTests {
     /// Site n (1 or 2): LAN 192.168.3n.0/24 behind fw -> vpn -> rt, WAN 203.0.113.3n; its
     /// peer is the other site.
-    static func site(_ sc: Scenario, _ n: Int, attach: String, peerKey: String, psk: String? = nil) -> String {
+    static func site(_ sc: Scenario, _ n: Int, attach: String, peerKey: String, psk: String? = nil, reachOut: Bool = true) -> String {
         let me = 30 + n, other = n == 1 ? 32 : 31
+        let reach = reachOut ? "\"endpoint\": \"203.0.113.\(other):51820\", \"keepalive\": 25, " : ""
         return """
         {
           "apiVersion": "vcpe/v1",
@@ -20,8 +22,8 @@ import VCPETestSupport
               { "name": "lan-out", "action": "accept", "from": "lan" },
               { "name": "site-in", "action": "accept", "from": "wan", "src": "192.168.\(other).0/24" } ] },
             "vpn": { "type": "vpn", "wireguard": { "address": "10.99.0.\(me)/32", "listenPort": 51820,
-              "peers": [ { "name": "site\(3 - n)", "publicKey": "\(peerKey)", "endpoint": "203.0.113.\(other):51820",
-                           "allowedIPs": ["192.168.\(other).0/24", "10.99.0.\(other)/32"], "keepalive": 25\(psk.map { ", \"presharedKeyFile\": \"\($0)\"" } ?? "") } ] } },
+              "peers": [ { "name": "site\(3 - n)", "publicKey": "\(peerKey)", \(reach)
+                           "allowedIPs": ["192.168.\(other).0/24", "10.99.0.\(other)/32"]\(psk.map { ", \"presharedKeyFile\": \"\($0)\"" } ?? "") } ] } },
             "rt": { "type": "router", "nat": "masquerade" }
           },
           "paths": { "site": ["fw", "vpn", "rt"] }
@@ -39,15 +41,16 @@ import VCPETestSupport
 
     /// Both sites applied the way an operator does it: site 1 first (its key is made),
     /// site 2 with site 1's public key, then site 1 again with site 2's.
-    static func twoSites(_ sc: Scenario, psk: String? = nil, wrongKeyAtSite1: Bool = false) throws -> Sites {
+    static func twoSites(_ sc: Scenario, psk: String? = nil, wrongKeyAtSite1: Bool = false, site1ReachesOut: Bool = true) throws -> Sites {
         let h1 = try sc.lanHost(1, address: "192.168.31.10/24", gateway: "192.168.31.1")
         let h2 = try sc.lanHost(2, address: "192.168.32.10/24", gateway: "192.168.32.1")
-        var f1 = try sc.descriptor(site(sc, 1, attach: h1.attach, peerKey: strangerKey, psk: psk))
+        var f1 = try sc.descriptor(site(sc, 1, attach: h1.attach, peerKey: strangerKey, psk: psk, reachOut: site1ReachesOut))
         try sc.vcpe(["apply", f1])
         let f2 = try sc.descriptor(site(sc, 2, attach: h2.attach, peerKey: try vpn(sc, 1)["publicKey"] as! String, psk: psk))
         try sc.vcpe(["apply", f2])
         if !wrongKeyAtSite1 {
-            f1 = try sc.descriptor(site(sc, 1, attach: h1.attach, peerKey: try vpn(sc, 2)["publicKey"] as! String, psk: psk))
+            f1 = try sc.descriptor(site(sc, 1, attach: h1.attach, peerKey: try vpn(sc, 2)["publicKey"] as! String, psk: psk,
+                                        reachOut: site1ReachesOut))
             try sc.vcpe(["apply", f1])
         }
         try sc.plugInternet()
@@ -109,6 +112,37 @@ import VCPETestSupport
         #expect(dump[1][2] == "203.0.113.32:51820" && dump[1][3] == "10.99.0.32/32,192.168.32.0/24" && dump[1][7] == "25")
         let p = try Self.peer(sc, 1)
         #expect(p["latestHandshake"] != nil && (p["rxBytes"] as? Int ?? 0) > 4 << 20 || (p["txBytes"] as? Int ?? 0) > 4 << 20, "\(p)")
+    }
+
+    /// Site 1 knows no endpoint of site 2 and sends no keepalives: only a handshake site 2
+    /// starts, through site 1's router and its forward of the listen port, opens the tunnel.
+    @Test func aHandshakeThePeerStartsComesIn() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let s = try Self.twoSites(sc, site1ReachesOut: false)
+        try sc.servers.start("tcp", port: 80, in: s.lan1)
+        // Site 2's earlier initiations met the stranger key; WireGuard retries every 5 s.
+        #expect(try probe("tcp", from: s.lan2, to: "192.168.31.10", port: 80, timeout: 12) == "ok peer=192.168.32.10")
+        let p = try Self.peer(sc, 1)
+        #expect(p["latestHandshake"] != nil)
+        #expect(p["endpoint"] as? String == "203.0.113.32:51820", "learnt from the handshake: \(p)")
+        #expect(ping(from: s.lan1, to: "192.168.32.10"))
+        // A learnt endpoint is not configuration: the host still matches the descriptor.
+        #expect(try sc.pendingActions(s.file1) == 0)
+    }
+
+    /// No wireguard-go: apply says why and leaves nothing of the customer behind.
+    @Test func aMissingDaemonFailsCleanly() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let h = try sc.lanHost(1, address: "192.168.31.10/24", gateway: "192.168.31.1")
+        let f = try sc.descriptor(Self.site(sc, 1, attach: h.attach, peerKey: Self.strangerKey))
+        let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["VCPE_WIREGUARD=userspace", "VCPE_WIREGUARD_GO=/nonexistent/wireguard-go",
+                                                              vcpeBinary.path, "apply", f, "--state-dir", sc.stateDir])
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("wireguard wg-\(sc.customer(1)): /nonexistent/wireguard-go not found") && r.stderr.contains("rolled back"), "\(r.stderr)")
+        #expect(!(try sh("/usr/sbin/ip", ["netns", "list"])).contains("vcpe-\(sc.customer(1))"))
+        #expect(try RouteSocket().link(named: "vb-\(sc.customer(1))") == nil)
     }
 
     @Test func aWrongPeerKeyPassesNothing() throws {
