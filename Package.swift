@@ -14,6 +14,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // The chain descriptor: JSON with positions, model, validation, kernel names. Pure.
@@ -61,6 +62,8 @@ let package = Package(
         .target(name: "VCPEBenchSupport", path: "bench/support"),
         .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
                           path: "bench/netlink"),
+        // Request/response latency between namespaces, recorded with HdrHistogram.
+        .executableTarget(name: "vcpe-bench-rr", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "bench/rr"),
         .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENftables", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
                           path: "bench/nftables"),
 

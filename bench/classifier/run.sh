@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sizes=${1:-"1000 10000 100000"}; rounds=${2:-3}
-vcpe=.build/release/vcpe
+vcpe=${BENCH_BIN:-.build/release}/vcpe
 work=$(mktemp -d /tmp/vcpe-bench-cls.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 core=$(( $(nproc) - 1 ))

@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 n=${1:-100}; rounds=${2:-3}
-vcpe=.build/release/vcpe
+vcpe=${BENCH_BIN:-.build/release}/vcpe
 work=$(mktemp -d /tmp/vcpe-bench-ctl.XXXXXX)
 seg=vcpebenchw
 cleanup() {
@@ -38,7 +38,7 @@ for i in $(seq 0 $((n - 1))); do
   "paths": { "internet": ["fw", "rt"] } }
 JSON
 done
-.build/release/vcpe plan --empty-host "$work/chains/bc0.json" >/dev/null
+$vcpe plan --empty-host "$work/chains/bc0.json" >/dev/null
 # The nft text of the first customer's tables, as vcpe renders them (same rules for all).
 fwtables="$work/fw.nft"; rttables="$work/rt.nft"
 cat > "$fwtables" <<'NFT'
@@ -106,10 +106,13 @@ SH
 now() { date +%s.%N; }
 sub() { awk "BEGIN { printf \"%.6f\", $1 - $2 }"; }
 maxrss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
+memavail() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 results="["
 for r in $(seq 1 "$rounds"); do
   rm -rf "$work/state"
+  m0=$(memavail)
   t0=$(now); $vcpe apply --state-dir "$work/state" "$work"/chains/*.json >/dev/null; t1=$(now)
+  m1=$(memavail)
   $vcpe apply --state-dir "$work/state" "$work"/chains/*.json >/dev/null; t2=$(now)
   rss=$(maxrss $vcpe apply --state-dir "$work/state" "$work"/chains/*.json)
   t3=$(now); $vcpe delete --state-dir "$work/state" $(seq -f "bc%g" 0 $((n - 1))) >/dev/null; t4=$(now)
@@ -119,6 +122,6 @@ for r in $(seq 1 "$rounds"); do
   t5=$(now); bash "$work/create.sh"; t6=$(now); bash "$work/delete.sh"; t7=$(now)
   ip link del $seg 2>/dev/null || true
   sleep 0.5  # let the kernel finish tearing down namespaces before the next round
-  results="$results{\"vcpe_apply_s\": $(sub $t1 $t0), \"vcpe_reapply_s\": $(sub $t2 $t1), \"vcpe_delete_s\": $(sub $t4 $t3), \"vcpe_delete_all_gone_s\": $(sub $t4g $t3), \"vcpe_peak_rss_kib\": $rss, \"script_create_s\": $(sub $t6 $t5), \"script_delete_s\": $(sub $t7 $t6)},"
+  results="$results{\"vcpe_apply_s\": $(sub $t1 $t0), \"vcpe_reapply_s\": $(sub $t2 $t1), \"vcpe_delete_s\": $(sub $t4 $t3), \"vcpe_delete_all_gone_s\": $(sub $t4g $t3), \"vcpe_peak_rss_kib\": $rss, \"script_create_s\": $(sub $t6 $t5), \"script_delete_s\": $(sub $t7 $t6), \"kernel_kib_per_customer\": $(( (m0 - m1) / n ))},"
 done
 echo "{\"benchmark\": \"controller\", \"customers\": $n, \"rounds\": ${results%,}]}"

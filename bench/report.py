@@ -1,0 +1,135 @@
+#!/usr/bin/env python3
+"""Turns one bench/results/<timestamp>/ directory into summary.md and latency-cdf.svg.
+
+Every figure in the summary is the median over rounds with [min-max] beside it; ratios are
+taken between medians measured in the same run. Usage: bench/report.py DIR
+"""
+import json
+import math
+import os
+import sys
+
+d = sys.argv[1]
+
+
+def load(name):
+    p = os.path.join(d, name)
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+def med(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2] if xs else float("nan")
+
+
+def spread(xs, fmt):
+    return f"{fmt % med(xs)} [{fmt % min(xs)}-{fmt % max(xs)}]" if len(xs) > 1 else fmt % med(xs)
+
+
+meta = load("meta.json") or {}
+out = [f"# vcpe benchmark report, {meta.get('date', '?')}", ""]
+out.append(f"Machine: {meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, {meta.get('memory_gib', '?')} GiB; kernel {meta.get('kernel', '?')}; "
+           f"commit {meta.get('commit', '?')}; mode {meta.get('mode', '?')}; build {meta.get('build', '?')}.")
+out.append("Figures: median over rounds, [min-max] beside; ratios between medians of the same run. "
+           "This machine is shared and noisy: read differences under about 20 % as noise.")
+out.append("")
+
+lat = load("latency.json")
+if lat:
+    vs = lat["variants"]
+    out += ["## Latency and throughput through a chain", "",
+            f"Request/response, 64 B, {lat['samples']:,} samples per variant and round after {lat['warmup']:,} warm-up round trips, "
+            f"{lat['rounds_run']} round(s), recorded with HdrHistogram (vcpe-bench-rr); round trip in microseconds. "
+            f"Throughput: iperf3, {lat['seconds']} s per figure (TCP; UDP with 64-byte datagrams, packets received per second).", ""]
+    def col(v, proto, k):
+        return [r[proto]["us"][k] for r in vs[v]["rounds"]]
+    floor = {p: med(col("floor", p, "p50")) for p in ("udp_rr", "tcp_rr")}
+    base = {p: med(col("script", p, "p50")) for p in ("udp_rr", "tcp_rr")} if "script" in vs else floor
+    out.append("| variant | shape | UDP p50 | p90 | p99 | p99.9 | max | UDP p50 vs floor / script | TCP p50 | p99 | p99.9 | TCP p50 vs floor / script | TCP Gbit/s | UDP 64 B kpps |")
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for v, x in vs.items():
+        u50 = med(col(v, "udp_rr", "p50")); t50 = med(col(v, "tcp_rr", "p50"))
+        out.append("| %s | %s | %s | %.1f | %.1f | %.1f | %.0f | %.2fx / %.2fx | %s | %.1f | %.1f | %.2fx / %.2fx | %s | %s |" % (
+            v, x["shape"], spread(col(v, "udp_rr", "p50"), "%.1f"), med(col(v, "udp_rr", "p90")), med(col(v, "udp_rr", "p99")),
+            med(col(v, "udp_rr", "p99_9")), med(col(v, "udp_rr", "max")), u50 / floor["udp_rr"], u50 / base["udp_rr"],
+            spread(col(v, "tcp_rr", "p50"), "%.1f"), med(col(v, "tcp_rr", "p99")), med(col(v, "tcp_rr", "p99_9")),
+            t50 / floor["tcp_rr"], t50 / base["tcp_rr"],
+            spread([r["tcp_gbit_s"] for r in x["rounds"]], "%.2f"), spread([r["udp64_pps"] / 1000 for r in x["rounds"]], "%.0f")))
+    sp = lat.get("sockperf_vcpe_udp_us") or {}
+    if sp.get("p50"):
+        out += ["", f"Cross-check with sockperf (ping-pong, 64 B, its half round trips doubled) on the vcpe variant: UDP p50 {sp['p50']:.1f} us, "
+                f"p99 {sp['p99']:.1f} us, against {med(col('vcpe', 'udp_rr', 'p50')):.1f} / {med(col('vcpe', 'udp_rr', 'p99')):.1f} us from vcpe-bench-rr."]
+    out += ["", "Not measured yet: the classifier variants (per packet, and with the kernel flow cache): the data path is not built.",
+            "", "![latency CDF](latency-cdf.svg)", ""]
+
+    # CDF plot: one line per variant and protocol, log-scale latency, tail-stretched percentile axis.
+    W, H, L, B = 900, 460, 70, 50
+    pts = [(v, p, x["rounds"][-1][p]["cdf"]) for v, x in vs.items() for p in ("udp_rr", "tcp_rr")]
+    lo = min(c[0] for _, _, cs in pts for c in cs if c[0] > 0)
+    hi = max(c[0] for _, _, cs in pts for c in cs)
+    lx = lambda us: L + (W - L - 20) * (math.log10(max(us, lo)) - math.log10(lo)) / max(1e-9, math.log10(hi) - math.log10(lo))
+    ty = lambda pct: -math.log10(max(1e-4, 1 - min(pct, 99.999) / 100))  # 0 .. 5 (p99.999)
+    ly = lambda pct: H - B - (H - B - 20) * ty(pct) / 5
+    colors = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666"]
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{W/2}" y="15" text-anchor="middle">Round trip latency through each variant (last round; solid UDP, dashed TCP)</text>']
+    for pct, label in [(0, "p0"), (50, "p50"), (90, "p90"), (99, "p99"), (99.9, "p99.9"), (99.99, "p99.99")]:
+        y = ly(pct)
+        svg.append(f'<line x1="{L}" x2="{W-20}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/><text x="{L-5}" y="{y+4:.1f}" text-anchor="end">{label}</text>')
+    e = math.floor(math.log10(lo))
+    while 10 ** e <= hi * 1.01:
+        for m in (1, 2, 5):
+            v = m * 10 ** e
+            if lo <= v <= hi:
+                x = lx(v)
+                svg.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="20" y2="{H-B}" stroke="#eee"/><text x="{x:.1f}" y="{H-B+15}" text-anchor="middle">{v:g}</text>')
+        e += 1
+    svg.append(f'<text x="{(W+L)/2}" y="{H-10}" text-anchor="middle">microseconds (log scale)</text>')
+    for i, (v, p, cs) in enumerate(pts):
+        c = colors[(i // 2) % len(colors)]
+        path = " ".join(f"{lx(us):.1f},{ly(pct):.1f}" for us, pct in cs)
+        dash = "" if p == "udp_rr" else ' stroke-dasharray="6,3"'
+        svg.append(f'<polyline fill="none" stroke="{c}" stroke-width="1.6"{dash} points="{path}"/>')
+        if p == "udp_rr":
+            svg.append(f'<rect x="{L+10}" y="{30 + 16*(i//2)}" width="14" height="3" fill="{c}"/><text x="{L+30}" y="{35 + 16*(i//2)}">{v}</text>')
+    svg.append("</svg>")
+    open(os.path.join(d, "latency-cdf.svg"), "w").write("\n".join(svg))
+
+ctl = load("controller.json")
+if ctl:
+    out += ["## Control plane", "", "Firewall + router customers applied from scratch, re-applied unchanged, deleted; "
+            "the baseline is a script of ip and nft commands building the same chains. Peak memory: /usr/bin/time. "
+            "Kernel memory per customer: MemAvailable before and after the apply, divided by the customers.", "",
+            "| customers | apply | script | speed-up | re-apply | delete (command) | all bridges gone | script delete | vcpe peak RSS | kernel memory per customer |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for run in ctl if isinstance(ctl, list) else [ctl]:
+        rs = run["rounds"]
+        g = lambda k: [r[k] for r in rs]
+        out.append("| %d | %s s | %s s | %.1fx | %s s | %s s | %s s | %s s | %d MiB | %s |" % (
+            run["customers"], spread(g("vcpe_apply_s"), "%.2f"), spread(g("script_create_s"), "%.2f"),
+            med(g("script_create_s")) / med(g("vcpe_apply_s")), spread(g("vcpe_reapply_s"), "%.3f"), spread(g("vcpe_delete_s"), "%.2f"),
+            spread(g("vcpe_delete_all_gone_s"), "%.2f"), spread(g("script_delete_s"), "%.2f"), med(g("vcpe_peak_rss_kib")) // 1024,
+            ("%.0f KiB" % med(g("kernel_kib_per_customer"))) if run["customers"] >= 10 else "(too few to tell from noise)"))
+    out.append("")
+
+cls = load("classifier.json")
+if cls:
+    out += ["## Packet classifier", "", "One core (taskset), generated ClassBench-like sets, vector kernel against the scalar C build "
+            "of the same structures and the Swift linear oracle.", "",
+            "| set | rules | engine | ns/packet | scalar C | oracle | memory | tables |", "|---|---|---|---|---|---|---|---|"]
+    groups = {}
+    for s in cls["sets"]:
+        groups.setdefault((s["kind"], s["rules"]), []).append(s)
+    for (kind, n), runs in groups.items():
+        out.append("| %s | %d | %s | %s | %.1f | %.0f | %.2f MB | %d |" % (
+            kind, n, runs[0]["vector"]["engine"], spread([x["vector"]["nsPerPacket"] for x in runs], "%.1f"),
+            med([x["scalar"]["nsPerPacket"] for x in runs]), med([x["oracle"]["nsPerPacket"] for x in runs]),
+            runs[0]["vector"]["memoryBytes"] / 1e6, runs[0]["vector"]["tables"]))
+    out.append("")
+
+for name, title in (("netlink.json", "netlink"), ("nftables.json", "nftables")):
+    if load(name):
+        out.append(f"Micro-benchmarks of the {title} layer: `{name}`.")
+open(os.path.join(d, "summary.md"), "w").write("\n".join(out) + "\n")
+print("\n".join(out))
