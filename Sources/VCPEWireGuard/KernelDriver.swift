@@ -1,5 +1,6 @@
 import CNetlink
 import VCPENetlink
+import VCPESystem
 
 #if canImport(Glibc)
 import Glibc
@@ -24,7 +25,8 @@ public struct KernelDriver: WireGuardDriver {
     public func processID(of interface: String) -> pid_t? { nil }
 
     public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
-        guard let link = try RouteSocket(namespace: namespace).link(named: interface), link.kind == "wireguard" else { return nil }
+        guard NetworkNamespace.exists(namespace),
+              let link = try RouteSocket(namespace: namespace).link(named: interface), link.kind == "wireguard" else { return nil }
         let replies = try socket(namespace).request("get wireguard \(interface)", command: UInt8(WG_CMD_GET_DEVICE.rawValue),
                                                     version: KernelMessages.version, dump: true, attributes: KernelMessages.get(interface))
         return KernelMessages.parseDevice(replies, configuredEndpoints: configuredEndpoints)
@@ -43,12 +45,10 @@ public struct KernelDriver: WireGuardDriver {
 
     @discardableResult
     public func remove(_ interface: String, in namespace: String?) throws -> Bool {
-        guard let namespace, NetworkNamespaceExists(namespace) else { return false }
+        guard let namespace, NetworkNamespace.exists(namespace) else { return false }
         let route = try RouteSocket(namespace: namespace)
         guard try route.link(named: interface) != nil else { return false }
         try route.removeLink(interface)
         return true
     }
 }
-
-private func NetworkNamespaceExists(_ name: String) -> Bool { access("/run/netns/\(name)", F_OK) == 0 }
