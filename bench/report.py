@@ -128,8 +128,23 @@ if cls:
             runs[0]["vector"]["memoryBytes"] / 1e6, runs[0]["vector"]["tables"]))
     out.append("")
 
-for name, title in (("netlink.json", "netlink"), ("nftables.json", "nftables")):
-    if load(name):
-        out.append(f"Micro-benchmarks of the {title} layer: `{name}`.")
+nl, nf = load("netlink.json"), load("nftables.json")
+if nl or nf:
+    out += ["## Kernel layers", "", "| what | vcpe | baseline in the same run | ratio |", "|---|---|---|---|"]
+if nl:
+    m = nl["median"]
+    out.append("| create %s namespaces, each with a veth to a bridge, 2 addresses, a route | %.2f s | `ip` script %.2f s | %.1fx faster |" % (
+        nl.get("namespaces", "the"), m["netlink_create_s"], m["script_create_s"], m["create_speedup"]))
+    out.append("| delete them | %.0f ms (interfaces gone after %.2f s) | `ip netns del` script %.2f s | |" % (
+        m["netlink_delete_s"] * 1000, m["netlink_delete_until_gone_s"], m["script_delete_s"]))
+if nf:
+    for k, label in (("rules_table", "install a %s-rule table in one transaction"), ("interval_set", "install a %s-element interval set")):
+        x = nf[k]
+        out.append("| %s | %.2f s | `nft -f` %.2f s | %.1fx faster |" % (label % f"{nf.get('rules', '?'):,}" if isinstance(nf.get('rules'), int) else label % "N",
+                   med(x["vcpe_s"]), med(x["nft_s"]), x["speedup"]))
+    r = nf["replace_100_rules"]
+    out.append("| replace a customer's 100-rule table | %.1f ms median, %.1f ms max | | |" % (r["median_s"] * 1000, r["max_s"] * 1000))
+if nl or nf:
+    out.append("")
 open(os.path.join(d, "summary.md"), "w").write("\n".join(out) + "\n")
 print("\n".join(out))
