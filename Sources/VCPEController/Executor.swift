@@ -79,6 +79,7 @@ public final class Executor {
                 try NetworkNamespace.remove(name)
             } else {
                 try NetworkNamespace.ensure(name)
+                sockets.noteCreated(name)
                 try route(name).setLink("lo", up: true)
             }
 

@@ -25,7 +25,7 @@ public struct KernelObserver: HostObserver {
 
     public func observe(customer: String) throws -> HostState {
         var out = HostState()
-        let mine = try NetworkNamespace.list(prefix: KernelNames.namespace(customer: customer, service: ""))
+        let mine = try sockets.namespaces(prefix: KernelNames.namespace(customer: customer, service: "")).filter(NetworkNamespace.exists)
         let wanted = Set(desired.objects.values.compactMap { if case .namespace(let n) = $0 { n } else { nil } })
         for n in mine { out.insert(.namespace(name: n)) }
 
@@ -135,7 +135,8 @@ public struct KernelObserver: HostObserver {
             digest = state.config.digest + (link.isUp ? "" : " (down)")
             out.insert(.wireguard(namespace: ns, interface: interface, listenPort: Int(state.config.listenPort),
                                   publicKey: state.config.privateKey.publicKey.base64, digest: digest))
-        } else if wireguard.processID(of: interface) != nil {
+        } else if wanted != nil, wireguard.processID(of: interface) != nil {
+            // Looked for only where a device is wanted: finding a process reads all of /proc.
             out.insert(.wireguard(namespace: ns, interface: interface, listenPort: 0, publicKey: "?", digest: "not-answering"))
         }
     }

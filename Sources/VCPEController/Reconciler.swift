@@ -163,12 +163,13 @@ public final class Reconciler {
             results.append(DeleteResult(customer: customer, removed: removed))
         }
         try retire(bridges, host: host)
+        // A daemon keeps its namespace alive after the name is gone: daemons stop first.
+        let stopped = Set(try wireguard.removeAll(customers.map { KernelNames.wireguardInterface(customer: $0) }))
         for (i, customer) in customers.enumerated() {
-            // A daemon keeps its namespace alive after the name is gone: it stops first.
             let wg = KernelNames.wireguardInterface(customer: customer)
-            if try wireguard.remove(wg, in: nil) { results[i].removed.append("wireguard \(wg)") }
+            if stopped.contains(wg) { results[i].removed.append("wireguard \(wg)") }
             store.removeWireguardKey(customer)
-            for n in try NetworkNamespace.entries(prefix: KernelNames.namespace(customer: customer, service: "")) {
+            for n in try sockets.namespaces(prefix: KernelNames.namespace(customer: customer, service: "")) {
                 sockets.forget(n)
                 try NetworkNamespace.remove(n)
                 results[i].removed.insert("namespace \(n)", at: 0)

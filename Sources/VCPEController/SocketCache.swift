@@ -2,13 +2,30 @@ import VCPENetlink
 import VCPENftables
 import VCPESystem
 
-/// Netlink sockets by namespace, kept for a whole run. Closing a netfilter socket while
-/// the kernel still holds committed transactions to free waits for an RCU grace period
-/// (nf_tables flushes its destroy work on release), so closing one per customer right after
-/// its commit cost a grace period each; kept open, they are closed together at the end.
+/// What one run keeps of the host's namespaces: netlink sockets into each, and the names
+/// under /run/netns.
+///
+/// Sockets: closing a netfilter socket while the kernel still holds committed transactions
+/// to free waits for an RCU grace period (nf_tables flushes its destroy work on release), so
+/// closing one per customer right after its commit cost a grace period each; kept open, they
+/// are closed together at the end.
+///
+/// Names: the directory is read once, then kept current by vcpe's own creates and removes
+/// (the lock keeps other vcpe processes out); reading it per customer made a run over many
+/// customers quadratic (1,200 entries read 400 times for a 400-customer re-apply).
 final class SocketCache {
     private var routes: [String: RouteSocket] = [:]
     private var nfts: [String: NftSocket] = [:]
+    private var names: Set<String>?
+
+    /// Every entry of /run/netns starting with `prefix` (mounted or not), sorted.
+    func namespaces(prefix: String) throws -> [String] {
+        if names == nil { names = Set(try NetworkNamespace.entries()) }
+        return names!.filter { $0.hasPrefix(prefix) }.sorted()
+    }
+
+    /// A namespace vcpe has just made.
+    func noteCreated(_ ns: String) { names?.insert(ns) }
 
     func route(_ ns: String?) throws -> RouteSocket {
         if let s = routes[ns ?? ""] { return s }
@@ -40,5 +57,6 @@ final class SocketCache {
     func forget(_ ns: String) {
         routes[ns] = nil
         nfts[ns] = nil
+        names?.remove(ns)
     }
 }

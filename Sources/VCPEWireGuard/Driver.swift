@@ -19,6 +19,8 @@ public protocol WireGuardDriver: Sendable {
     /// kernel device goes with its namespace). True if there was something to remove.
     @discardableResult
     func remove(_ interface: String, in namespace: String?) throws -> Bool
+    /// Removes these devices wherever they run, in one pass; returns those that were there.
+    func removeAll(_ interfaces: [String]) throws -> [String]
     /// The process behind the device, if it has one.
     func processID(of interface: String) -> pid_t?
 }

@@ -43,6 +43,9 @@ public struct KernelDriver: WireGuardDriver {
                                           version: KernelMessages.version, attributes: KernelMessages.set(interface, wanted, over: current))
     }
 
+    /// Kernel devices go with their namespaces.
+    public func removeAll(_ interfaces: [String]) throws -> [String] { [] }
+
     @discardableResult
     public func remove(_ interface: String, in namespace: String?) throws -> Bool {
         guard let namespace, NetworkNamespace.exists(namespace) else { return false }

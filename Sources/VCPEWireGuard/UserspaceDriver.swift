@@ -78,7 +78,15 @@ public struct UserspaceDriver: WireGuardDriver {
 
     @discardableResult
     public func remove(_ interface: String, in namespace: String?) throws -> Bool {
-        let pids = ProcessTable.find(program: Self.program, lastArgument: interface)
+        try stop(interface, ProcessTable.find(program: Self.program, lastArgument: interface))
+    }
+
+    public func removeAll(_ interfaces: [String]) throws -> [String] {
+        let running = ProcessTable.find(program: Self.program, lastArguments: Set(interfaces))
+        return try interfaces.filter { try stop($0, running[$0] ?? []) }
+    }
+
+    private func stop(_ interface: String, _ pids: [pid_t]) throws -> Bool {
         for pid in pids where !ProcessTable.terminate(pid) {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go pid \(pid) did not stop")
         }
