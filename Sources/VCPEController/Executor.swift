@@ -85,7 +85,7 @@ public final class Executor {
 
         case .bridge(let name):
             if remove { try route(nil).removeLink(name) } else {
-                _ = try route(nil).ensureBridge(name)
+                if try route(nil).ensureBridge(name) == .created { try withoutIPv6(name) }
                 try route(nil).setLink(name, up: true)
             }
 
@@ -100,6 +100,7 @@ public final class Executor {
             // peer's nil namespace means "the asking socket's own".
             let (a, b) = down.namespace == nil ? (down, up) : (up, down)
             try route(a.namespace).addVeth(VethEnd(a.interface), VethEnd(b.interface, in: b.namespace))
+            if a.namespace == nil { try withoutIPv6(a.interface) }
             try route(up.namespace).setLink(up.interface, up: true)
             try route(down.namespace).setLink(down.interface, up: true)
 
@@ -149,6 +150,13 @@ public final class Executor {
 }
 
 extension Executor {
+    /// Host-side bridges and ports carry frames, not addresses. With IPv6 on, each would add
+    /// routes to the host's one IPv6 table, which the kernel walks whole whenever any
+    /// interface comes or goes: with thousands of customers, most of the time of a delete.
+    private func withoutIPv6(_ interface: String) throws {
+        try Sysctl.writeIPv6(interface: interface, "disable_ipv6", "1", namespace: nil)
+    }
+
     /// A running device in `ns` with `config`. A live device is changed in place, only
     /// where it differs, so peers whose settings stay keep their sessions; a dead daemon or
     /// a device outside the namespace is replaced by a fresh one.

@@ -19,7 +19,16 @@ public enum Sysctl {
     }
 
     public static func write(_ key: String, _ value: String, namespace: String?) throws {
-        let fd = try NetworkNamespace.perform(in: namespace) { try FileDescriptor.open(path(key), .writeOnly) }
+        try write(path(key), key, value, namespace: namespace)
+    }
+
+    /// `net.ipv6.conf.INTERFACE.KEY`: by path, since interface names may hold dots.
+    public static func writeIPv6(interface: String, _ key: String, _ value: String, namespace: String?) throws {
+        try write(FilePath("/proc/sys/net/ipv6/conf/\(interface)/\(key)"), "net.ipv6.conf.\(interface).\(key)", value, namespace: namespace)
+    }
+
+    private static func write(_ path: FilePath, _ key: String, _ value: String, namespace: String?) throws {
+        let fd = try NetworkNamespace.perform(in: namespace) { try FileDescriptor.open(path, .writeOnly) }
         defer { try? fd.close() }
         do {
             _ = try fd.writeAll(Array((value + "\n").utf8))

@@ -65,6 +65,12 @@ import VCPETestSupport
         let links = status?.first?["links"] as? [[String: Any]] ?? []
         #expect(links.count == 3 && links.allSatisfy { $0["state"] as? String == "up" })
         #expect(links.reduce(0) { $0 + ($1["txBytes"] as? Int ?? 0) } > 4 << 20)
+
+        // Host-side bridges and ports carry no IPv6 (it would grow the host's IPv6 table).
+        for i in ["vl-", "vw-", "vb-"].map({ $0 + sc.customer(0) }) + [sc.segment] {
+            let v = try String(contentsOfFile: "/proc/sys/net/ipv6/conf/\(i)/disable_ipv6", encoding: .utf8)
+            #expect(v.trimmingCharacters(in: .whitespacesAndNewlines) == "1", "\(i)")
+        }
     }
 
     @Test func twoCustomersWithTheSameSubnetStayApart() throws {
