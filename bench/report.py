@@ -30,8 +30,28 @@ meta = load("meta.json") or {}
 out = [f"# vcpe benchmark report, {meta.get('date', '?')}", ""]
 out.append(f"Machine: {meta.get('cpu', '?')}, {meta.get('cpus', '?')} CPUs, {meta.get('memory_gib', '?')} GiB; kernel {meta.get('kernel', '?')}; "
            f"commit {meta.get('commit', '?')}; mode {meta.get('mode', '?')}; build {meta.get('build', '?')}.")
-out.append("Figures: median over rounds, [min-max] beside; ratios between medians of the same run. "
-           "This machine is shared and noisy: read differences under about 20 % as noise.")
+out.append("Figures: median over rounds, [min-max] beside; ratios between medians of the same run.")
+
+
+def noise(xs):
+    return (max(xs) - min(xs)) / med(xs) * 100 if len(xs) > 1 and med(xs) else None
+
+
+# The run's own noise: how much figures that should not move did move between rounds.
+probes = []
+lat0, ctl0 = load("latency.json"), load("controller.json")
+if lat0 and "floor" in lat0["variants"]:
+    fl = lat0["variants"]["floor"]["rounds"]
+    probes.append(("the floor's UDP p50", noise([r["udp_rr"]["us"]["p50"] for r in fl])))
+    probes.append(("its TCP p50", noise([r["tcp_rr"]["us"]["p50"] for r in fl])))
+    probes.append(("its TCP throughput", noise([r["tcp_gbit_s"] for r in fl])))
+if ctl0:
+    runs = ctl0 if isinstance(ctl0, list) else [ctl0]
+    big = max(runs, key=lambda r: r["customers"])
+    probes.append((f"the script's build of {big['customers']} customers", noise([r["script_create_s"] for r in big["rounds"]])))
+said = [f"{what} spread {n:.0f} %" for what, n in probes if n is not None]
+out.append("This run's noise (max-min over median, between rounds): " + "; ".join(said) + "." if said
+           else "One round only: this run does not measure its own noise; read differences under about 20 % as noise.")
 out.append("")
 
 lat = load("latency.json")
