@@ -40,7 +40,52 @@ public struct DeviceConfig: Sendable, Hashable {
         for p in peers {
             text += "\(UAPI.hex(p.publicKey)) \(p.presharedKey.map(UAPI.hex) ?? "-") \(p.endpoint ?? "-") \(p.keepalive) \(p.allowedIPs.joined(separator: ","))\n"
         }
-        return SHA256.hash(data: Array(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        return UAPI.hex(Array(SHA256.hash(data: Array(text.utf8)).prefix(8)))
+    }
+
+    /// Peers whose endpoint is configuration; the others' endpoints are learnt from them.
+    public var configuredEndpoints: Set<[UInt8]> { Set(peers.filter { $0.endpoint != nil }.map(\.publicKey)) }
+
+    /// What turns `current` (nil: a fresh device) into this configuration, field by field.
+    /// Both protocols send exactly this: an unchanged peer is not touched, so its session
+    /// and handshake stay.
+    public func change(from current: DeviceConfig?) -> DeviceChange {
+        var c = DeviceChange()
+        if current?.privateKey != privateKey { c.privateKey = privateKey }
+        if current?.listenPort != listenPort { c.listenPort = listenPort }
+        let have = Dictionary((current?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { a, _ in a })
+        let want = Set(peers.map(\.publicKey))
+        c.removed = (current?.peers ?? []).map(\.publicKey).filter { !want.contains($0) }
+        for p in peers where have[p.publicKey] != p {
+            let old = have[p.publicKey]
+            c.peers.append(DeviceChange.Peer(
+                publicKey: p.publicKey,
+                presharedKey: old?.presharedKey == p.presharedKey ? nil : p.presharedKey ?? [UInt8](repeating: 0, count: 32),
+                endpoint: old?.endpoint == p.endpoint ? nil : p.endpoint,
+                keepalive: old?.keepalive == p.keepalive ? nil : p.keepalive,
+                allowedIPs: old?.allowedIPs == p.allowedIPs ? nil : p.allowedIPs))
+        }
+        return c
+    }
+}
+
+/// The difference `DeviceConfig.change(from:)` finds; nil fields stay as they are.
+public struct DeviceChange: Sendable, Hashable {
+    public var privateKey: WireGuardKey?
+    public var listenPort: UInt16?
+    /// Public keys of peers to remove.
+    public var removed: [[UInt8]] = []
+    /// Peers to add or change.
+    public var peers: [Peer] = []
+
+    public struct Peer: Sendable, Hashable {
+        public var publicKey: [UInt8]
+        /// All zeros removes the key.
+        public var presharedKey: [UInt8]?
+        public var endpoint: String?
+        public var keepalive: UInt16?
+        /// Replaces the peer's whole list.
+        public var allowedIPs: [String]?
     }
 }
 

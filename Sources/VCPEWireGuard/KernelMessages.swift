@@ -18,41 +18,33 @@ public enum KernelMessages {
     /// `wanted`; like the UAPI request, only what differs, so unchanged peers keep their
     /// sessions.
     public static func set(_ interface: String, _ wanted: DeviceConfig, over current: DeviceConfig?) -> [UInt8] {
+        let c = wanted.change(from: current)
         var w = NetlinkAttributeWriter()
         w.put(UInt16(WGDEVICE_A_IFNAME.rawValue), string: interface)
-        if current?.privateKey != wanted.privateKey { w.put(UInt16(WGDEVICE_A_PRIVATE_KEY.rawValue), wanted.privateKey.raw) }
-        if current?.listenPort != wanted.listenPort { w.put(UInt16(WGDEVICE_A_LISTEN_PORT.rawValue), wanted.listenPort) }
-        let have = Dictionary((current?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { a, _ in a })
-        let want = Set(wanted.peers.map(\.publicKey))
-        let removed = (current?.peers ?? []).filter { !want.contains($0.publicKey) }
-        let changed = wanted.peers.filter { have[$0.publicKey] != $0 }
-        guard !removed.isEmpty || !changed.isEmpty else { return w.bytes }
+        if let k = c.privateKey { w.put(UInt16(WGDEVICE_A_PRIVATE_KEY.rawValue), k.raw) }
+        if let port = c.listenPort { w.put(UInt16(WGDEVICE_A_LISTEN_PORT.rawValue), port) }
+        guard !c.removed.isEmpty || !c.peers.isEmpty else { return w.bytes }
         w.nest(UInt16(WGDEVICE_A_PEERS.rawValue)) { peers in
-            for p in removed {
+            for key in c.removed {
                 peers.nest(0) { a in
-                    a.put(UInt16(WGPEER_A_PUBLIC_KEY.rawValue), p.publicKey)
+                    a.put(UInt16(WGPEER_A_PUBLIC_KEY.rawValue), key)
                     a.put(UInt16(WGPEER_A_FLAGS.rawValue), UInt32(WGPEER_F_REMOVE_ME.rawValue))
                 }
             }
-            for p in changed {
-                let old = have[p.publicKey]
+            for p in c.peers {
                 peers.nest(0) { a in
                     a.put(UInt16(WGPEER_A_PUBLIC_KEY.rawValue), p.publicKey)
-                    let replaceIPs = old?.allowedIPs != p.allowedIPs
-                    a.put(UInt16(WGPEER_A_FLAGS.rawValue), replaceIPs ? UInt32(WGPEER_F_REPLACE_ALLOWEDIPS.rawValue) : 0)
-                    if old?.presharedKey != p.presharedKey {
-                        a.put(UInt16(WGPEER_A_PRESHARED_KEY.rawValue), p.presharedKey ?? [UInt8](repeating: 0, count: 32))
-                    }
-                    if let e = p.endpoint, old?.endpoint != e, let s = sockaddr(e) { a.put(UInt16(WGPEER_A_ENDPOINT.rawValue), s) }
-                    if old?.keepalive != p.keepalive { a.put(UInt16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL.rawValue), p.keepalive) }
-                    if replaceIPs {
-                        a.nest(UInt16(WGPEER_A_ALLOWEDIPS.rawValue)) { ips in
-                            for prefix in p.allowedIPs.compactMap({ IPPrefix($0) }) {
-                                ips.nest(0) { ip in
-                                    ip.put(UInt16(WGALLOWEDIP_A_FAMILY.rawValue), UInt16(prefix.family == .v4 ? AF_INET : AF_INET6))
-                                    ip.put(UInt16(WGALLOWEDIP_A_IPADDR.rawValue), prefix.network.bytes)
-                                    ip.put(UInt16(WGALLOWEDIP_A_CIDR_MASK.rawValue), UInt8(prefix.length))
-                                }
+                    a.put(UInt16(WGPEER_A_FLAGS.rawValue), p.allowedIPs != nil ? UInt32(WGPEER_F_REPLACE_ALLOWEDIPS.rawValue) : 0)
+                    if let psk = p.presharedKey { a.put(UInt16(WGPEER_A_PRESHARED_KEY.rawValue), psk) }
+                    if let e = p.endpoint, let s = sockaddr(e) { a.put(UInt16(WGPEER_A_ENDPOINT.rawValue), s) }
+                    if let k = p.keepalive { a.put(UInt16(WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL.rawValue), k) }
+                    guard let ips = p.allowedIPs else { return }
+                    a.nest(UInt16(WGPEER_A_ALLOWEDIPS.rawValue)) { list in
+                        for prefix in ips.compactMap({ IPPrefix($0) }) {
+                            list.nest(0) { ip in
+                                ip.put(UInt16(WGALLOWEDIP_A_FAMILY.rawValue), UInt16(prefix.family == .v4 ? AF_INET : AF_INET6))
+                                ip.put(UInt16(WGALLOWEDIP_A_IPADDR.rawValue), prefix.network.bytes)
+                                ip.put(UInt16(WGALLOWEDIP_A_CIDR_MASK.rawValue), UInt8(prefix.length))
                             }
                         }
                     }

@@ -34,30 +34,19 @@ public enum UAPI {
 
     public static let getRequest = "get=1\n\n"
 
-    /// The request that turns `current` (nil: a fresh device) into `wanted`. Only what
-    /// differs is sent: an unchanged peer is not touched, so its session and handshake stay.
+    /// The request that turns `current` (nil: a fresh device) into `wanted`.
     public static func setRequest(_ wanted: DeviceConfig, over current: DeviceConfig?) -> String {
+        let c = wanted.change(from: current)
         var lines = ["set=1"]
-        if current?.privateKey != wanted.privateKey { lines.append("private_key=\(hex(wanted.privateKey.raw))") }
-        if current?.listenPort != wanted.listenPort { lines.append("listen_port=\(wanted.listenPort)") }
-        let have = Dictionary((current?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { a, _ in a })
-        let want = Set(wanted.peers.map(\.publicKey))
-        for p in current?.peers ?? [] where !want.contains(p.publicKey) {
-            lines += ["public_key=\(hex(p.publicKey))", "remove=true"]
-        }
-        for p in wanted.peers {
-            let old = have[p.publicKey]
-            if old == p { continue }
+        if let k = c.privateKey { lines.append("private_key=\(hex(k.raw))") }
+        if let port = c.listenPort { lines.append("listen_port=\(port)") }
+        for key in c.removed { lines += ["public_key=\(hex(key))", "remove=true"] }
+        for p in c.peers {
             lines.append("public_key=\(hex(p.publicKey))")
-            if old?.presharedKey != p.presharedKey {
-                lines.append("preshared_key=\(hex(p.presharedKey ?? [UInt8](repeating: 0, count: 32)))")
-            }
-            if let e = p.endpoint, old?.endpoint != e { lines.append("endpoint=\(e)") }
-            if old?.keepalive != p.keepalive { lines.append("persistent_keepalive_interval=\(p.keepalive)") }
-            if old?.allowedIPs != p.allowedIPs {
-                lines.append("replace_allowed_ips=true")
-                lines += p.allowedIPs.map { "allowed_ip=\($0)" }
-            }
+            if let psk = p.presharedKey { lines.append("preshared_key=\(hex(psk))") }
+            if let e = p.endpoint { lines.append("endpoint=\(e)") }
+            if let k = p.keepalive { lines.append("persistent_keepalive_interval=\(k)") }
+            if let ips = p.allowedIPs { lines += ["replace_allowed_ips=true"] + ips.map { "allowed_ip=\($0)" } }
         }
         return lines.joined(separator: "\n") + "\n\n"
     }
