@@ -17,8 +17,7 @@ extension DesiredState {
     static func addVPN(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets?,
                        steered: Bool, into s: inout HostState, configs: inout [String: DeviceConfig])
         -> (tunnel: ServiceTables.Tunnel, crossed: Set<String>)? {
-        guard let service = chain.services.first(where: { $0.kind.typeName == "vpn" }),
-              case .vpn(let vpn) = service.kind else { return nil }
+        guard let (service, vpn) = chain.vpn else { return nil }
         let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
         let paths = chain.paths.enumerated().filter { $0.element.hops.contains(service.name) }
         guard let first = paths.first else { return nil }

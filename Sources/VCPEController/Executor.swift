@@ -161,8 +161,7 @@ extension Executor {
     /// where it differs, so peers whose settings stay keep their sessions; a dead daemon or
     /// a device outside the namespace is replaced by a fresh one.
     private func ensureDevice(_ interface: String, in ns: String, _ config: DeviceConfig) throws {
-        let endpoints = Set(config.peers.filter { $0.endpoint != nil }.map(\.publicKey))
-        var current = try wireguard.state(of: interface, in: ns, configuredEndpoints: endpoints)?.config
+        var current = try wireguard.state(of: interface, in: ns, configuredEndpoints: config.configuredEndpoints)?.config
         let inNamespace = try route(ns).link(named: interface) != nil
         if current == nil || !inNamespace {
             try wireguard.create(interface, in: ns)

@@ -123,18 +123,17 @@ public struct KernelObserver: HostObserver {
     private func observeWireGuard(_ customer: String, _ snaps: [String: NamespaceSnapshot], _ out: inout HostState) throws {
         let interface = KernelNames.wireguardInterface(customer: customer)
         let wanted = desired.objects.values.first { if case .wireguard = $0 { true } else { false } }
-        let endpoints = Set(wireguardConfigs.values.flatMap(\.peers).filter { $0.endpoint != nil }.map(\.publicKey))
+        let endpoints = wireguardConfigs.values.reduce(into: Set<[UInt8]>()) { $0.formUnion($1.configuredEndpoints) }
         let holder = snaps.first { $0.value.link(named: interface) != nil }
         let ns = holder?.key ?? wanted?.namespace ?? KernelNames.namespace(customer: customer, service: "?")
-        let digest: String
         if let state = try wireguard.state(of: interface, in: ns, configuredEndpoints: endpoints) {
+            let port = Int(state.config.listenPort)
             guard let link = holder?.value.link(named: interface) else {
-                out.insert(.wireguard(namespace: ns, interface: interface, listenPort: Int(state.config.listenPort), publicKey: "?", digest: "not-in-namespace"))
+                out.insert(.wireguard(namespace: ns, interface: interface, listenPort: port, publicKey: "?", digest: "not-in-namespace"))
                 return
             }
-            digest = state.config.digest + (link.isUp ? "" : " (down)")
-            out.insert(.wireguard(namespace: ns, interface: interface, listenPort: Int(state.config.listenPort),
-                                  publicKey: state.config.privateKey.publicKey.base64, digest: digest))
+            out.insert(.wireguard(namespace: ns, interface: interface, listenPort: port, publicKey: state.config.privateKey.publicKey.base64,
+                                  digest: state.config.digest + (link.isUp ? "" : " (down)")))
         } else if wanted != nil, wireguard.processID(of: interface) != nil {
             // Looked for only where a device is wanted: finding a process reads all of /proc.
             out.insert(.wireguard(namespace: ns, interface: interface, listenPort: 0, publicKey: "?", digest: "not-answering"))

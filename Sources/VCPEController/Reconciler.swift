@@ -41,7 +41,7 @@ public final class Reconciler {
     /// The keys of the chain's VPN: the stored private key (made and stored first when
     /// `makeKey`), the preshared keys read from their files. nil for a chain without VPN.
     func secrets(_ chain: Chain, makeKey: Bool) throws -> VPNSecrets? {
-        guard case .vpn(let vpn)? = chain.services.first(where: { $0.kind.typeName == "vpn" })?.kind else { return nil }
+        guard let vpn = chain.vpn?.settings else { return nil }
         var key = store.wireguardKey(chain.customer)
         if key == nil && makeKey {
             key = WireGuardKey.generate()
@@ -130,7 +130,7 @@ public final class Reconciler {
         guard let record = store.record(customer), let chain = ChainDecoder.validate(record.descriptor).chain else {
             throw StateError("customer \(customer) is not applied")
         }
-        guard chain.services.contains(where: { $0.kind.typeName == "vpn" }) else {
+        guard chain.vpn != nil else {
             throw StateError("customer \(customer) has no vpn service")
         }
         let key = WireGuardKey.generate()

@@ -15,6 +15,12 @@ public struct Chain: Sendable, Hashable, Codable {
 
     /// The one router of the chain: validation guarantees it exists.
     public var router: Service { services.first { $0.kind.typeName == "router" }! }
+
+    /// The chain's VPN service and its settings, if it has one (validation allows one).
+    public var vpn: (service: Service, settings: VPN)? {
+        for s in services { if case .vpn(let v) = s.kind { return (s, v) } }
+        return nil
+    }
 }
 
 public struct LAN: Sendable, Hashable, Codable {
