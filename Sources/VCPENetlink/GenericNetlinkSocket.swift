@@ -16,16 +16,7 @@ public final class GenericNetlinkSocket {
     /// asking for a family loads its module if there is one).
     public static func open(family name: String, namespace: String? = nil) throws -> GenericNetlinkSocket? {
         let raw: UInt = try NetworkNamespace.perform(in: namespace) {
-            guard let s = nl_socket_alloc() else {
-                throw NetlinkError(operation: "allocate netlink socket", object: "generic netlink", errno: .noMemory)
-            }
-            let rc = genl_connect(s)
-            if rc < 0 {
-                nl_socket_free(s)
-                throw NetlinkError(operation: "connect NETLINK_GENERIC", object: "in \(namespace ?? "host")", errno: .ioError,
-                                   kernelMessage: String(cString: nl_geterror(rc)))
-            }
-            return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
+            try connectNetlink(NETLINK_GENERIC, "NETLINK_GENERIC", namespace: namespace)
         }
         let sock = OpaquePointer(bitPattern: raw)!
         let family = genl_ctrl_resolve(sock, name)

@@ -25,17 +25,7 @@ public final class RouteSocket {
     }
 
     private static func connect(_ namespace: String?) throws -> UInt {
-        let where_ = namespace ?? "host"
-        guard let s = nl_socket_alloc() else {
-            throw NetlinkError(operation: "allocate netlink socket", object: "in \(where_)", errno: .noMemory)
-        }
-        let rc = nl_connect(s, NETLINK_ROUTE)
-        if rc < 0 {
-            nl_socket_free(s)
-            throw NetlinkError(operation: "connect NETLINK_ROUTE", object: "in \(where_)", errno: Errno(rawValue: -rc),
-                               kernelMessage: String(cString: nl_geterror(rc)))
-        }
-        return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
+        try connectNetlink(NETLINK_ROUTE, "NETLINK_ROUTE", namespace: namespace)
     }
 
     private init(raw: UInt, namespace: String?) {
@@ -77,6 +67,22 @@ public final class RouteSocket {
         }
         return l.index
     }
+}
+
+/// A new libnl socket connected to `protocol` on the calling thread (so in its namespace;
+/// `namespace` only labels errors), as a raw pointer value that may cross threads.
+func connectNetlink(_ proto: Int32, _ protocolName: String, namespace: String?) throws(NetlinkError) -> UInt {
+    let place = "in \(namespace ?? "host")"
+    guard let s = nl_socket_alloc() else {
+        throw NetlinkError(operation: "allocate netlink socket", object: place, errno: .noMemory)
+    }
+    let rc = nl_connect(s, proto)
+    if rc < 0 {
+        nl_socket_free(s)
+        throw NetlinkError(operation: "connect \(protocolName)", object: place, errno: Errno(rawValue: libnlToErrno(rc)),
+                           kernelMessage: String(cString: nl_geterror(rc)))
+    }
+    return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
 }
 
 /// The last NLMSG_ERROR the kernel sent on one socket.
