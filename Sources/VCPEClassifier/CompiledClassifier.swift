@@ -66,6 +66,16 @@ public final class CompiledClassifier: @unchecked Sendable {
         return result
     }
 
+    /// 32-bit lanes per IPv4 key row.
+    public static let v4Lanes = 8
+
+    /// Writes one IPv4 key row for `classify(rows:)` at `row` (`v4Lanes` lanes), allocating nothing.
+    @inline(__always)
+    public static func encodeV4(src: UInt32, dst: UInt32, proto: UInt8, sport: UInt16, dport: UInt16, dscp: UInt8,
+                                ingress: UInt32 = 0, into row: UnsafeMutablePointer<UInt32>) {
+        Rows.keyV4(src: src, dst: dst, proto: proto, sport: sport, dport: dport, dscp: dscp, ingress: ingress, into: row)
+    }
+
     /// Key rows for `classify(rows:)`; every key must be of `family`.
     public static func encode(_ keys: [FlowKey], family: IPAddress.Family) -> [UInt32] {
         let lanes = Rows.lanes(family)

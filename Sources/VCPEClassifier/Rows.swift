@@ -63,6 +63,20 @@ enum Rows {
         out[(v6 ? 16 : 8) - 1] = .max
     }
 
+    /// An IPv4 key's row without building a FlowKey: the data path's call, no allocation.
+    @inline(__always)
+    static func keyV4(src: UInt32, dst: UInt32, proto: UInt8, sport: UInt16, dport: UInt16, dscp: UInt8, ingress: UInt32,
+                      into out: UnsafeMutablePointer<UInt32>) {
+        out[0] = src
+        out[1] = dst
+        out[2] = UInt32(sport) << 16
+        out[3] = UInt32(dport) << 16
+        out[4] = UInt32(proto) << 24
+        out[5] = UInt32(dscp & 63) << 26
+        out[6] = ingress
+        out[7] = .max
+    }
+
     static func words32(_ a: IPAddress) -> [UInt32] {
         a.family == .v4 ? [a.v4Value]
             : [UInt32(truncatingIfNeeded: a.high >> 32), UInt32(truncatingIfNeeded: a.high),

@@ -1,10 +1,13 @@
 import Synchronization
 
-/// The rule set in service, replaced while other threads keep classifying: readers take
-/// no lock, and a replaced rule set is freed only once no reader can still be using it
-/// (epoch-based reclamation). Each classifying thread holds its own `Reader`.
-public final class LiveClassifier: @unchecked Sendable {
-    /// The CompiledClassifier in service, retained once, as a bit pattern.
+/// The rule set in service, replaced while other threads keep classifying.
+public typealias LiveClassifier = Live<CompiledClassifier>
+
+/// An immutable object in service, replaced while other threads keep using it: readers take
+/// no lock, and a replaced object is freed only once no reader can still be using it
+/// (epoch-based reclamation). Each reading thread holds its own `Reader`.
+public final class Live<Value: AnyObject & Sendable>: @unchecked Sendable {
+    /// The object in service, retained once, as a bit pattern.
     private let current: Atomic<UInt>
     private let epoch = Atomic<UInt64>(1)
     /// Per reader: the epoch it entered in, 0 when outside.
@@ -14,7 +17,7 @@ public final class LiveClassifier: @unchecked Sendable {
     private let registry: Mutex<[Bool]>
     private let writer = Mutex<Void>(())
 
-    public init(_ initial: CompiledClassifier, readers capacity: Int = 64) {
+    public init(_ initial: Value, readers capacity: Int = 64) {
         current = Atomic(UInt(bitPattern: Unmanaged.passRetained(initial).toOpaque()))
         self.capacity = capacity
         slots = .allocate(capacity: capacity)
@@ -23,7 +26,7 @@ public final class LiveClassifier: @unchecked Sendable {
     }
 
     deinit {
-        Unmanaged<CompiledClassifier>.fromOpaque(UnsafeRawPointer(bitPattern: current.load(ordering: .relaxed))!).release()
+        Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: current.load(ordering: .relaxed))!).release()
         slots.deinitialize(count: capacity)
         slots.deallocate()
     }
@@ -39,28 +42,28 @@ public final class LiveClassifier: @unchecked Sendable {
     }
 
     public final class Reader: @unchecked Sendable {
-        let live: LiveClassifier
+        let live: Live
         let slot: Int
 
-        init(live: LiveClassifier, slot: Int) {
+        init(live: Live, slot: Int) {
             self.live = live
             self.slot = slot
         }
 
         deinit { live.registry.withLock { $0[slot] = false } }
 
-        /// Runs `body` with the rule set in service; it stays valid until `body` returns.
-        public func withCurrent<T>(_ body: (CompiledClassifier) throws -> T) rethrows -> T {
+        /// Runs `body` with the object in service; it stays valid until `body` returns.
+        public func withCurrent<T>(_ body: (Value) throws -> T) rethrows -> T {
             let mine = live.slots + slot
             mine.pointee.store(live.epoch.load(ordering: .sequentiallyConsistent), ordering: .sequentiallyConsistent)
             defer { mine.pointee.store(0, ordering: .releasing) }
             let bits = live.current.load(ordering: .sequentiallyConsistent)
-            return try body(Unmanaged<CompiledClassifier>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue())
+            return try body(Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue())
         }
     }
 
     /// Puts `next` in service; returns once no reader can still see the one it replaced.
-    public func replace(with next: CompiledClassifier) {
+    public func replace(with next: Value) {
         writer.withLock { _ in
             let old = current.exchange(UInt(bitPattern: Unmanaged.passRetained(next).toOpaque()), ordering: .sequentiallyConsistent)
             let now = epoch.add(1, ordering: .sequentiallyConsistent).newValue
@@ -72,7 +75,7 @@ public final class LiveClassifier: @unchecked Sendable {
                     sched_yield()
                 }
             }
-            Unmanaged<CompiledClassifier>.fromOpaque(UnsafeRawPointer(bitPattern: old)!).release()
+            Unmanaged<Value>.fromOpaque(UnsafeRawPointer(bitPattern: old)!).release()
         }
     }
 }
