@@ -41,7 +41,11 @@ extension SetElement {
 
 extension NftRule {
     public func nftText(family: NftFamily) -> String {
-        var parts = matches.map { $0.nftText }
+        var parts = matches.map { m in
+            // netdev hooks match the ethertype, as nft writes it.
+            if family == .netdev, case .nfproto(let f) = m { return "meta protocol \(f == .v4 ? "ip" : "ip6")" }
+            return m.nftText
+        }
         parts += statements.map { $0.nftText(family: family) }
         if let comment { parts.append("comment \"\(comment)\"") }
         return parts.joined(separator: " ")

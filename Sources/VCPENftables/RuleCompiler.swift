@@ -51,7 +51,7 @@ struct RuleCompiler {
         case .iifnameIn(let ns): metaLoad(NFT_META_IIFNAME, r); lookupAnonymous(keyType: .ifname, elements: ns.map { .interface($0) }, r)
         case .oifnameIn(let ns): metaLoad(NFT_META_OIFNAME, r); lookupAnonymous(keyType: .ifname, elements: ns.map { .interface($0) }, r)
         case .nfproto(let f):
-            metaLoad(NFT_META_NFPROTO, r); cmp(.eq, [f == .v4 ? 2 : 10], r)
+            l3Load(f, r)
             deps.nfproto = f
         case .l4proto(let p):
             metaLoad(NFT_META_L4PROTO, r); cmp(.eq, [p], r)
@@ -80,8 +80,18 @@ struct RuleCompiler {
 
     private func l3Dependency(_ f: IPAddress.Family, _ r: OpaquePointer, _ deps: inout Dependencies) {
         guard table.family == .inet || table.family == .netdev, deps.nfproto != f else { return }
-        metaLoad(NFT_META_NFPROTO, r); cmp(.eq, [f == .v4 ? 2 : 10], r)
+        l3Load(f, r)
         deps.nfproto = f
+    }
+
+    /// `meta nfproto` in inet tables; netdev hooks see no L3 family yet, so there it is the
+    /// frame's ethertype (`meta protocol`), as nft itself compiles it.
+    private func l3Load(_ f: IPAddress.Family, _ r: OpaquePointer) {
+        if table.family == .netdev {
+            metaLoad(NFT_META_PROTOCOL, r); cmp(.eq, f == .v4 ? [0x08, 0x00] : [0x86, 0xDD], r)
+        } else {
+            metaLoad(NFT_META_NFPROTO, r); cmp(.eq, [f == .v4 ? 2 : 10], r)
+        }
     }
 
     private func l4Dependency(_ p: UInt8, _ r: OpaquePointer, _ deps: inout Dependencies) {
