@@ -39,7 +39,10 @@ let package = Package(
         // Vector kernels of the classifier: SSE4.2/AVX2 (picked at run time), NEON, scalar.
         .target(name: "CClassifier"),
         .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor", "CClassifier"]),
-        .target(name: "VCPEDatapath", dependencies: ["VCPEClassifier"]),
+        // The AF_PACKET forwarder: rings, batches, the classifier in between.
+        .target(name: "CDatapath"),
+        .target(name: "VCPEDatapath", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEClassifier", "CDatapath",
+                                                  .product(name: "SystemPackage", package: "swift-system")]),
 
         .target(
             name: "VCPEController",
@@ -52,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "vcpe",
             dependencies: [
-                "VCPEController", "VCPEDescriptor", "VCPESystem", "VCPEClassifier",
+                "VCPEController", "VCPEDescriptor", "VCPESystem", "VCPEClassifier", "VCPEDatapath",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

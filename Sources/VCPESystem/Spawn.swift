@@ -11,6 +11,12 @@ public func spawnDetached(_ path: String, _ arguments: [String]) throws(SystemEr
     _ = try spawnProcess(path, arguments, stderr: nil)
 }
 
+/// Starts a program the caller waits for (`waitpid`), with vcpe's rules for daemons:
+/// its own session, default signals, stdin/stdout on /dev/null, stderr on `stderr`.
+public func spawnChild(_ path: String, _ arguments: [String], stderr: Int32? = nil) throws(SystemError) -> pid_t {
+    try spawnProcess(path, arguments, stderr: stderr)
+}
+
 /// What a program run to completion left: its exit status and what it wrote to stderr.
 public struct ProgramResult: Sendable {
     /// The exit code, or 128 + the signal that ended it.

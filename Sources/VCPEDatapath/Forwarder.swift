@@ -1,0 +1,278 @@
+import CDatapath
+import Synchronization
+import VCPEClassifier
+import VCPESystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How the forwarding thread waits for frames.
+public struct ForwarderSettings: Sendable, Hashable, Codable {
+    /// Spin on every ring without sleeping (lowest latency, one core always busy).
+    public var busyPoll = false
+    /// Pin the forwarding thread to this CPU.
+    public var cpu: Int?
+    /// Frames per ring (64 KiB each, kernel memory): per interface of every steered chain.
+    public var ringFrames = 64
+    /// When not busy-polling, how long to keep polling after the last frame before sleeping.
+    public var spinMicroseconds = 50
+
+    public init() {}
+}
+
+/// The data path of every steered chain on the host, on one thread: frames from a LAN are
+/// classified in batches and sent down their path (or dropped); frames coming back up a
+/// path go to the LAN host they are for. Everything else (ARP, traffic for the classifier's
+/// own addresses) is left to the namespace's kernel, which sees every frame as well.
+public final class Forwarder: @unchecked Sendable {
+    static let batch = 64
+    public let settings: ForwarderSettings
+    let epoll: Int32
+    let wake: Int32
+    let kernel = ClassifierKernel.best
+
+    /// Chain sets handed over by the control thread, and how far the forwarding thread got.
+    private let pending = Mutex<[SteeredChain]?>(nil)
+    private let posted = Atomic<UInt64>(0)
+    private let taken = Atomic<UInt64>(0)
+    private let stopping = Atomic<Bool>(false)
+
+    // The forwarding thread's own state.
+    private var chains: [SteeredChain] = []
+    private var slots: [(chain: SteeredChain, ring: Int)] = []
+    private let rows: UnsafeMutablePointer<UInt32>
+    private let results: UnsafeMutablePointer<UInt32>
+    private let held: UnsafeMutablePointer<UnsafeMutablePointer<tpacket2_hdr>>
+    private static let wakeToken = UInt64.max
+
+    public init(settings: ForwarderSettings) throws(SystemError) {
+        self.settings = settings
+        let epoll = try syscall("epoll_create1", "forwarder") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
+        let wake = try syscall("eventfd", "forwarder") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }
+        self.epoll = epoll
+        self.wake = wake
+        var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: Self.wakeToken))
+        try syscall("epoll_ctl add", "eventfd") { epoll_ctl(epoll, EPOLL_CTL_ADD, wake, &ev) }
+        rows = .allocate(capacity: Self.batch * CompiledClassifier.v4Lanes)
+        results = .allocate(capacity: Self.batch)
+        held = .allocate(capacity: Self.batch)
+    }
+
+    deinit {
+        close(epoll)
+        close(wake)
+        rows.deallocate()
+        results.deallocate()
+        held.deallocate()
+    }
+
+    /// Control thread: puts `next` in service and returns once the forwarding thread has
+    /// stopped using any chain not in it.
+    public func install(_ next: [SteeredChain]) {
+        let generation = pending.withLock { p -> UInt64 in
+            p = next
+            return posted.add(1, ordering: .sequentiallyConsistent).newValue
+        }
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+        while taken.load(ordering: .acquiring) < generation && !stopping.load(ordering: .relaxed) { usleep(200) }
+    }
+
+    public func stop() {
+        stopping.store(true, ordering: .relaxed)
+        var one: UInt64 = 1
+        _ = write(wake, &one, 8)
+    }
+
+    /// The forwarding thread's loop; returns after `stop`.
+    public func run() {
+        if let cpu = settings.cpu { _ = vc_pin_cpu(Int32(cpu)) }
+        let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: 64)
+        defer { events.deallocate() }
+        let spin = UInt64(settings.spinMicroseconds) * 1000
+        var lastWork = monotonicNanoseconds()
+        while !stopping.load(ordering: .relaxed) {
+            let idle = !settings.busyPoll && monotonicNanoseconds() &- lastWork > spin
+            let n = epoll_wait(epoll, events, 64, idle ? 1000 : 0)
+            if n <= 0 { continue }
+            var moved = 0
+            for i in 0..<Int(n) {
+                let token = events[i].data.u64
+                if token == Self.wakeToken {
+                    takePending()
+                    break  // the other events may name rings of the old set
+                }
+                let slot = slots[Int(token)]
+                if events[i].events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
+                    // The interface is gone: stop listening until a reload re-opens the chain.
+                    slot.chain.broken.store(true, ordering: .relaxed)
+                    for ring in slot.chain.rings { epoll_ctl(epoll, EPOLL_CTL_DEL, ring.fd, nil) }
+                    continue
+                }
+                if slot.chain.broken.load(ordering: .relaxed) { continue }
+                moved += slot.ring == 0 ? fromLAN(slot.chain) : fromPath(slot.chain, slot.ring - 1)
+            }
+            if moved > 0 { lastWork = monotonicNanoseconds() }
+        }
+    }
+
+    private func takePending() {
+        var drained: UInt64 = 0
+        _ = read(wake, &drained, 8)
+        let (next, generation) = pending.withLock { p in
+            defer { p = nil }
+            return (p, posted.load(ordering: .sequentiallyConsistent))
+        }
+        guard let next else { return }
+        let kept = Set(next.map(ObjectIdentifier.init))
+        for chain in chains where !kept.contains(ObjectIdentifier(chain)) {
+            for ring in chain.rings { epoll_ctl(epoll, EPOLL_CTL_DEL, ring.fd, nil) }
+        }
+        let old = Set(chains.map(ObjectIdentifier.init))
+        var newSlots: [(chain: SteeredChain, ring: Int)] = []
+        for chain in next {
+            for (r, ring) in chain.rings.enumerated() {
+                var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(newSlots.count)))
+                epoll_ctl(epoll, old.contains(ObjectIdentifier(chain)) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, ring.fd, &ev)
+                newSlots.append((chain, r))
+            }
+        }
+        // Ask new chains' next hops at once: the first frames need not wait for an ARP miss.
+        // A gratuitous ARP for the gateway tells LAN hosts its (possibly new) address.
+        let now = monotonicNanoseconds()
+        for chain in next where !old.contains(ObjectIdentifier(chain)) {
+            chain.requestARP(on: chain.lan, target: chain.gateway, sender: chain.gateway, now: now)
+            for (p, ring) in chain.paths.enumerated() {
+                chain.requestARP(on: ring, target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
+            }
+        }
+        chains = next
+        slots = newSlots
+        taken.store(generation, ordering: .releasing)
+    }
+
+    /// Frames from the customer LAN: classify, then out on their path or dropped.
+    private func fromLAN(_ chain: SteeredChain) -> Int {
+        let ring = chain.lan
+        var n = 0, k = 0
+        while n < Self.batch, let h = ring.peek(n) {
+            n += 1
+            guard h.pointee.tp_snaplen == h.pointee.tp_len else { chain.count(.truncated); continue }
+            let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
+            let length = Int(h.pointee.tp_snaplen)
+            guard length >= 34, MAC(at: frame) == ring.mac, loadBE16(frame + 12) == 0x0800 else { continue }
+            let ip = frame + 14
+            let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
+            guard ihl >= 20, length >= 14 + ihl else { continue }
+            let src = loadBE32(ip + 12), dst = loadBE32(ip + 16)
+            // For the gateway itself, or between two LAN hosts: the kernel's business.
+            if dst == chain.gateway || chain.isLAN(dst) { continue }
+            if chain.isLAN(src) { chain.learnHost(src, MAC(at: frame + 6)) }
+            let proto = ip.load(fromByteOffset: 9, as: UInt8.self)
+            var sport: UInt16 = 0, dport: UInt16 = 0
+            if (proto == 6 || proto == 17), loadBE16(ip + 6) & 0x1FFF == 0, length >= 14 + ihl + 4 {
+                sport = loadBE16(ip + ihl)
+                dport = loadBE16(ip + ihl + 2)
+            }
+            CompiledClassifier.encodeV4(src: src, dst: dst, proto: proto, sport: sport, dport: dport,
+                                        dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2, into: rows + k * CompiledClassifier.v4Lanes)
+            held[k] = h
+            k += 1
+        }
+        if k > 0 {
+            let now = monotonicNanoseconds()
+            chain.reader.withCurrent { table in
+                table.classifier.classify(rows: rows, count: k, family: .v4, kernel: kernel, into: results)
+                let defaultCounter = table.counterNames.count - 1
+                for j in 0..<k {
+                    let r = results[j]
+                    let path: Int32
+                    if r == UInt32.max {
+                        path = table.defaultPath
+                        table.count(defaultCounter)
+                    } else {
+                        path = table.actions[Int(r)]
+                        table.count(Int(table.ruleOf[Int(r)]))
+                    }
+                    if path == SteeringTable.drop { continue }
+                    let p = Int(path)
+                    let out = chain.paths[p]
+                    let peer = chain.peers[p]
+                    if peer == .zero {
+                        chain.requestARP(on: out, target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
+                        chain.count(.noNeighbour)
+                        continue
+                    }
+                    let length = send(held[j], on: out, to: peer)
+                    chain.countPath(p, back: false, bytes: length)
+                }
+            }
+            for out in chain.paths where out.tx.count > 0 {
+                let refused = out.tx.flush(out.fd)
+                if refused > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused)) }
+            }
+        }
+        ring.release(n)
+        return n
+    }
+
+    /// Frames coming back up path `p`: to the LAN host they are addressed to.
+    private func fromPath(_ chain: SteeredChain, _ p: Int) -> Int {
+        let ring = chain.paths[p]
+        let lan = chain.lan
+        var n = 0
+        var now: UInt64 = 0
+        while n < Self.batch, let h = ring.peek(n) {
+            n += 1
+            guard h.pointee.tp_snaplen == h.pointee.tp_len else { chain.count(.truncated); continue }
+            let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
+            let length = Int(h.pointee.tp_snaplen)
+            guard length >= 34 else { continue }
+            // Only the next service sends on this link: its address is the path's next hop.
+            let from = MAC(at: frame + 6)
+            if from != chain.peers[p] { chain.peers[p] = from }
+            guard MAC(at: frame) == ring.mac, loadBE16(frame + 12) == 0x0800 else { continue }
+            let dst = loadBE32(frame + 30)
+            guard chain.isLAN(dst), dst != chain.gateway else { continue }
+            guard let host = chain.hosts[dst] else {
+                if now == 0 { now = monotonicNanoseconds() }
+                chain.requestARP(on: lan, target: dst, sender: chain.gateway, now: now)
+                chain.count(.noNeighbour)
+                continue
+            }
+            let sent = send(h, on: lan, to: host)
+            chain.countPath(p, back: true, bytes: sent)
+        }
+        if lan.tx.count > 0 {
+            let refused = lan.tx.flush(lan.fd)
+            if refused > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused)) }
+        }
+        ring.release(n)
+        return n
+    }
+
+    /// Rewrites the frame's Ethernet addresses in the ring and queues it on `out`; returns its length.
+    @inline(__always)
+    private func send(_ h: UnsafeMutablePointer<tpacket2_hdr>, on out: PacketRing, to dst: MAC) -> Int {
+        let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
+        let length = Int(h.pointee.tp_snaplen)
+        dst.store(at: frame)
+        out.mac.store(at: frame + 6)
+        var vlan: UInt32?
+        let status = h.pointee.tp_status
+        if status & UInt32(TP_STATUS_VLAN_VALID) != 0 {
+            let tpid = status & UInt32(TP_STATUS_VLAN_TPID_VALID) != 0 ? UInt32(h.pointee.tp_vlan_tpid) : 0x8100
+            vlan = tpid << 16 | UInt32(h.pointee.tp_vlan_tci)
+        }
+        out.tx.add(vnet: frame - PacketRing.vnetHeaderSize, frameLength: length, vlan: vlan)
+        return length
+    }
+}
+
+@inline(__always)
+func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+}

@@ -1,0 +1,118 @@
+import Foundation
+import VCPESystem
+
+/// The forwarder as processes: a supervisor that restarts the worker when it dies, and the
+/// worker. Both are `vcpe forwarder ROLE STATE`, found through /proc by that command line.
+/// While no worker runs, the classifier namespaces forward nothing (forwarding is off in
+/// them): the data path fails closed.
+public struct ForwarderProcess: Sendable {
+    public let paths: ForwarderPaths
+    public let state: String
+    /// The vcpe executable; nil where only the client side is used (no process to start).
+    public let executable: String?
+
+    public init(state: String, executable: String?) {
+        self.state = state
+        self.executable = executable
+        paths = ForwarderPaths(state: state)
+    }
+
+    public enum Role: String, Sendable { case supervise, run }
+
+    /// Live processes by role.
+    public func processes() -> [Role: [pid_t]] {
+        var out: [Role: [pid_t]] = [:]
+        for pid in ProcessTable.find(program: "vcpe", lastArgument: state) {
+            guard let args = ProcessTable.arguments(of: pid), args.count == 4, args[1] == "forwarder",
+                  let role = Role(rawValue: args[2]) else { continue }
+            out[role, default: []].append(pid)
+        }
+        return out
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Starts the supervisor unless one runs, and waits until the worker answers.
+    public func ensureRunning(timeout: Duration = .seconds(10)) throws -> ForwarderReport {
+        if processes()[.supervise]?.isEmpty ?? true {
+            guard let executable else { throw Failure(description: "the forwarder is not running and no vcpe executable is known to start it") }
+            try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
+        }
+        return try request("stats", timeout: timeout)
+    }
+
+    /// Sends a request, retrying while the worker is (re)starting.
+    public func request(_ line: String, timeout: Duration = .seconds(10)) throws -> ForwarderReport {
+        let deadline = ContinuousClock.now + timeout
+        var last: any Error = Failure(description: "no answer")
+        while ContinuousClock.now < deadline {
+            do {
+                let stream = try UnixStream(connectingTo: paths.socket, timeout: .seconds(10))
+                try stream.write(line + "\n")
+                let answer = try stream.read(until: "\n")
+                return try JSONDecoder().decode(ForwarderReport.self, from: Data(answer.utf8))
+            } catch {
+                last = error
+                usleep(20_000)
+            }
+        }
+        throw Failure(description: "the forwarder did not answer \(line) at \(paths.socket): \(last)")
+    }
+
+    /// The running worker's report, or nil when none answers at once.
+    public func report() -> ForwarderReport? {
+        guard !(processes()[.run]?.isEmpty ?? true) else { return nil }
+        return try? request("stats", timeout: .milliseconds(500))
+    }
+
+    /// What the supervisor last recorded, if it ever restarted the worker.
+    public func supervisorRecord() -> SupervisorRecord? {
+        guard let data = FileManager.default.contents(atPath: paths.supervisor) else { return nil }
+        return try? JSONDecoder().decode(SupervisorRecord.self, from: data)
+    }
+
+    /// Stops the supervisor first (so nothing restarts), then the worker.
+    public func stop() {
+        let running = processes()
+        for pid in running[.supervise] ?? [] { ProcessTable.terminate(pid) }
+        for pid in running[.run] ?? [] { ProcessTable.terminate(pid) }
+        unlink(paths.socket)
+    }
+
+    /// The supervisor's loop: runs the worker, restarts it when it ends (waiting longer after
+    /// each quick failure), and ends when no chain is left to steer.
+    public func supervise() -> Never {
+        guard let executable else { exit(1) }
+        var restarts = 0
+        unlink(paths.supervisor)
+        var backoff = Duration.milliseconds(100)
+        while true {
+            if (try? paths.configs())?.isEmpty ?? true { exit(0) }
+            let log = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            let started = ContinuousClock.now
+            guard let pid = try? spawnChild(executable, ["forwarder", Role.run.rawValue, state], stderr: log >= 0 ? log : nil) else {
+                if log >= 0 { close(log) }
+                sleep(1)
+                continue
+            }
+            if log >= 0 { close(log) }
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            restarts += 1
+            let record = SupervisorRecord(restarts: restarts, lastExit: (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)",
+                                          lastExitAt: Date())
+            if let data = try? JSONEncoder().encode(record) { FileManager.default.createFile(atPath: paths.supervisor, contents: data) }
+            backoff = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(backoff * 2, .seconds(5))
+            usleep(UInt32(backoff / .microseconds(1)))
+        }
+    }
+}
+
+/// What the supervisor records each time the worker ends.
+public struct SupervisorRecord: Sendable, Codable {
+    public var restarts: Int
+    public var lastExit: String
+    public var lastExitAt: Date
+}

@@ -1,0 +1,148 @@
+import Foundation
+import SystemPackage
+import VCPESystem
+
+/// Where the forwarder and the controller meet: one directory under vcpe's state.
+///   chains/CUSTOMER.json  what to steer (written by apply, removed by delete)
+///   settings.json         ForwarderSettings (optional)
+///   control.sock          the running forwarder's control socket
+///   forwarder.log         what the forwarder wrote to stderr
+public struct ForwarderPaths: Sendable {
+    public let directory: String
+    public init(state: String) { directory = state + "/forwarder" }
+    public var chains: String { directory + "/chains" }
+    public func chain(_ customer: String) -> String { "\(chains)/\(customer).json" }
+    public var settings: String { directory + "/settings.json" }
+    public var socket: String { directory + "/control.sock" }
+    public var log: String { directory + "/forwarder.log" }
+    public var supervisor: String { directory + "/supervisor.json" }
+
+    public func configs() throws -> [SteeringConfig] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: chains)) ?? []
+        return try names.filter { $0.hasSuffix(".json") }.sorted().map {
+            try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: "\(chains)/\($0)")))
+        }
+    }
+
+    public func loadSettings() throws -> ForwarderSettings {
+        guard let data = FileManager.default.contents(atPath: settings) else { return ForwarderSettings() }
+        return try JSONDecoder().decode(ForwarderSettings.self, from: data)
+    }
+}
+
+/// The forwarder's answer to `stats`.
+public struct ForwarderReport: Sendable, Codable {
+    public var pid: Int32
+    public var settings: ForwarderSettings
+    public var chains: [ChainStats]
+    /// Customers whose configuration could not be put in service, with the reason.
+    public var failed: [String: String]
+}
+
+/// The forwarder process: the forwarding thread plus a control socket that reloads the
+/// chain directory and reports counters. Line protocol: `reload`, `stats` -> one JSON line.
+public final class ForwarderService: @unchecked Sendable {
+    let paths: ForwarderPaths
+    let forwarder: Forwarder
+    private let lock = NSLock()
+    private var running: [String: SteeredChain] = [:]
+    private var failed: [String: String] = [:]
+
+    public init(paths: ForwarderPaths) throws {
+        self.paths = paths
+        forwarder = try Forwarder(settings: paths.loadSettings())
+    }
+
+    /// Serves until killed.
+    public func run() throws -> Never {
+        let thread = Thread { [forwarder] in forwarder.run() }
+        thread.name = "forwarding"
+        thread.start()
+        _ = reload()
+        let listener = try listen(paths.socket)
+        while true {
+            let client = accept(listener, nil, nil)
+            if client < 0 { continue }
+            serve(client)
+            close(client)
+        }
+    }
+
+    /// Puts the chain directory in service: new chains get rings, chains whose rules alone
+    /// changed get the new rules swapped in live, removed ones are closed.
+    /// `verify`: a customer whose links may have been re-created; its rings are checked
+    /// against the interfaces that now have their names and re-opened if need be.
+    public func reload(verify: String? = nil) -> [String: String] {
+        lock.lock()
+        defer { lock.unlock() }
+        var next: [String: SteeredChain] = [:]
+        var errors: [String: String] = [:]
+        let configs: [SteeringConfig]
+        do { configs = try paths.configs() } catch { return ["*": "reading \(paths.chains): \(error)"] }
+        for config in configs {
+            do {
+                if let current = running[config.customer], current.config.sameLinks(as: config),
+                   config.customer != verify || current.isCurrent() {
+                    if current.config != config { try current.replaceRules(config) }
+                    next[config.customer] = current
+                } else {
+                    let chain = try SteeredChain(config, ringFrames: forwarder.settings.ringFrames)
+                    if let old = running[config.customer] { chain.carryCounts(from: old) }
+                    next[config.customer] = chain
+                }
+            } catch {
+                errors[config.customer] = "\(error)"
+                // Keep serving what worked before rather than nothing.
+                if let current = running[config.customer] { next[config.customer] = current }
+            }
+        }
+        forwarder.install(next.keys.sorted().map { next[$0]! })
+        running = next
+        failed = errors
+        return errors
+    }
+
+    public func report() -> ForwarderReport {
+        lock.lock()
+        defer { lock.unlock() }
+        return ForwarderReport(pid: getpid(), settings: forwarder.settings,
+                               chains: running.keys.sorted().map { running[$0]!.stats }, failed: failed)
+    }
+
+    private func serve(_ fd: Int32) {
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while line.count < 256, read(fd, &byte, 1) == 1, byte != 10 { line.append(byte) }
+        let answer: Data
+        let words = String(decoding: line, as: UTF8.self).split(separator: " ").map(String.init)
+        switch words.first {
+        case "reload":
+            _ = reload(verify: words.count > 1 ? words[1] : nil)
+            answer = (try? JSONEncoder().encode(report())) ?? Data()
+        case "stats":
+            answer = (try? JSONEncoder().encode(report())) ?? Data()
+        default:
+            answer = Data("{\"error\":\"unknown request\"}".utf8)
+        }
+        let bytes = [UInt8](answer) + [10]
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    private func listen(_ path: String) throws(SystemError) -> Int32 {
+        unlink(path)
+        let fd = try syscall("socket AF_UNIX", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        var addr = sockaddr_un()
+        addr.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError("bind", path, .fileNameTooLong) }
+        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+        try syscall("bind", path) {
+            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        }
+        chmod(path, 0o600)
+        try syscall("listen", path) { Glibc.listen(fd, 16) }
+        return fd
+    }
+}

@@ -1,0 +1,220 @@
+import CDatapath
+import Synchronization
+import VCPEClassifier
+import VCPEDescriptor
+import VCPESystem
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One customer on the forwarder: its rings (LAN first, then one per path), the rules in
+/// service, the Ethernet addresses it has learnt, and its counters. Built by the control
+/// thread; used by the forwarding thread only, except the counters and the rule swap.
+public final class SteeredChain: @unchecked Sendable {
+    public private(set) var config: SteeringConfig
+    private(set) var digest: String
+    let lan: PacketRing
+    let paths: [PacketRing]
+    let rules: Live<SteeringTable>
+    let reader: Live<SteeringTable>.Reader
+    let gateway: UInt32
+    let subnet: UInt32
+    let mask: UInt32
+    let pathAddresses: [UInt32]
+    let peerAddresses: [UInt32]
+
+    /// Next hop of each path, learnt from what arrives on its link (and ARP).
+    var peers: [MAC]
+    /// LAN hosts by IPv4 address, learnt from their frames and ARP.
+    var hosts: [UInt32: MAC] = [:]
+    static let maxHosts = 65_536
+    /// When an ARP request for an address last left, in ns: at most one per 100 ms.
+    var asked: [UInt32: UInt64] = [:]
+    var arpFrame = [UInt8](repeating: 0, count: PacketRing.vnetHeaderSize + 42)
+
+    /// Per path: packets and bytes out (LAN to WAN), packets and bytes back.
+    let pathCounters: UnsafeMutablePointer<Atomic<UInt64>>
+    static let perPath = 4
+    /// Frames dropped for want of a neighbour, too large for a ring frame, refused by a send.
+    let dropCounters: UnsafeMutablePointer<Atomic<UInt64>>
+    enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed }
+
+    /// Opens the rings inside the chain's namespace.
+    public init(_ config: SteeringConfig, ringFrames: Int) throws {
+        let table = try SteeringTable(config)
+        let rings = try NetworkNamespace.perform(in: config.namespace) {
+            try ([config.lan.interface] + config.paths.map(\.interface)).map { try PacketRing(interface: $0, frames: ringFrames) }
+        }
+        self.config = config
+        digest = config.digest
+        lan = rings[0]
+        paths = Array(rings.dropFirst())
+        rules = Live(table, readers: 1)
+        reader = rules.reader()!
+        gateway = config.lan.gateway.v4Value
+        mask = config.lan.subnet.length == 0 ? 0 : ~UInt32(0) << (32 - UInt32(config.lan.subnet.length))
+        subnet = config.lan.subnet.network.v4Value & mask
+        pathAddresses = config.paths.map(\.address.v4Value)
+        peerAddresses = config.paths.map(\.peer.v4Value)
+        peers = [MAC](repeating: .zero, count: config.paths.count)
+        pathCounters = .allocate(capacity: config.paths.count * Self.perPath)
+        for i in 0..<(config.paths.count * Self.perPath) { (pathCounters + i).initialize(to: Atomic(0)) }
+        dropCounters = .allocate(capacity: Drop.allCases.count)
+        for i in 0..<Drop.allCases.count { (dropCounters + i).initialize(to: Atomic(0)) }
+    }
+
+    deinit {
+        pathCounters.deinitialize(count: config.paths.count * Self.perPath)
+        pathCounters.deallocate()
+        dropCounters.deinitialize(count: Drop.allCases.count)
+        dropCounters.deallocate()
+    }
+
+    var rings: [PacketRing] { [lan] + paths }
+
+    /// Set when a ring's interface went away under it (the link was re-created).
+    let broken = Atomic<Bool>(false)
+
+    /// Whether every ring is still bound to the interface that now has its name.
+    func isCurrent() -> Bool {
+        guard !broken.load(ordering: .relaxed) else { return false }
+        let found = try? NetworkNamespace.perform(in: config.namespace) { [rings] in
+            rings.allSatisfy { ring in
+                var index: Int32 = 0
+                var mac = [UInt8](repeating: 0, count: 6)
+                return vc_interface(ring.interface, &index, &mac) == 0 && index == ring.ifindex
+            }
+        }
+        return found ?? false
+    }
+
+    /// Puts new rules in service without touching the rings: flows whose path did not
+    /// change go on undisturbed. Returns once the old rules are out of use.
+    public func replaceRules(_ next: SteeringConfig) throws {
+        precondition(next.sameLinks(as: config))
+        let table = try SteeringTable(next)
+        let old = reader.withCurrent { $0 }
+        rules.replace(with: table)
+        table.carryCounts(from: old)
+        config = next
+        digest = next.digest
+    }
+
+    /// Takes over counters of the chain this one replaces (after a change of its links).
+    func carryCounts(from old: SteeredChain) {
+        let oldTable = old.reader.withCurrent { $0 }
+        reader.withCurrent { $0.carryCounts(from: oldTable) }
+        for (p, link) in config.paths.enumerated() {
+            guard let q = old.config.paths.firstIndex(where: { $0.name == link.name }) else { continue }
+            for k in 0..<Self.perPath {
+                (pathCounters + p * Self.perPath + k).pointee.store(
+                    (old.pathCounters + q * Self.perPath + k).pointee.load(ordering: .relaxed), ordering: .relaxed)
+            }
+        }
+        for k in 0..<Drop.allCases.count { (dropCounters + k).pointee.store((old.dropCounters + k).pointee.load(ordering: .relaxed), ordering: .relaxed) }
+    }
+
+    @inline(__always)
+    func add(_ counter: UnsafeMutablePointer<Atomic<UInt64>>, _ n: UInt64) {
+        counter.pointee.store(counter.pointee.load(ordering: .relaxed) &+ n, ordering: .relaxed)
+    }
+
+    @inline(__always)
+    func count(_ drop: Drop) { add(dropCounters + drop.rawValue, 1) }
+
+    @inline(__always)
+    func countPath(_ p: Int, back: Bool, bytes: Int) {
+        let c = pathCounters + p * Self.perPath + (back ? 2 : 0)
+        add(c, 1)
+        add(c + 1, UInt64(bytes))
+    }
+
+    @inline(__always)
+    func isLAN(_ a: UInt32) -> Bool { a & mask == subnet }
+
+    @inline(__always)
+    func learnHost(_ address: UInt32, _ mac: MAC) {
+        if let known = hosts[address] {
+            if known != mac { hosts[address] = mac }
+        } else if hosts.count < Self.maxHosts {
+            hosts[address] = mac
+        }
+    }
+
+    /// Sends `who-has target tell sender` on `ring`, unless one left in the last 100 ms.
+    func requestARP(on ring: PacketRing, target: UInt32, sender: UInt32, now: UInt64) {
+        if let last = asked[target], now &- last < 100_000_000 { return }
+        asked[target] = now
+        if asked.count > 4096 { asked.removeAll(keepingCapacity: true) }
+        arpFrame.withUnsafeMutableBytes { b in
+            let f = b.baseAddress! + PacketRing.vnetHeaderSize
+            MAC.broadcast.store(at: f)
+            ring.mac.store(at: f + 6)
+            storeBE16(f + 12, 0x0806)
+            storeBE16(f + 14, 1)       // Ethernet
+            storeBE16(f + 16, 0x0800)  // IPv4
+            f.storeBytes(of: UInt8(6), toByteOffset: 18, as: UInt8.self)
+            f.storeBytes(of: UInt8(4), toByteOffset: 19, as: UInt8.self)
+            storeBE16(f + 20, 1)       // request
+            ring.mac.store(at: f + 22)
+            storeBE32(f + 28, sender)
+            MAC.zero.store(at: f + 32)
+            storeBE32(f + 38, target)
+            ring.sendNow(UnsafeRawBufferPointer(b))
+        }
+    }
+
+    /// The counters as `status` shows them.
+    public var stats: ChainStats {
+        let table = reader.withCurrent { $0 }
+        return ChainStats(
+            customer: config.customer, digest: broken.load(ordering: .relaxed) ? "broken" : digest,
+            rules: table.ruleHits.map { ChainStats.Rule(name: $0.name, hits: $0.hits) },
+            paths: config.paths.indices.map { p in
+                let c = { (k: Int) in (self.pathCounters + p * Self.perPath + k).pointee.load(ordering: .relaxed) }
+                return ChainStats.Path(name: config.paths[p].name, packets: c(0), bytes: c(1), returnPackets: c(2), returnBytes: c(3))
+            },
+            noNeighbour: dropCounters[Drop.noNeighbour.rawValue].load(ordering: .relaxed),
+            truncated: dropCounters[Drop.truncated.rawValue].load(ordering: .relaxed),
+            sendFailed: dropCounters[Drop.sendFailed.rawValue].load(ordering: .relaxed))
+    }
+}
+
+/// One customer's counters on the forwarder.
+public struct ChainStats: Sendable, Codable, Hashable {
+    public struct Rule: Sendable, Codable, Hashable {
+        public var name: String
+        public var hits: UInt64
+    }
+
+    public struct Path: Sendable, Codable, Hashable {
+        public var name: String
+        /// LAN to WAN.
+        public var packets: UInt64
+        public var bytes: UInt64
+        /// Back toward the LAN.
+        public var returnPackets: UInt64
+        public var returnBytes: UInt64
+    }
+
+    public var customer: String
+    /// The configuration in service (SteeringConfig.digest).
+    public var digest: String
+    public var rules: [Rule]
+    public var paths: [Path]
+    public var noNeighbour: UInt64
+    public var truncated: UInt64
+    public var sendFailed: UInt64
+}
+
+@inline(__always) func loadBE16(_ p: UnsafeRawPointer) -> UInt16 { UInt16(p.load(as: UInt8.self)) << 8 | UInt16(p.load(fromByteOffset: 1, as: UInt8.self)) }
+@inline(__always) func loadBE32(_ p: UnsafeRawPointer) -> UInt32 { UInt32(loadBE16(p)) << 16 | UInt32(loadBE16(p + 2)) }
+@inline(__always) func storeBE16(_ p: UnsafeMutableRawPointer, _ v: UInt16) {
+    p.storeBytes(of: UInt8(v >> 8), as: UInt8.self)
+    p.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: 1, as: UInt8.self)
+}
+@inline(__always) func storeBE32(_ p: UnsafeMutableRawPointer, _ v: UInt32) {
+    storeBE16(p, UInt16(v >> 16))
+    storeBE16(p + 2, UInt16(truncatingIfNeeded: v))
+}

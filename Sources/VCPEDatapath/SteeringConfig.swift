@@ -1,0 +1,86 @@
+import Foundation
+import VCPEClassifier
+import VCPEDescriptor
+
+/// What the forwarder needs to steer one customer's traffic: written by the controller
+/// (one file per customer), read by the forwarder at start and on every reload.
+public struct SteeringConfig: Sendable, Hashable, Codable {
+    public struct LAN: Sendable, Hashable, Codable {
+        public var interface: String
+        public var gateway: IPAddress
+        public var subnet: IPPrefix
+
+        public init(interface: String, gateway: IPAddress, subnet: IPPrefix) {
+            self.interface = interface
+            self.gateway = gateway
+            self.subnet = subnet
+        }
+    }
+
+    /// The classifier's end of a path's first link: its own transit address and the next
+    /// service's, whose Ethernet address frames are sent to.
+    public struct PathLink: Sendable, Hashable, Codable {
+        public var name: String
+        public var interface: String
+        public var address: IPAddress
+        public var peer: IPAddress
+
+        public init(name: String, interface: String, address: IPAddress, peer: IPAddress) {
+            self.name = name
+            self.interface = interface
+            self.address = address
+            self.peer = peer
+        }
+    }
+
+    public var customer: String
+    public var namespace: String
+    public var lan: LAN
+    public var paths: [PathLink]
+    public var defaultPath: String
+    /// Priority order, first match wins.
+    public var rules: [ClassifierRule]
+
+    public init(customer: String, namespace: String, lan: LAN, paths: [PathLink], defaultPath: String, rules: [ClassifierRule]) {
+        self.customer = customer
+        self.namespace = namespace
+        self.lan = lan
+        self.paths = paths
+        self.defaultPath = defaultPath
+        self.rules = rules
+    }
+
+    /// Names the whole configuration: what the controller compares with what runs.
+    public var digest: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return fnv1aDigest(String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self))
+    }
+
+    /// The same sockets serve both: only the rules differ, so they can be swapped live.
+    func sameLinks(as other: SteeringConfig) -> Bool {
+        namespace == other.namespace && lan == other.lan && paths == other.paths
+    }
+}
+
+extension ClassifierRule {
+    /// The engine's rules for this descriptor rule: one per combination of its listed
+    /// prefixes and port ranges (an empty list is "any").
+    public var packetRules: [PacketRule] {
+        func orAny<T>(_ list: [T]) -> [T?] { list.isEmpty ? [nil] : list.map { $0 } }
+        var out: [PacketRule] = []
+        for src in orAny(match.src) {
+            for dst in orAny(match.dst) {
+                // Rules of one family only: a v4 source with a v6 destination matches nothing.
+                if let s = src, let d = dst, s.family != d.family { continue }
+                for sport in orAny(match.sport) {
+                    for dport in orAny(match.dport) {
+                        out.append(PacketRule(src: src, dst: dst, proto: match.proto.number, sport: sport ?? .all,
+                                              dport: dport ?? .all, dscp: match.dscp))
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

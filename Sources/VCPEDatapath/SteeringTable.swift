@@ -1,0 +1,84 @@
+import Synchronization
+import VCPEClassifier
+import VCPEDescriptor
+
+/// One customer's rules compiled for the data path: what each engine rule decides, and
+/// the hit counters of the descriptor's rules. Immutable but for the counters; a rule
+/// change builds a new table and swaps it in (see `Live`).
+public final class SteeringTable: @unchecked Sendable {
+    public static let drop: Int32 = -1
+
+    let classifier: CompiledClassifier
+    /// Per engine rule: the path index, or `drop`.
+    let actions: UnsafeMutablePointer<Int32>
+    /// Per engine rule: the descriptor rule it came from.
+    let ruleOf: UnsafeMutablePointer<Int32>
+    let defaultPath: Int32
+    /// Descriptor rule names, then "default".
+    public let counterNames: [String]
+    /// Hits per descriptor rule, the default last. Written by the forwarding thread only.
+    let hits: UnsafeMutablePointer<Atomic<UInt64>>
+    /// Counts carried over from the tables this one replaced (by rule name).
+    var carried: [UInt64]
+
+    public struct UnknownPath: Error, CustomStringConvertible {
+        public var name: String
+        public var description: String { "no path named \"\(name)\" on the classifier's links" }
+    }
+
+    public init(_ config: SteeringConfig) throws {
+        let names = config.paths.map(\.name)
+        func index(_ path: String) throws -> Int32 {
+            guard let i = names.firstIndex(of: path) else { throw UnknownPath(name: path) }
+            return Int32(i)
+        }
+        var packetRules: [PacketRule] = []
+        var actionList: [Int32] = [], ruleList: [Int32] = []
+        for (r, rule) in config.rules.enumerated() {
+            let action: Int32
+            switch rule.target {
+            case .drop: action = Self.drop
+            case .path(let p): action = try index(p)
+            }
+            for pr in rule.packetRules {
+                packetRules.append(pr)
+                actionList.append(action)
+                ruleList.append(Int32(r))
+            }
+        }
+        classifier = try CompiledClassifier(packetRules)
+        defaultPath = try index(config.defaultPath)
+        actions = .allocate(capacity: max(1, actionList.count))
+        actions.initialize(from: actionList, count: actionList.count)
+        ruleOf = .allocate(capacity: max(1, ruleList.count))
+        ruleOf.initialize(from: ruleList, count: ruleList.count)
+        counterNames = config.rules.map(\.name) + ["default"]
+        hits = .allocate(capacity: counterNames.count)
+        for i in 0..<counterNames.count { (hits + i).initialize(to: Atomic(0)) }
+        carried = [UInt64](repeating: 0, count: counterNames.count)
+    }
+
+    deinit {
+        actions.deallocate()
+        ruleOf.deallocate()
+        hits.deinitialize(count: counterNames.count)
+        hits.deallocate()
+    }
+
+    @inline(__always)
+    func count(_ counter: Int) {
+        let c = hits + counter
+        c.pointee.store(c.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
+    }
+
+    /// Rule name -> hits, including what the replaced tables counted.
+    public var ruleHits: [(name: String, hits: UInt64)] {
+        counterNames.indices.map { (counterNames[$0], carried[$0] + hits[$0].load(ordering: .relaxed)) }
+    }
+
+    /// Takes over the counts of `old`, which no reader uses any more.
+    func carryCounts(from old: SteeringTable) {
+        let previous = Dictionary(old.ruleHits.map { ($0.name, $0.hits) }, uniquingKeysWith: +)
+        for (i, name) in counterNames.enumerated() { carried[i] = previous[name] ?? 0 }
+    }
+}
