@@ -1,3 +1,4 @@
+import VCPEDatapath
 import VCPEDescriptor
 import VCPENftables
 import VCPEWireGuard
@@ -9,6 +10,8 @@ public struct Desired: Sendable {
     public var tables: [String: NftTable]
     /// WireGuard configurations behind the `.wireguard` objects, by object id.
     public var wireguard: [String: DeviceConfig] = [:]
+    /// Forwarder configurations behind the `.steering` objects, by object id.
+    public var steering: [String: SteeringConfig] = [:]
 
     public static let empty = Desired(state: HostState(), tables: [:])
 }
@@ -22,6 +25,7 @@ public enum DesiredState {
     public static let mainTable = 254
     static let firstPathTable = 100
     static let policyRulePriority = 1000
+    static let markRulePriority = 1500
     /// Rules vcpe owns in its namespaces; others are left alone.
     static let policyRulePriorities = 1000..<2000
 
@@ -56,7 +60,12 @@ public enum DesiredState {
         let anyV4 = IPPrefix(IPAddress(v4: 0), 0)
         s.insert(.route(namespace: routerNS, destination: anyV4, via: chain.wan.gateway, device: KernelNames.wanInterface, table: mainTable))
 
-        for (index, path) in chain.paths.enumerated() {
+        // Unmarked traffic toward the LAN (port forwards, the router's own) takes the
+        // default path back, so it meets the same services as unclassified traffic.
+        let defaultPath = chain.classifier?.defaultPath ?? chain.paths[0].name
+        let ordered = chain.paths.enumerated().sorted { ($0.element.name == defaultPath ? 0 : 1, $0.offset) < ($1.element.name == defaultPath ? 0 : 1, $1.offset) }
+        var arrivals: [String: [(interface: String, mark: UInt32)]] = [:]
+        for (index, path) in ordered {
             let table = steered ? firstPathTable + index : mainTable
             let hops = topo.links.filter { $0.path == path.name }
             for link in hops {
@@ -68,17 +77,20 @@ public enum DesiredState {
                     s.insert(.route(namespace: upNS, destination: anyV4, via: net.network.adding(1), device: link.upstream.interface, table: table))
                 }
                 // Downstream side reaches the LAN back through the upstream end.
-                // A service on several paths answers the LAN through the first of them; the
-                // data path restores the arriving path for return traffic (connection marks).
                 let back = HostObject.route(namespace: downNS, destination: chain.lan.subnet, via: net.network,
                                             device: link.downstream.interface, table: mainTable)
                 if s.objects[back.id] == nil { s.insert(back) }
-                if steered {
-                    s.insert(.policyRule(namespace: downNS, inputInterface: link.downstream.interface, table: table,
-                                         priority: policyRulePriority + index))
-                    if downNS == routerNS {
-                        s.insert(.route(namespace: downNS, destination: anyV4, via: chain.wan.gateway, device: KernelNames.wanInterface, table: table))
-                    }
+                guard steered else { continue }
+                // A packet's path is the interface it arrived on; replies carry the path's
+                // mark (restored from conntrack) and go back up the same path.
+                s.insert(.route(namespace: downNS, destination: chain.lan.subnet, via: net.network, device: link.downstream.interface, table: table))
+                s.insert(.policyRule(namespace: downNS, inputInterface: link.downstream.interface, fwmark: 0, table: table,
+                                     priority: policyRulePriority + index))
+                s.insert(.policyRule(namespace: downNS, inputInterface: "", fwmark: Int(ServiceTables.pathMark(index)), table: table,
+                                     priority: markRulePriority + index))
+                arrivals[downNS, default: []].append((link.downstream.interface, ServiceTables.pathMark(index)))
+                if downNS == routerNS {
+                    s.insert(.route(namespace: downNS, destination: anyV4, via: chain.wan.gateway, device: KernelNames.wanInterface, table: table))
                 }
             }
         }
@@ -87,11 +99,38 @@ public enum DesiredState {
         for service in chain.services {
             let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
             let tunnel = vpn.flatMap { $0.crossed.contains(ns) ? $0.tunnel : nil }
-            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo, tunnel: tunnel) {
+            let steering = arrivals[ns].map { ServiceTables.steeringChain(arrivals: $0.sorted { $0.mark < $1.mark }) }
+            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo, tunnel: tunnel, steering: steering) {
                 s.insert(object)
                 tables[object.id] = table
             }
         }
-        return Desired(state: s, tables: tables, wireguard: configs)
+        var steeringConfigs: [String: SteeringConfig] = [:]
+        if steered, let config = steering(chain, topo, transit: transit) {
+            let interfaces = [(config.lan.interface, config.lan.gateway)] + config.paths.map { ($0.interface, $0.address) }
+            let (object, table) = TableObjects.object(for: ServiceTables.classifierTable(interfaces: interfaces), in: config.namespace)
+            s.insert(object)
+            tables[object.id] = table
+            let forwarder = HostObject.steering(customer: chain.customer, namespace: config.namespace, rules: config.rules.count, digest: config.digest)
+            s.insert(forwarder)
+            steeringConfigs[forwarder.id] = config
+        }
+        return Desired(state: s, tables: tables, wireguard: configs, steering: steeringConfigs)
+    }
+}
+
+extension DesiredState {
+    /// What the forwarder needs for a chain with a classifier; nil for a chain without.
+    public static func steering(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix]) -> SteeringConfig? {
+        guard let ns = topo.namespaces.first(where: { $0.type == "classifier" })?.name else { return nil }
+        let links: [SteeringConfig.PathLink] = chain.paths.compactMap { path in
+            guard let link = topo.links.first(where: { $0.path == path.name && $0.upstream.namespace == ns }),
+                  let net = transit[link.key] else { return nil }
+            return SteeringConfig.PathLink(name: path.name, interface: link.upstream.interface, address: net.network, peer: net.network.adding(1))
+        }
+        return SteeringConfig(customer: chain.customer, namespace: ns,
+                              lan: .init(interface: topo.lanGateway.interface, gateway: chain.lan.gateway, subnet: chain.lan.subnet),
+                              paths: links, defaultPath: chain.classifier?.defaultPath ?? chain.paths[0].name,
+                              rules: chain.classifier?.rules ?? [])
     }
 }

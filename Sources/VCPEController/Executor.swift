@@ -14,12 +14,14 @@ public final class Executor {
     let previous: Desired
     private let sockets: SocketCache
     private let wireguard: any WireGuardDriver
+    private let steering: SteeringControl
 
-    init(desired: Desired, previous: Desired, sockets: SocketCache, wireguard: any WireGuardDriver) {
+    init(desired: Desired, previous: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: SteeringControl) {
         self.desired = desired
         self.previous = previous
         self.sockets = sockets
         self.wireguard = wireguard
+        self.steering = steering
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -121,11 +123,15 @@ public final class Executor {
             // with no moment without a route.
             if remove { try route(ns).removeRoute(r) } else { try route(ns).addRoute(r, replace: true) }
 
-        case .policyRule(let ns, let iif, let table, let priority):
-            let rule = RuleInfo(priority: UInt32(priority), table: UInt32(table), inputInterface: iif.isEmpty ? nil : iif)
-            if let old = action.current, case .policyRule(_, let oi, let ot, let op) = old {
-                try route(ns).removeRule(RuleInfo(priority: UInt32(op), table: UInt32(ot), inputInterface: oi.isEmpty ? nil : oi))
+        case .policyRule(let ns, let iif, let mark, let table, let priority):
+            func info(_ iif: String, _ mark: Int, _ table: Int, _ priority: Int) -> RuleInfo {
+                RuleInfo(priority: UInt32(priority), table: UInt32(table), inputInterface: iif.isEmpty ? nil : iif,
+                         fwmark: mark == 0 ? nil : UInt32(mark))
             }
+            if let old = action.current, case .policyRule(_, let oi, let om, let ot, let op) = old {
+                try route(ns).removeRule(info(oi, om, ot, op))
+            }
+            let rule = info(iif, mark, table, priority)
             if remove { try route(ns).removeRule(rule) } else { try route(ns).addRule(rule) }
 
         case .sysctl(let ns, let key, let value):
@@ -145,6 +151,13 @@ public final class Executor {
                 throw StateError("no table content for \(action.object.summary)")
             }
             try nft(ns).replaceTable(table)
+
+        case .steering(let customer, _, _, _):
+            if remove { try steering.remove(customers: [customer]); return }
+            guard let config = content.steering[action.object.id] else {
+                throw StateError("no forwarder configuration for \(action.object.summary)")
+            }
+            try steering.ensure(config)
         }
     }
 }

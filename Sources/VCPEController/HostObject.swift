@@ -11,13 +11,16 @@ public enum HostObject: Sendable, Hashable, Codable {
     case bridgePort(interface: String, bridge: String)
     case address(at: Topology.Endpoint, prefix: IPPrefix)
     case route(namespace: String, destination: IPPrefix, via: IPAddress?, device: String, table: Int)
-    case policyRule(namespace: String, inputInterface: String, table: Int, priority: Int)
+    /// `inputInterface` "" and `fwmark` 0 match anything.
+    case policyRule(namespace: String, inputInterface: String, fwmark: Int, table: Int, priority: Int)
     case sysctl(namespace: String, key: String, value: String)
     /// A WireGuard device; `digest` names its whole configuration (secrets included,
     /// revealing none), `publicKey` is what the operator gives the peers.
     case wireguard(namespace: String, interface: String, listenPort: Int, publicKey: String, digest: String)
     /// An nftables table; `digest` names its content so that any change of rules shows.
     case nftTable(namespace: String, family: String, name: String, rules: Int, digest: String)
+    /// A chain in service on the forwarder (rules and links named by `digest`).
+    case steering(customer: String, namespace: String, rules: Int, digest: String)
 
     /// Identity: two objects with the same id are the same kernel object in different states.
     public var id: String {
@@ -28,10 +31,11 @@ public enum HostObject: Sendable, Hashable, Codable {
         case .bridgePort(let i, _): "port \(i)"
         case .address(let at, let p): "address \(p) on \(at)"
         case .route(let ns, let d, _, _, let t): "route \(d) table \(t) in \(ns)"
-        case .policyRule(let ns, let iif, _, let prio): "rule \(prio) iif \(iif) in \(ns)"
+        case .policyRule(let ns, let iif, let mark, _, let prio): "rule \(prio) iif \(iif) fwmark \(mark) in \(ns)"
         case .sysctl(let ns, let k, _): "sysctl \(k) in \(ns)"
         case .wireguard(let ns, let i, _, _, _): "wireguard \(i) in \(ns)"
         case .nftTable(let ns, let f, let n, _, _): "table \(f) \(n) in \(ns)"
+        case .steering(let c, _, _, _): "steering \(c)"
         }
     }
 
@@ -48,6 +52,7 @@ public enum HostObject: Sendable, Hashable, Codable {
         case .route: 7
         case .policyRule: 8
         case .nftTable: 9
+        case .steering: 10
         }
     }
 
@@ -61,10 +66,12 @@ public enum HostObject: Sendable, Hashable, Codable {
         case .address(let at, let p): "address \(p) on \(at)"
         case .route(let ns, let d, let via, let dev, let t):
             "route \(d.length == 0 ? "default" : d.description)\(via.map { " via \($0)" } ?? "") dev \(dev)\(t == 254 ? "" : " table \(t)") in \(ns)"
-        case .policyRule(let ns, let iif, let t, let prio): "rule \(prio): iif \(iif) lookup \(t) in \(ns)"
+        case .policyRule(let ns, let iif, let mark, let t, let prio):
+            "rule \(prio): \(iif.isEmpty ? "" : "iif \(iif) ")\(mark == 0 ? "" : "fwmark \(mark) ")lookup \(t) in \(ns)"
         case .sysctl(let ns, let k, let v): "sysctl \(k)=\(v) in \(ns)"
         case .wireguard(let ns, let i, let port, let key, _): "wireguard \(i) listening on udp \(port), public key \(key), in \(ns)"
         case .nftTable(let ns, let f, let n, let r, _): "nftables table \(f) \(n) (\(r) rules) in \(ns)"
+        case .steering(let c, let ns, let r, _): "forwarder steering \(c) (\(r) classifier rules) from \(ns)"
         }
     }
 }

@@ -15,12 +15,14 @@ public struct KernelObserver: HostObserver {
     let wireguardConfigs: [String: DeviceConfig]
     let sockets: SocketCache
     let wireguard: any WireGuardDriver
+    let steering: SteeringControl
 
-    init(desired: Desired, sockets: SocketCache, wireguard: any WireGuardDriver) {
+    init(desired: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: SteeringControl) {
         self.desired = desired.state
         self.wireguardConfigs = desired.wireguard
         self.sockets = sockets
         self.wireguard = wireguard
+        self.steering = steering
     }
 
     public func observe(customer: String) throws -> HostState {
@@ -40,6 +42,7 @@ public struct KernelObserver: HostObserver {
             try observeInside(n, snaps[n]!, try sockets.nft(n), sysctls, &out)
         }
         try observeWireGuard(customer, snaps, &out)
+        steering.observe(customer: customer, wanted: desired.objects.values.contains { if case .steering = $0 { true } else { false } }, into: &out)
         let hostLinks = try hostLinks(customer)
         observeHost(customer, hostLinks, &out)
         observeVeths(customer, hostLinks, snaps, &out)
@@ -153,7 +156,8 @@ public struct KernelObserver: HostObserver {
             out.insert(.route(namespace: ns, destination: r.destination, via: r.gateway, device: r.device ?? "?", table: Int(r.table)))
         }
         for r in snap.rules where DesiredState.policyRulePriorities.contains(Int(r.priority)) {
-            out.insert(.policyRule(namespace: ns, inputInterface: r.inputInterface ?? "", table: Int(r.table), priority: Int(r.priority)))
+            out.insert(.policyRule(namespace: ns, inputInterface: r.inputInterface ?? "", fwmark: Int(r.fwmark ?? 0),
+                                   table: Int(r.table), priority: Int(r.priority)))
         }
         for (key, value) in sysctls { out.insert(.sysctl(namespace: ns, key: key, value: value)) }
         for t in try nft.tables() where t.name == ServiceTables.tableName {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VCPEDatapath
 import VCPEDescriptor
 import VCPENetlink
 import VCPENftables
@@ -19,6 +20,10 @@ public final class Reconciler {
     public var reapInBackground: (() throws -> Void)?
     /// Runs the VPN services' WireGuard devices.
     public let wireguard: any WireGuardDriver = WireGuard.driver()
+    /// The vcpe executable, which runs the forwarder for chains with a classifier.
+    public var executable: String?
+    public var forwarder: ForwarderProcess { ForwarderProcess(state: store.directory.standardizedFileURL.path, executable: executable) }
+    var steering: SteeringControl { SteeringControl(forwarder: forwarder) }
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
@@ -34,7 +39,7 @@ public final class Reconciler {
     /// What the chain needs, and the difference from what the kernel holds of the customer.
     private func planAgainstHost(_ chain: Chain, allocator: inout TransitAllocator, secrets: VPNSecrets?) throws -> (desired: Desired, plan: Plan) {
         let desired = try Planner.desired(chain, allocator: &allocator, secrets: secrets)
-        let observed = try KernelObserver(desired: desired, sockets: sockets, wireguard: wireguard).observe(customer: chain.customer)
+        let observed = try KernelObserver(desired: desired, sockets: sockets, wireguard: wireguard, steering: steering).observe(customer: chain.customer)
         return (desired, Plan.difference(customer: chain.customer, desired: desired.state, observed: observed))
     }
 
@@ -100,7 +105,7 @@ public final class Reconciler {
                 return (try? Planner.desired(prev, allocator: &a, secrets: try secrets(prev, makeKey: false))) ?? .empty
             } ?? .empty
             do {
-                try Executor(desired: desired, previous: previous, sockets: sockets, wireguard: wireguard).run(plan)
+                try Executor(desired: desired, previous: previous, sockets: sockets, wireguard: wireguard, steering: steering).run(plan)
             } catch {
                 if record == nil {  // a new customer leaves nothing behind, its addresses included
                     allocator.release(customer: chain.customer)
@@ -163,7 +168,9 @@ public final class Reconciler {
             results.append(DeleteResult(customer: customer, removed: removed))
         }
         try retire(bridges, host: host)
-        // A daemon keeps its namespace alive after the name is gone: daemons stop first.
+        // A daemon (or a socket) keeps its namespace alive after the name is gone: they go first.
+        let unsteered = try steering.remove(customers: customers)
+        for (i, c) in customers.enumerated() where unsteered.contains(c) { results[i].removed.append("steering \(c)") }
         let stopped = Set(try wireguard.removeAll(customers.map { KernelNames.wireguardInterface(customer: $0) }))
         for (i, customer) in customers.enumerated() {
             let wg = KernelNames.wireguardInterface(customer: customer)

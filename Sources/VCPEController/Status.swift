@@ -1,4 +1,5 @@
 import Foundation
+import VCPEDatapath
 import VCPEDescriptor
 import VCPENetlink
 import VCPENftables
@@ -26,6 +27,8 @@ public struct ServiceStatus: Codable, Sendable {
     public var portForwards: [String]
     /// For a vpn service: its device and peers.
     public var vpn: VPNStatus?
+    /// For the classifier: its counters on the forwarder.
+    public var steering: ChainStats?
 }
 
 public struct VPNStatus: Codable, Sendable {
@@ -75,6 +78,8 @@ extension Reconciler {
         let touched = Set(plan.actions.compactMap { $0.object.namespace })
         let topo = Topology.resolve(chain)
         var services: [ServiceStatus] = []
+        let steered = topo.namespaces.contains { $0.type == "classifier" }
+        let report = steered ? forwarder.report() : nil
         for ns in topo.namespaces {
             let exists = NetworkNamespace.exists(ns.name)
             var rules: [RuleCounter] = []
@@ -90,10 +95,16 @@ extension Reconciler {
                     forwards = rt.portForwards.map { "\($0.proto.rawValue) \(chain.wan.address.address):\($0.port) -> \($0.toAddress)" + ($0.toPort.map { ":\($0)" } ?? "") }
                 }
             }
+            var runtime = vpn.map { "\($0.driver)" + ($0.pid.map { " pid \($0)" } ?? ", not running") } ?? "namespace (kernel only)"
+            var steering: ChainStats?
+            if ns.type == "classifier" {
+                steering = report?.chains.first { $0.customer == customer }
+                runtime = report.map { "forwarder pid \($0.pid)" + (steering == nil ? ", chain not loaded" : "") } ?? "forwarder not running (nothing passes)"
+                if let restarts = forwarder.supervisorRecord()?.restarts, restarts > 0 { runtime += ", \(restarts) restart(s)" }
+            }
             services.append(ServiceStatus(name: ns.service, type: ns.type, namespace: ns.name,
                                           health: !exists ? "missing" : touched.contains(ns.name) ? "drifted" : "ok",
-                                          runtime: vpn.map { "\($0.driver)" + ($0.pid.map { " pid \($0)" } ?? ", not running") } ?? "namespace (kernel only)",
-                                          rules: rules, portForwards: forwards, vpn: vpn))
+                                          runtime: runtime, rules: rules, portForwards: forwards, vpn: vpn, steering: steering))
         }
         var sockets: [String: RouteSocket] = [:]
         func socket(_ ns: String?) -> RouteSocket? {
@@ -140,8 +151,8 @@ extension HostObject {
         case .bridge, .bridgePort: nil
         case .veth(_, let up, let down): up.namespace ?? down.namespace
         case .address(let at, _): at.namespace
-        case .route(let ns, _, _, _, _), .policyRule(let ns, _, _, _), .sysctl(let ns, _, _), .nftTable(let ns, _, _, _, _),
-             .wireguard(let ns, _, _, _, _): ns
+        case .route(let ns, _, _, _, _), .policyRule(let ns, _, _, _, _), .sysctl(let ns, _, _), .nftTable(let ns, _, _, _, _),
+             .wireguard(let ns, _, _, _, _), .steering(_, let ns, _, _): ns
         }
     }
 }
@@ -154,6 +165,13 @@ extension CustomerStatus {
             out += "  \(s.name) (\(s.type)) \(s.namespace): \(s.health), \(s.runtime)\n"
             for r in s.rules { out += "    rule \(r.name): \(r.packets) packets, \(r.bytes) bytes\n" }
             for f in s.portForwards { out += "    port forward \(f)\n" }
+            if let st = s.steering {
+                for r in st.rules { out += "    classifier rule \(r.name): \(r.hits) hits\n" }
+                for p in st.paths {
+                    out += "    path \(p.name): out \(p.packets) pkts/\(p.bytes) B, back \(p.returnPackets) pkts/\(p.returnBytes) B\n"
+                }
+                out += "    dropped: \(st.noNeighbour) no neighbour, \(st.truncated) too large, \(st.sendFailed) send failed\n"
+            }
             if let v = s.vpn {
                 out += "    wireguard \(v.interface) \(v.state), udp \(v.listenPort), public key \(v.publicKey ?? "none yet")\n"
                 for p in v.peers {

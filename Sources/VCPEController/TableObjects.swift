@@ -6,12 +6,24 @@ import VCPENftables
 enum TableObjects {
     /// The table's host object and the table itself, its comment naming its digest so that
     /// the observer can tell what is installed.
-    static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: ServiceTables.Tunnel?) -> (HostObject, NftTable)? {
-        guard var t = ServiceTables.table(for: service, in: chain, topology: topology, tunnel: tunnel) else { return nil }
+    /// `steering` is added to the service's table (made for it if the service has none).
+    static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: ServiceTables.Tunnel?,
+                      steering: NftChain? = nil) -> (HostObject, NftTable)? {
+        var table = ServiceTables.table(for: service, in: chain, topology: topology, tunnel: tunnel)
+        if let steering {
+            if table == nil { table = NftTable(family: .inet, name: ServiceTables.tableName) }
+            table!.chains.insert(steering, at: 0)
+        }
+        guard let table else { return nil }
+        return object(for: table, in: KernelNames.namespace(customer: chain.customer, service: service.name))
+    }
+
+    /// Any table vcpe installs in `namespace`, its comment naming its digest.
+    static func object(for table: NftTable, in namespace: String) -> (HostObject, NftTable) {
+        var t = table
         let d = digest(t.nftText)
         t.comment = commentPrefix + d
-        return (.nftTable(namespace: KernelNames.namespace(customer: chain.customer, service: service.name),
-                          family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: d), t)
+        return (.nftTable(namespace: namespace, family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: d), t)
     }
 
     static let commentPrefix = "vcpe "
@@ -22,10 +34,5 @@ enum TableObjects {
         return String(c.dropFirst(commentPrefix.count))
     }
 
-    /// FNV-1a: stable across runs and processes, unlike Hasher.
-    static func digest(_ text: String) -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return zeroPaddedHex(h, width: 16)
-    }
+    static func digest(_ text: String) -> String { fnv1aDigest(text) }
 }

@@ -17,6 +17,7 @@ struct StateOptions: ParsableArguments {
         var logger = Logger(label: "vcpe")
         logger.logLevel = ProcessInfo.processInfo.environment["VCPE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         let reconciler = Reconciler(store: store, logger: logger)
+        reconciler.executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         // Retired bridges are removed by `vcpe gc` in its own process, so delete returns at once.
         reconciler.reapInBackground = {
             let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")

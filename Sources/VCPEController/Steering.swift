@@ -1,0 +1,74 @@
+import Foundation
+import VCPEDatapath
+import VCPEDescriptor
+import VCPESystem
+
+/// The forwarder as a planner object: a chain with a classifier is in service when the
+/// forwarder runs its configuration (same digest). Its configuration file is what the
+/// forwarder reads on every (re)start, so a restarted forwarder needs nobody to resume.
+struct SteeringControl {
+    let forwarder: ForwarderProcess
+
+    /// What the forwarder runs for `customer`, if it runs it (or has its file).
+    func observe(customer: String, wanted: Bool, into out: inout HostState) {
+        guard wanted || FileManager.default.fileExists(atPath: forwarder.paths.chain(customer)) else { return }
+        guard let report = forwarder.report() else {
+            // Not running: a configuration left on disk still needs removing.
+            if !wanted, let stale = try? configFile(customer) {
+                out.insert(.steering(customer: customer, namespace: stale.namespace, rules: stale.rules.count, digest: "not running"))
+            }
+            return
+        }
+        if let chain = report.chains.first(where: { $0.customer == customer }) {
+            let namespace = KernelNames.classifierNamespace(customer: customer)
+            out.insert(.steering(customer: customer, namespace: namespace, rules: chain.rules.count - 1, digest: chain.digest))
+        } else if !wanted, let stale = try? configFile(customer) {
+            out.insert(.steering(customer: customer, namespace: stale.namespace, rules: stale.rules.count, digest: "not loaded"))
+        }
+    }
+
+    private func configFile(_ customer: String) throws -> SteeringConfig {
+        try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: forwarder.paths.chain(customer))))
+    }
+
+    /// Writes the configuration and has the forwarder (started if need be) put it in service.
+    func ensure(_ config: SteeringConfig) throws {
+        try FileManager.default.createDirectory(atPath: forwarder.paths.chains, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        try encoder.encode(config).write(to: URL(fileURLWithPath: forwarder.paths.chain(config.customer)), options: .atomic)
+        _ = try forwarder.ensureRunning()
+        let report = try forwarder.request("reload \(config.customer)")
+        if let reason = report.failed[config.customer] {
+            throw StateError("the forwarder could not steer \(config.customer): \(reason)")
+        }
+        guard report.chains.contains(where: { $0.customer == config.customer && $0.digest == config.digest }) else {
+            throw StateError("the forwarder did not put \(config.customer)'s configuration in service")
+        }
+    }
+
+    /// Takes customers off the forwarder, and stops it when none is left. Returns those
+    /// that were on it.
+    @discardableResult
+    func remove(customers: [String]) throws -> Set<String> {
+        var removed: Set<String> = []
+        for c in customers where FileManager.default.fileExists(atPath: forwarder.paths.chain(c)) {
+            try FileManager.default.removeItem(atPath: forwarder.paths.chain(c))
+            removed.insert(c)
+        }
+        let running = !forwarder.processes().isEmpty
+        guard running else { return removed }
+        if (try? forwarder.paths.configs())?.isEmpty ?? true {
+            forwarder.stop()
+        } else if !removed.isEmpty {
+            // Returns once the forwarder has closed their sockets, which would otherwise
+            // keep the namespaces (and their interfaces) alive.
+            let report = try forwarder.request("reload")
+            if let left = report.chains.first(where: { customers.contains($0.customer) }) {
+                throw StateError("the forwarder still steers \(left.customer)")
+            }
+        }
+        return removed
+    }
+}
