@@ -79,6 +79,8 @@ public final class Scenario: @unchecked Sendable {
         #expect(retired.isEmpty, "retired bridges not removed: \(retired)")
         let daemons = (try? sh("/usr/bin/pgrep", ["-a", "-f", "wireguard-go wg-\(fx.tag)"])) ?? ""
         #expect(daemons.isEmpty, "WireGuard daemons left: \(daemons)")
+        let forwarders = (try? sh("/usr/bin/pgrep", ["-a", "-f", "vcpe forwarder .* \(stateDir)$"])) ?? ""
+        #expect(forwarders.isEmpty, "forwarder processes left: \(forwarders)")
         fx.cleanup()
         if let host = try? RouteSocket() { try? host.removeLink(segment) }
         try? FileManager.default.removeItem(atPath: stateDir)

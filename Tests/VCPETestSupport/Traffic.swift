@@ -12,10 +12,11 @@ public final class Servers: @unchecked Sendable {
     public init() {}
 
     /// Starts a probe server in `namespace` and waits until it listens.
-    public func start(_ kind: String, port: Int, in namespace: String) throws {
+    /// `address`: the one to listen on (serve-udp only), so replies leave from it.
+    public func start(_ kind: String, port: Int, in namespace: String, address: String? = nil) throws {
         let ready = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ready-\(UUID().uuidString)")
         readyFiles.append(ready)
-        processes.append(try spawn("/usr/sbin/ip", probeCommand(in: namespace, "serve-\(kind)", String(port), ready.path)))
+        processes.append(try spawn("/usr/sbin/ip", probeCommand(in: namespace, ["serve-\(kind)", String(port), ready.path] + (address.map { [$0] } ?? []))))
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: ready.path) { usleep(10_000) }
         guard FileManager.default.fileExists(atPath: ready.path) else { throw CommandFailed(command: "probe serve-\(kind) \(port)", status: -1, stderr: "not ready in 2 s") }
     }
@@ -53,6 +54,20 @@ public func transfer(from namespace: String, to host: String, port: Int, bytes: 
     var args = ["send", host, String(port), String(bytes), String(seed)]
     if let marker { args.append(marker) }
     return try sh("/usr/sbin/ip", probeCommand(in: namespace, args)).trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Fetches `bytes` from a serve-source server and checks them byte for byte: "intact".
+public func fetch(from namespace: String, to host: String, port: Int, bytes: Int, seed: Int = 1) throws -> String {
+    try sh("/usr/sbin/ip", probeCommand(in: namespace, "fetch", host, String(port), String(bytes), String(seed)))
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+}
+
+/// Starts a paced transfer to a serve-sink server (`seconds` long) in the background; its
+/// verdict ("intact") is in the returned file once the pid has ended.
+public func startStream(from namespace: String, to host: String, port: Int, bytes: Int, seconds: Double) throws -> (pid: pid_t, output: String) {
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-stream-\(UUID().uuidString)").path
+    let pid = try spawn("/usr/sbin/ip", probeCommand(in: namespace, "stream", host, String(port), String(bytes), "7", String(seconds)), stdout: out)
+    return (pid, out)
 }
 
 /// One TCP connection held open across whatever `during` does: an exchange before, one

@@ -3,7 +3,8 @@
 report what happened. Bounded: every client has a timeout, servers are killed by the test.
 
   probe.py serve-tcp PORT READYFILE     reply "peer=IP" to each connection
-  probe.py serve-udp PORT READYFILE     reply "peer=IP" to each datagram
+  probe.py serve-udp PORT READYFILE [ADDRESS]
+                                        reply "peer=IP" to each datagram (from ADDRESS)
   probe.py tcp HOST PORT TIMEOUT        print "ok <reply>", "refused" or "timeout"
   probe.py udp HOST PORT TIMEOUT        the same over UDP
   probe.py serve-sink PORT READYFILE    read each connection to its end, reply with its SHA-256
@@ -12,6 +13,11 @@ report what happened. Bounded: every client has a timeout, servers are killed by
                                         print "intact" if the server's SHA-256 matches, else
                                         "corrupt" or an error
   probe.py serve-echo PORT READYFILE    echo each connection's bytes back
+  probe.py serve-source PORT READYFILE  read "BYTES SEED" and send that many pseudo-random bytes
+  probe.py fetch HOST PORT BYTES SEED   ask serve-source for BYTES, print "intact" if they are
+                                        the expected ones, else "corrupt" or an error
+  probe.py stream HOST PORT BYTES SEED SECONDS
+                                        like send, spread evenly over SECONDS
   probe.py hold HOST PORT GOFILE        one connection: an exchange, then GOFILE.held is
                                         written; when GOFILE appears (20 s at most) another
                                         exchange; print "kept" or "broken <why>"
@@ -49,9 +55,9 @@ def serve_tcp(port, readyfile):
             c.close()
 
 
-def serve_udp(port, readyfile):
+def serve_udp(port, readyfile, address="0.0.0.0"):
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", port))
+    s.bind((address, port))
     ready(readyfile)
     while True:
         _, addr = s.recvfrom(2048)
@@ -122,6 +128,56 @@ def send(host, port, nbytes, seed, marker=None):
     print("intact" if reply.decode() == hashlib.sha256(data).hexdigest() else "corrupt")
 
 
+def serve_source(port, readyfile):
+    def source(c):
+        with c:
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = c.recv(64)
+                if not chunk:
+                    return
+                line += chunk
+            nbytes, seed = (int(x) for x in line.split())
+            c.sendall(random.Random(seed).randbytes(nbytes))
+    srv = tcp_listener(port, readyfile)
+    while True:
+        c, _ = srv.accept()
+        threading.Thread(target=source, args=(c,), daemon=True).start()
+
+
+def fetch(host, port, nbytes, seed):
+    s = socket.create_connection((host, port), timeout=10)
+    s.sendall(f"{nbytes} {seed}\n".encode())
+    got = bytearray()
+    while True:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            break
+        got += chunk
+    print("intact" if bytes(got) == random.Random(seed).randbytes(nbytes) else f"corrupt ({len(got)} bytes)")
+
+
+def stream(host, port, nbytes, seed, seconds):
+    data = random.Random(seed).randbytes(nbytes)
+    s = socket.create_connection((host, port), timeout=10)
+    step = 1 << 16
+    chunks = max(1, nbytes // step)
+    start = time.monotonic()
+    for i, at in enumerate(range(0, nbytes, step)):
+        s.sendall(data[at:at + step])
+        delay = start + seconds * (i + 1) / chunks - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    s.shutdown(socket.SHUT_WR)
+    reply = b""
+    while True:
+        chunk = s.recv(256)
+        if not chunk:
+            break
+        reply += chunk
+    print("intact" if reply.decode() == hashlib.sha256(data).hexdigest() else "corrupt")
+
+
 def client(kind, host, port, timeout):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
     s.settimeout(timeout)
@@ -144,11 +200,17 @@ def main():
     if cmd == "serve-tcp":
         serve_tcp(int(sys.argv[2]), sys.argv[3])
     elif cmd == "serve-udp":
-        serve_udp(int(sys.argv[2]), sys.argv[3])
+        serve_udp(int(sys.argv[2]), sys.argv[3], *sys.argv[4:5])
     elif cmd == "serve-sink":
         serve_sink(int(sys.argv[2]), sys.argv[3])
     elif cmd == "serve-echo":
         serve_echo(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "serve-source":
+        serve_source(int(sys.argv[2]), sys.argv[3])
+    elif cmd == "fetch":
+        fetch(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
+    elif cmd == "stream":
+        stream(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6]))
     elif cmd == "hold":
         hold(sys.argv[2], int(sys.argv[3]), sys.argv[4])
     elif cmd == "send":

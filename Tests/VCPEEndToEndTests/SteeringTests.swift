@@ -1,0 +1,259 @@
+import Foundation
+import Testing
+import VCPESystem
+import VCPETestSupport
+
+/// Chains with several paths: the classifier's forwarder steers each packet down the path
+/// its rule names, and replies come back up the same path, through every shared service.
+@Suite(.serialized) struct SteeringTests {
+    /// Three paths over three services, two of them shared: main [fw, rt] (the default),
+    /// guest [guard, rt], secure [fw, guard, rt]. Internet addresses .2 and .3 are steered to
+    /// guest and secure, UDP 5001 to guest, .99 is dropped, the rest (.1) takes main.
+    static func chain(_ sc: Scenario, _ n: Int, attach: String, lan: String, wan: String, extraRules: String = "") -> String {
+        """
+        {
+          "apiVersion": "vcpe/v1",
+          "customer": "\(sc.customer(n))",
+          "lan": { "subnet": "\(lan).0/24", "gateway": "\(lan).1", "attach": ["\(attach)"] },
+          "wan": { "address": "\(wan)/24", "gateway": "203.0.113.1", "segment": "\(sc.segment)" },
+          "services": {
+            "fw": { "type": "firewall", "default": "accept", "rules": [] },
+            "guard": { "type": "firewall", "default": "accept", "rules": [] },
+            "rt": { "type": "router", "nat": "masquerade", "portForwards": [ { "proto": "tcp", "port": 8080, "to": "\(lan).10:80" } ] }
+          },
+          "paths": { "main": ["fw", "rt"], "guest": ["guard", "rt"], "secure": ["fw", "guard", "rt"] },
+          "classifier": { "default": "main", "rules": [
+            \(extraRules)
+            { "name": "guest-host", "priority": 10, "match": { "dst": "203.0.113.2/32" }, "path": "guest" },
+            { "name": "secure-host", "priority": 20, "match": { "dst": "203.0.113.3/32" }, "path": "secure" },
+            { "name": "bulk-udp", "priority": 30, "match": { "proto": "udp", "dport": "5001" }, "path": "guest" },
+            { "name": "blocked", "priority": 40, "match": { "dst": "203.0.113.99/32" }, "action": "drop" } ] }
+        }
+        """
+    }
+
+    static let pathTargets = ["main": "203.0.113.1", "guest": "203.0.113.2", "secure": "203.0.113.3"]
+    /// The links each path crosses, as (service, interface on its downstream end).
+    static let pathLinks = [
+        "main": [("fw", "main-in"), ("rt", "main-in")],
+        "guest": [("guard", "guest-in"), ("rt", "guest-in")],
+        "secure": [("fw", "secure-in"), ("guard", "secure-in"), ("rt", "secure-in")],
+    ]
+
+    /// rx (toward the WAN) and tx (back toward the LAN) packets of every path link, read with `ip -j -s`.
+    static func linkCounters(_ sc: Scenario, _ n: Int) throws -> [String: (rx: Int, tx: Int)] {
+        var out: [String: (Int, Int)] = [:]
+        for (service, interface) in pathLinks.values.joined() {
+            let ns = "vcpe-\(sc.customer(n)).\(service)"
+            let link = try ip(["-s", "link", "show", "dev", interface], namespace: ns).first
+            let stats = link?["stats64"] as? [String: Any]
+            let rx = (stats?["rx"] as? [String: Any])?["packets"] as? Int ?? -1
+            let tx = (stats?["tx"] as? [String: Any])?["packets"] as? Int ?? -1
+            out["\(service)/\(interface)"] = (rx, tx)
+        }
+        return out
+    }
+
+    /// Sends `count` pings and returns how many packets each path link carried meanwhile.
+    static func burst(_ sc: Scenario, _ n: Int, from lan: String, to target: String, count: Int) throws -> (answered: Bool, deltas: [String: (rx: Int, tx: Int)]) {
+        let before = try linkCounters(sc, n)
+        let answered = (try? sh("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", String(count), "-i", "0.002", "-W", "1", target])) != nil
+        let after = try linkCounters(sc, n)
+        return (answered, after.mapValues { a in a }.reduce(into: [:]) { d, e in d[e.key] = (e.value.rx - before[e.key]!.rx, e.value.tx - before[e.key]!.tx) })
+    }
+
+    static func steeringStatus(_ sc: Scenario, _ n: Int) throws -> (runtime: String, rules: [String: Int], paths: [String: [String: Int]], pending: Int) {
+        let status = try JSONSerialization.jsonObject(with: Data(try sc.vcpe(["status", "--json", sc.customer(n)]).utf8)) as? [[String: Any]]
+        let cls = (status?.first?["services"] as? [[String: Any]])?.first { $0["type"] as? String == "classifier" }
+        let steering = cls?["steering"] as? [String: Any]
+        let rules = Dictionary(uniqueKeysWithValues: ((steering?["rules"] as? [[String: Any]]) ?? []).map { ($0["name"] as! String, $0["hits"] as! Int) })
+        let paths = Dictionary(uniqueKeysWithValues: ((steering?["paths"] as? [[String: Any]]) ?? []).map {
+            ($0["name"] as! String, ($0 as [String: Any]).compactMapValues { $0 as? Int })
+        })
+        return (cls?["runtime"] as? String ?? "", rules, paths, status?.first?["pendingActions"] as? Int ?? -1)
+    }
+
+    /// Every path carries a ping burst on its own links and on no other path's, both ways.
+    static func expectEachPathUsesOnlyItsLinks(_ sc: Scenario, _ n: Int, lan: String) throws {
+        let count = 100
+        for (path, target) in pathTargets.sorted(by: { $0.key < $1.key }) {
+            let (answered, deltas) = try burst(sc, n, from: lan, to: target, count: count)
+            #expect(answered, "pings to \(target) over \(path)")
+            let mine = Set(pathLinks[path]!.map { "\($0.0)/\($0.1)" })
+            for (link, d) in deltas {
+                if mine.contains(link) {
+                    #expect(d.rx >= count && d.tx >= count, "\(path): \(link) carried \(d.rx) out, \(d.tx) back")
+                } else {
+                    #expect(d.rx < count / 5 && d.tx < count / 5, "\(path): \(link) of another path carried \(d.rx) out, \(d.tx) back")
+                }
+            }
+        }
+    }
+
+    @Test func eachRuleSteersItsTrafficDownItsPathAndBack() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        #expect(try sc.vcpe(["apply", file]).contains("applied"))
+        try sc.plugInternet()
+        for a in ["203.0.113.2/24", "203.0.113.3/24", "203.0.113.99/24"] {
+            _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", a, "dev", "eth0"])
+        }
+        try sc.servers.start("sink", port: 443, in: sc.internet)
+        try sc.servers.start("source", port: 444, in: sc.internet)
+        for target in Self.pathTargets.values { try sc.servers.start("udp", port: 53, in: sc.internet, address: target) }
+        try sc.servers.start("udp", port: 5001, in: sc.internet)
+        try sc.servers.start("sink", port: 80, in: lan)
+
+        try Self.expectEachPathUsesOnlyItsLinks(sc, 0, lan: lan)
+        for (path, target) in Self.pathTargets {
+            // Through NAT both ways: the far end sees the WAN address; bytes checked both ways.
+            #expect(try probe("udp", from: lan, to: target, port: 53) == "ok peer=203.0.113.20", "udp over \(path)")
+            #expect(try transfer(from: lan, to: target, port: 443, bytes: 3 << 20) == "intact", "upload over \(path)")
+            #expect(try fetch(from: lan, to: target, port: 444, bytes: 3 << 20) == "intact", "download over \(path)")
+        }
+        // Into the LAN through the port forward: unmarked, so it takes the default path.
+        #expect(try transfer(from: sc.internet, to: "203.0.113.20", port: 8080, bytes: 2 << 20) == "intact")
+
+        // A port rule: UDP 5001 to .1 goes to guest, where .1 would otherwise take main.
+        let guestBefore = try Self.linkCounters(sc, 0)["guard/guest-in"]!.rx
+        for _ in 0..<20 { #expect(try probe("udp", from: lan, to: "203.0.113.1", port: 5001) == "ok peer=203.0.113.20") }
+        #expect(try Self.linkCounters(sc, 0)["guard/guest-in"]!.rx - guestBefore >= 20)
+
+        // The drop rule: nothing answers, nothing reaches any path.
+        let (answered, deltas) = try Self.burst(sc, 0, from: lan, to: "203.0.113.99", count: 50)
+        #expect(!answered)
+        #expect(deltas.values.allSatisfy { $0.rx < 10 }, "dropped traffic reached a path: \(deltas)")
+
+        let st = try Self.steeringStatus(sc, 0)
+        #expect(st.runtime.hasPrefix("forwarder pid"))
+        #expect(st.rules["guest-host"]! >= 100 && st.rules["secure-host"]! >= 100 && st.rules["bulk-udp"]! >= 20, "\(st.rules)")
+        #expect(st.rules["blocked"]! >= 50 && st.rules["default"]! >= 100, "\(st.rules)")
+        for path in Self.pathTargets.keys {
+            let p = st.paths[path] ?? [:]
+            #expect((p["packets"] ?? 0) >= 100 && (p["returnPackets"] ?? 0) >= 100 && (p["returnBytes"] ?? 0) > 3 << 20, "\(path): \(p)")
+        }
+        #expect(st.pending == 0)
+        #expect(try sc.vcpe(["apply", file]).contains("no changes"))
+
+        // The classifier's kernel forwards nothing itself, and its ingress drop keeps transit
+        // frames from its stack (the forwarder has read them from its tap by then).
+        let cls = "vcpe-\(sc.customer(0)).classifier"
+        #expect(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8).isEmpty == false)
+        #expect(try sh("/usr/sbin/ip", ["netns", "exec", cls, "sysctl", "-n", "net.ipv4.ip_forward"]).trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let ruleset = try nftRuleset(namespace: cls)
+        let drops = ruleset.compactMap { ($0["rule"] as? [String: Any]) }.filter { $0["comment"] as? String == "forwarded-by-vcpe" }
+        #expect(drops.count == 4, "one ingress drop per interface the forwarder reads")
+    }
+
+    @Test func twoSteeredCustomersShareOneForwarder() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        // The same LAN subnet behind both: nothing of one may reach the other.
+        let a = try sc.lanHost(1, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let b = try sc.lanHost(2, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let fa = try sc.descriptor(Self.chain(sc, 1, attach: a.attach, lan: "192.168.20", wan: "203.0.113.21"))
+        let fb = try sc.descriptor(Self.chain(sc, 2, attach: b.attach, lan: "192.168.20", wan: "203.0.113.22"))
+        _ = try sc.vcpe(["apply", fa, fb])
+        try sc.plugInternet()
+        for a in ["203.0.113.2/24", "203.0.113.3/24"] { _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", a, "dev", "eth0"]) }
+        for target in Self.pathTargets.values { try sc.servers.start("udp", port: 53, in: sc.internet, address: target) }
+        try sc.servers.start("sink", port: 443, in: sc.internet)
+        let workers = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).split(separator: "\n")
+        #expect(workers.count == 1, "one forwarder process for both customers")
+        for (n, host, wan) in [(1, a.namespace, "203.0.113.21"), (2, b.namespace, "203.0.113.22")] {
+            try Self.expectEachPathUsesOnlyItsLinks(sc, n, lan: host)
+            for target in Self.pathTargets.values {
+                #expect(try probe("udp", from: host, to: target, port: 53) == "ok peer=\(wan)")
+                #expect(try transfer(from: host, to: target, port: 443, bytes: 1 << 20) == "intact")
+            }
+        }
+        // Deleting one leaves the other steered.
+        _ = try sc.vcpe(["delete", sc.customer(1)])
+        #expect(!ping(from: a.namespace, to: "203.0.113.1"))
+        #expect(ping(from: b.namespace, to: "203.0.113.2"))
+        #expect(try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).split(separator: "\n") == workers)
+    }
+
+    @Test func changingRulesLiveKeepsRunningTransfersIntact() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        _ = try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", "203.0.113.2/24", "dev", "eth0"])
+        try sc.servers.start("sink", port: 443, in: sc.internet)
+        let worker = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"])
+
+        // A 4-second transfer on main and a ping flood on guest while the rules change three times.
+        let stream = try startStream(from: lan, to: "203.0.113.1", port: 443, bytes: 24 << 20, seconds: 4)
+        defer { try? FileManager.default.removeItem(atPath: stream.output) }
+        let pingOut = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: pingOut) }
+        let pinger = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "300", "-i", "0.01", "-W", "1", "203.0.113.2"], stdout: pingOut)
+        let variants = [
+            #"{ "name": "web-secure", "priority": 5, "match": { "proto": "tcp", "dport": "8443" }, "path": "secure" },"#,
+            #"{ "name": "web-secure", "priority": 5, "match": { "proto": "tcp", "dport": "8443" }, "path": "guest" }, { "name": "dns", "priority": 6, "match": { "proto": "udp", "dport": "53" }, "path": "secure" },"#,
+            "",
+        ]
+        for extra in variants {
+            usleep(700_000)
+            let changed = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20", extraRules: extra))
+            #expect(try sc.vcpe(["apply", changed]).contains("applied 1 action"), "only the forwarder's rules change")
+        }
+        #expect(waitFor(stream.pid) == 0)
+        #expect(try String(contentsOfFile: stream.output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "intact")
+        #expect(waitFor(pinger) == 0)
+        let pingSummary = try String(contentsOfFile: pingOut, encoding: .utf8)
+        #expect(pingSummary.contains(" 0% packet loss"), "pings on an unchanged path lost nothing: \(pingSummary)")
+        #expect(try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]) == worker, "the rules were swapped, not the process")
+    }
+
+    @Test func aDeadForwarderLetsNothingPastAndIsBroughtBack() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        _ = try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        #expect(ping(from: lan, to: "203.0.113.1"))
+
+        // The worker dies: the supervisor starts a new one.
+        let worker = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        kill(pid_t(worker)!, SIGKILL)
+        var back = false
+        for _ in 0..<50 where !back { back = ping(from: lan, to: "203.0.113.1", count: 1) }
+        #expect(back, "the supervisor restored the data path")
+        #expect(try Self.steeringStatus(sc, 0).runtime.contains("1 restart"))
+
+        // Supervisor and worker both gone: nothing passes around the classifier.
+        for role in ["supervise", "run"] {
+            let pids = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder \(role) \(sc.stateDir)$"]).split(separator: "\n")
+            for p in pids { kill(pid_t(p)!, SIGKILL) }
+        }
+        usleep(200_000)
+        // Oracle on the internet host: an nft counter of the echo requests that arrive.
+        try nftLoad("""
+            table inet probe {
+              chain seen {
+                type filter hook prerouting priority 0;
+                icmp type echo-request counter
+              }
+            }
+            """, namespace: sc.internet)
+        let (answered, deltas) = try Self.burst(sc, 0, from: lan, to: "203.0.113.1", count: 50)
+        #expect(!answered)
+        #expect(deltas.values.allSatisfy { $0.rx < 5 }, "frames passed the dead classifier: \(deltas)")
+        let counter = try nftRuleset(namespace: sc.internet).compactMap { $0["rule"] as? [String: Any] }
+            .flatMap { ($0["expr"] as? [[String: Any]]) ?? [] }.compactMap { $0["counter"] as? [String: Any] }.first
+        #expect(counter?["packets"] as? Int == 0, "echo requests reached the internet: \(String(describing: counter))")
+        let st = try Self.steeringStatus(sc, 0)
+        #expect(st.runtime.contains("not running") && st.pending >= 1, "\(st.runtime), \(st.pending) pending")
+
+        // The next apply starts it again.
+        #expect(try sc.vcpe(["apply", file]).contains("applied"))
+        #expect(ping(from: lan, to: "203.0.113.1"))
+    }
+}
