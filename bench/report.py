@@ -79,8 +79,7 @@ if lat:
     if sp.get("p50"):
         out += ["", f"Cross-check with sockperf (ping-pong, 64 B, its half round trips doubled) on the vcpe variant: UDP p50 {sp['p50']:.1f} us, "
                 f"p99 {sp['p99']:.1f} us, against {med(col('vcpe', 'udp_rr', 'p50')):.1f} / {med(col('vcpe', 'udp_rr', 'p99')):.1f} us from vcpe-bench-rr."]
-    out += ["", "Not measured yet: the classifier variants (per packet, and with the kernel flow cache): the data path is not built.",
-            "", "![latency CDF](latency-cdf.svg)", ""]
+    out += ["", "![latency CDF](latency-cdf.svg)", ""]
 
     # CDF plot: one line per variant and protocol, log-scale latency, tail-stretched percentile axis.
     W, H, L, B = 900, 460, 70, 50
@@ -115,6 +114,32 @@ if lat:
             svg.append(f'<rect x="{L+10}" y="{30 + 16*(i//2)}" width="14" height="3" fill="{c}"/><text x="{L+30}" y="{35 + 16*(i//2)}">{v}</text>')
     svg.append("</svg>")
     open(os.path.join(d, "latency-cdf.svg"), "w").write("\n".join(svg))
+
+st = load("steering.json")
+if st:
+    vs = st["variants"]
+    out += ["## The classifier hop (issue #8)", "",
+            f"{st['shape']}. The forwarder classifies every packet against {st['rules']:,} rules (none matches: every search is a full one). "
+            f"Request/response as above ({st['samples']:,} samples); TCP: iperf3; 64-byte UDP: bench/steering/blast.c (sendmmsg), "
+            f"counted and dropped by an nft counter at the server's ingress, at full offered load and at {st['fixed_rate_pps']:,} pps. "
+            f"CPU per packet: the forwarder's own (its process) and the whole machine's (sender included). "
+            f"forwarder-busy busy-polls on CPU {st['busy_cpu']}, which the client and server share on this 2-CPU machine.", "",
+            "| variant | UDP p50 | p99 | vs kernel | TCP RR p50 | TCP Gbit/s | vs kernel | 64 B kpps (offered) | loss | vs kernel | forwarder us/pkt | machine us/pkt | loss at fixed rate |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    def g(v, f):
+        return [f(r) for r in vs[v]["rounds"]]
+    k_u = med(g("kernel", lambda r: r["udp_rr"]["us"]["p50"])); k_t = med(g("kernel", lambda r: r["tcp_gbit_s"]))
+    k_p = med(g("kernel", lambda r: r["udp64_max"]["pps"]))
+    for v in vs:
+        u = g(v, lambda r: r["udp_rr"]["us"]["p50"]); t = g(v, lambda r: r["tcp_gbit_s"]); p = g(v, lambda r: r["udp64_max"]["pps"] / 1000)
+        fw = g(v, lambda r: r["udp64_max"]["forwarder_us_per_packet"])
+        out.append("| %s | %s | %.1f | %.2fx | %.1f | %s | %.2fx | %s (%.0f) | %.2f %% | %.2fx | %s | %.2f | %.2f %% |" % (
+            v, spread(u, "%.1f"), med(g(v, lambda r: r["udp_rr"]["us"]["p99"])), med(u) / k_u, med(g(v, lambda r: r["tcp_rr"]["us"]["p50"])),
+            spread(t, "%.2f"), med(t) / k_t, spread(p, "%.0f"), med(g(v, lambda r: r["udp64_max"]["offered_pps"] / 1000)),
+            med(g(v, lambda r: r["udp64_max"]["loss_pct"])), med(p) * 1000 / k_p,
+            "-" if fw[0] is None else "%.2f" % med(fw), med(g(v, lambda r: r["udp64_max"]["machine_us_per_packet"])),
+            med(g(v, lambda r: r["udp64_fixed"]["loss_pct"]))))
+    out.append("")
 
 ctl = load("controller.json")
 if ctl:

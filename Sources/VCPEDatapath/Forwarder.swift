@@ -209,7 +209,7 @@ public final class Forwarder: @unchecked Sendable {
                 }
             }
             for out in chain.paths where out.tx.count > 0 {
-                let refused = out.tx.flush(out.fd)
+                let refused = out.tx.flush(out.txfd)
                 if refused > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused)) }
             }
         }
@@ -245,7 +245,7 @@ public final class Forwarder: @unchecked Sendable {
             chain.countPath(p, back: true, bytes: sent)
         }
         if lan.tx.count > 0 {
-            let refused = lan.tx.flush(lan.fd)
+            let refused = lan.tx.flush(lan.txfd)
             if refused > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused)) }
         }
         ring.release(n)

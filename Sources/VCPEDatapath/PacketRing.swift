@@ -12,6 +12,9 @@ import Glibc
 /// seen again (PACKET_IGNORE_OUTGOING). Open it on a thread inside the interface's namespace.
 public final class PacketRing {
     public let fd: Int32
+    /// Sends only (protocol 0: it receives nothing). Not the ring's socket: frees of sent
+    /// frames would wake the ring's epoll waiters for nothing, one wake-up per frame.
+    public let txfd: Int32
     public let interface: String
     public let ifindex: Int32
     public let mac: MAC
@@ -71,6 +74,23 @@ public final class PacketRing {
                 throw SystemError("bind AF_PACKET to", interface, e)
             }
             base = p
+            let tx = try syscall("socket AF_PACKET", interface) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+            do throws(SystemError) {
+                try Self.option(tx, interface, PACKET_VNET_HDR, 1)
+                var txAddr = sockaddr_ll()
+                txAddr.sll_family = UInt16(AF_PACKET)
+                txAddr.sll_ifindex = index
+                try syscall("bind AF_PACKET sender to", interface) {
+                    withUnsafePointer(to: &txAddr) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tx, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) }
+                    }
+                }
+            } catch {
+                close(tx)
+                munmap(p, length)
+                throw error
+            }
+            txfd = tx
         } catch {
             close(fd)
             throw error
@@ -80,6 +100,7 @@ public final class PacketRing {
     deinit {
         munmap(base, frameCount * frameSize)
         close(fd)
+        close(txfd)
     }
 
     private static func option(_ fd: Int32, _ interface: String, _ name: Int32, _ value: Int32) throws(SystemError) {
@@ -107,7 +128,7 @@ public final class PacketRing {
 
     /// Sends one prepared frame (virtio-net header first) outside any batch: ARP requests.
     func sendNow(_ bytes: UnsafeRawBufferPointer) {
-        _ = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT))
+        _ = Glibc.send(txfd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT))
     }
 }
 

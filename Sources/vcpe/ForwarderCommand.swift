@@ -1,32 +1,78 @@
 import ArgumentParser
 import Foundation
 import VCPEDatapath
+import VCPESystem
 
-/// The forwarder's processes, started by `apply` (not by hand): `supervise` restarts `run`.
+/// The forwarder that steers chains with a classifier: `apply` starts it; `configure`
+/// chooses how it waits for packets.
 struct ForwarderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "forwarder",
-        abstract: "Run the data path of chains with a classifier (started by apply).",
-        shouldDisplay: false
+        abstract: "The data path of chains with a classifier (started by apply).",
+        subcommands: [Configure.self, Supervise.self, Run.self]
     )
 
-    @Argument(help: "supervise or run.") var role: String
-    @Argument(help: "The state directory.") var state: String
+    struct Configure: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Set how the forwarder polls, and restart it with the setting.",
+            discussion: "By default it polls while packets flow and sleeps when idle. --busy-poll CPU spins on that CPU instead: the lowest latency, one core always busy. A restart takes a moment during which steered chains pass nothing."
+        )
 
-    func run() throws {
-        let process = ForwarderProcess(state: state, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
-        switch ForwarderProcess.Role(rawValue: role) {
-        case .supervise?:
-            process.supervise()
-        case .run?:
+        @OptionGroup var state: StateOptions
+        @Option(help: "Busy-poll, pinned to this CPU.") var busyPoll: Int?
+        @Flag(help: "Sleep when idle (the default).") var sleepWhenIdle = false
+        @Option(help: "Frames per ring, 64 KiB of kernel memory each, per interface of every steered chain.") var ringFrames: Int?
+        @Option(help: "Microseconds to keep polling after the last packet before sleeping.") var spin: Int?
+
+        func validate() throws {
+            if busyPoll != nil && sleepWhenIdle { throw ValidationError("--busy-poll and --sleep-when-idle exclude each other") }
+            if let b = busyPoll, b < 0 || b >= ProcessInfo.processInfo.activeProcessorCount {
+                throw ValidationError("--busy-poll \(b): this machine has CPUs 0-\(ProcessInfo.processInfo.activeProcessorCount - 1)")
+            }
+            if let r = ringFrames, !(2...4096).contains(r) { throw ValidationError("--ring-frames is 2-4096") }
+            if let s = spin, !(0...1_000_000).contains(s) { throw ValidationError("--spin is 0-1000000 microseconds") }
+        }
+
+        func run() throws {
+            try requireRoot()
+            let process = ForwarderProcess(state: URL(fileURLWithPath: state.stateDir).standardizedFileURL.path, executable: nil)
+            var settings = try process.paths.loadSettings()
+            if let b = busyPoll { settings.busyPoll = true; settings.cpu = b }
+            if sleepWhenIdle { settings.busyPoll = false; settings.cpu = nil }
+            if let r = ringFrames { settings.ringFrames = r }
+            if let s = spin { settings.spinMicroseconds = s }
+            try FileManager.default.createDirectory(atPath: process.paths.directory, withIntermediateDirectories: true)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            try encoder.encode(settings).write(to: URL(fileURLWithPath: process.paths.settings), options: .atomic)
+            // The supervisor starts a new worker, which reads the settings.
+            let workers = process.processes()[.run] ?? []
+            for pid in workers { ProcessTable.terminate(pid) }
+            print("forwarder: " + (settings.busyPoll ? "busy-polling on CPU \(settings.cpu ?? 0)" : "sleeping when idle after \(settings.spinMicroseconds) µs")
+                  + ", \(settings.ringFrames) frames per ring" + (workers.isEmpty ? "" : "; restarted"))
+        }
+    }
+
+    struct Supervise: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the forwarder and restart it when it ends.", shouldDisplay: false)
+        @Argument(help: "The state directory.") var state: String
+
+        func run() throws {
+            ForwarderProcess(state: state, executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")).supervise()
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The forwarder itself.", shouldDisplay: false)
+        @Argument(help: "The state directory.") var state: String
+
+        func run() throws {
             do {
-                try ForwarderService(paths: process.paths).run()
+                try ForwarderService(paths: ForwarderPaths(state: state)).run()
             } catch {
                 printError("vcpe forwarder: \(error)")
                 throw ExitCode(1)
             }
-        case nil:
-            throw ValidationError("role is supervise or run")
         }
     }
 }

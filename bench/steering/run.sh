@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# What the classifier hop costs. One shape, three ways of crossing its middle namespace:
+#   kernel          the middle namespace forwards (ip_forward=1): the baseline
+#   forwarder       vcpe's forwarder (sleeps when idle, the default) with RULES classifier
+#                   rules, forwarding off in the namespace, vcpe's ingress drop on its interfaces
+#   forwarder-busy  the same, busy-polling on CPU BUSY_CPU (vcpe forwarder configure --busy-poll)
+# client ns --veth-- middle ns --veth-- server ns. The forwarder runs as `vcpe forwarder run`
+# on a chain file this script writes (what apply would write for a classifier namespace).
+# Per variant and round: UDP and TCP request/response (64 B, vcpe-bench-rr), TCP throughput
+# (iperf3), 64-byte UDP packets per second (bench/steering/blast.c, sendmmsg; iperf3 offers
+# too few) at full offered load and at a fixed rate, counted by an nft counter at the
+# server's ingress, which drops them (so the server costs nothing); CPU per forwarded packet
+# (the whole machine's, from /proc/stat, and the forwarder's own, from /proc/PID/stat).
+# Prints one JSON object. Usage: bench/steering/run.sh [SAMPLES] [ROUNDS] [SECONDS] [BUILD_DIR] [RULES]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+samples=${1:-100000}; rounds=${2:-3}; secs=${3:-5}; bin=${4:-.build/release}; nrules=${5:-1000}
+busy_cpu=${BUSY_CPU:-1}
+vcpe=$(realpath "$bin/vcpe"); rr=$bin/vcpe-bench-rr
+work=$(mktemp -d /tmp/vcpe-bench-steer.XXXXXX)
+variants="kernel forwarder forwarder-busy"
+fixed_rate=${FIXED_RATE:-100000}
+pids=()
+fwd_pid=""
+cleanup() {
+  set +e
+  [ -n "$fwd_pid" ] && kill "$fwd_pid" 2>/dev/null && wait "$fwd_pid" 2>/dev/null
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+  for ns in $(ip netns list | awk '{print $1}' | grep -E '^bs-'); do ip netns del "$ns"; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+shape() {  # shape PREFIX FORWARD: client 10.1.0.10 -- middle -- server 10.2.0.1
+  local c=bs-$1-c m=bs-$1-m s=bs-$1-s forward=$2
+  for n in $c $m $s; do ip netns add $n; ip -n $n link set lo up; done
+  ip -n $m link add lan type veth peer name eth0 netns $c
+  ip -n $m link add p-out type veth peer name eth0 netns $s
+  ip -n $c addr add 10.1.0.10/24 dev eth0; ip -n $m addr add 10.1.0.1/24 dev lan
+  ip -n $m addr add 10.2.0.0/31 dev p-out; ip -n $s addr add 10.2.0.1/31 dev eth0
+  ip -n $c link set eth0 up; ip -n $m link set lan up; ip -n $m link set p-out up; ip -n $s link set eth0 up
+  ip -n $c route add default via 10.1.0.1; ip -n $s route add 10.1.0.0/24 via 10.2.0.0
+  ip netns exec $m sysctl -qw net.ipv4.ip_forward=$forward
+}
+shape kernel 1
+shape fwd 0
+blast=$work/blast
+cc -O2 -o "$blast" bench/steering/blast.c
+for p in kernel fwd; do
+  ip netns exec bs-$p-s nft -f - <<NFT
+table netdev sink {
+  chain in { type filter hook ingress device "eth0" priority 0; udp dport 9 counter drop; }
+}
+NFT
+done
+# What vcpe installs in a classifier namespace: transit IPv4 dropped after the forwarder's tap.
+ip netns exec bs-fwd-m nft -f - <<NFT
+table netdev vcpe {
+  chain in-lan { type filter hook ingress device "lan" priority 0; ip daddr 10.1.0.1 accept; meta protocol ip drop; }
+  chain in-p { type filter hook ingress device "p-out" priority 0; ip daddr 10.2.0.0 accept; meta protocol ip drop; }
+}
+NFT
+
+# The chain file: RULES rules that the measured traffic must search past (none matches it;
+# the default path takes it), as apply writes them.
+mkdir -p "$work/forwarder/chains"
+python3 - "$work/forwarder/chains/bench.json" "$nrules" <<'PY'
+import json, random, sys
+rnd = random.Random(5)
+rules = []
+for i in range(int(sys.argv[2])):
+    m = {"src": [], "dst": [], "proto": "any", "sport": [], "dport": []}
+    # Destinations in 172.16/12 with ports: the bench traffic (10.2.0.1) matches none.
+    m["dst"] = [f"172.{16 + rnd.randrange(16)}.{rnd.randrange(256)}.0/{rnd.choice([24, 28, 32])}"]
+    if i % 2: m["proto"] = rnd.choice(["tcp", "udp"]); m["dport"] = [rnd.randrange(1, 65535)]
+    rules.append({"name": f"r{i}", "priority": i, "match": m,
+                  "target": {"drop": {}} if i % 7 == 0 else {"path": {"_0": "p"}}})
+json.dump({"customer": "bench", "namespace": "bs-fwd-m",
+           "lan": {"interface": "lan", "gateway": "10.1.0.1", "subnet": "10.1.0.0/24"},
+           "paths": [{"name": "p", "interface": "p-out", "address": "10.2.0.0", "peer": "10.2.0.1"}],
+           "defaultPath": "p", "rules": rules}, open(sys.argv[1], "w"))
+PY
+
+start_forwarder() {  # start_forwarder BUSY
+  [ -n "$fwd_pid" ] && { kill "$fwd_pid"; wait "$fwd_pid" 2>/dev/null || true; }
+  if [ "$1" = 1 ]; then echo "{\"busyPoll\": true, \"cpu\": $busy_cpu, \"ringFrames\": 64, \"spinMicroseconds\": 50}"
+  else echo '{"busyPoll": false, "ringFrames": 64, "spinMicroseconds": 50}'; fi > "$work/forwarder/settings.json"
+  "$vcpe" forwarder run "$work" >/dev/null 2>>"$work/forwarder.log" & fwd_pid=$!
+  for _ in $(seq 100); do [ -S "$work/forwarder/control.sock" ] && break; sleep 0.05; done
+  for _ in $(seq 50); do ip netns exec bs-fwd-c ping -c 1 -W 0.2 10.2.0.1 >/dev/null 2>&1 && return 0; done
+  echo "steering: the forwarder does not forward" >&2; cat "$work/forwarder.log" >&2; exit 1
+}
+prefix() { case $1 in kernel) echo kernel;; *) echo fwd;; esac; }
+
+for p in kernel fwd; do
+  ip netns exec bs-$p-s $rr serve udp 53 & pids+=($!)
+  ip netns exec bs-$p-s $rr serve tcp 443 & pids+=($!)
+  ip netns exec bs-$p-s iperf3 -s -p 5201 -D -I "$work/iperf-$p.pid" >/dev/null
+done
+sleep 1
+for p in kernel fwd; do pids+=($(cat "$work/iperf-$p.pid")); done
+
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$6+$7+$8}' /proc/stat; }  # busy jiffies, all CPUs
+proc_ticks() { awk '{print $14+$15}' /proc/$1/stat; }
+sunk() { ip netns exec bs-$1-s nft -j list table netdev sink | python3 -c '
+import json, sys
+print([e["counter"]["packets"] for x in json.load(sys.stdin)["nftables"] if "rule" in x for e in x["rule"]["expr"] if "counter" in e][0])'; }
+hz=$(getconf CLK_TCK)
+warmup=$((samples / 20 < 1000 ? 1000 : samples / 20))
+pps() {  # pps VARIANT RATE(0 = all it can): JSON of offered, forwarded, loss, CPU per packet
+  local v=$1 p; p=$(prefix $1)
+  local n0 c0 f0=0 sent n1 c1 f1=0
+  n0=$(sunk $p); c0=$(cpu_ticks); [ $v != kernel ] && f0=$(proc_ticks $fwd_pid)
+  sent=$(ip netns exec bs-$p-c "$blast" 10.2.0.1 9 $secs $2)
+  n1=$(sunk $p); c1=$(cpu_ticks); [ $v != kernel ] && f1=$(proc_ticks $fwd_pid)
+  python3 -c "
+got = max(1, $n1 - $n0)
+print('{\"offered_pps\": %d, \"pps\": %d, \"loss_pct\": %.3f, \"machine_us_per_packet\": %.3f, \"forwarder_us_per_packet\": %s}' % (
+    $sent / $secs, got / $secs, 100.0 * ($sent - got) / max(1, $sent), ($c1 - $c0) / $hz * 1e6 / got,
+    'null' if '$v' == 'kernel' else '%.3f' % (($f1 - $f0) / $hz * 1e6 / got)))"
+}
+measure() {  # one variant, one round: a JSON object
+  local v=$1 c; c=bs-$(prefix $v)-c
+  local u t g
+  u=$(ip netns exec $c $rr client udp 10.2.0.1 53 $samples $warmup)
+  t=$(ip netns exec $c $rr client tcp 10.2.0.1 443 $samples $warmup)
+  g=$(ip netns exec $c iperf3 -c 10.2.0.1 -p 5201 -t $secs -O 1 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9)')
+  echo "{\"udp_rr\": $u, \"tcp_rr\": $t, \"tcp_gbit_s\": $g, \"udp64_max\": $(pps $v 0), \"udp64_fixed\": $(pps $v $fixed_rate)}"
+}
+
+echo "{\"benchmark\": \"steering\", \"rules\": $nrules, \"samples\": $samples, \"warmup\": $warmup, \"seconds\": $secs, \"rounds_run\": $rounds,"
+echo "\"shape\": \"client ns, veth, middle ns, veth, server ns; the middle forwards by kernel or by vcpe's forwarder\", \"busy_cpu\": $busy_cpu, \"fixed_rate_pps\": $fixed_rate, \"variants\": {"
+declare -A out
+for r in $(seq 1 "$rounds"); do
+  for v in $variants; do
+    # Started here, not in measure's subshell: the forwarder outlives the round's variant.
+    case $v in forwarder) start_forwarder 0;; forwarder-busy) start_forwarder 1;; esac
+    out[$v]="${out[$v]:-}${out[$v]:+,}$(measure $v)"
+  done
+done
+first=1
+for v in $variants; do
+  [ $first = 0 ] && echo ","; first=0
+  echo "\"$v\": {\"rounds\": [${out[$v]}]}"
+done
+echo "}}"
