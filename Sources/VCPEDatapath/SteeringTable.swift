@@ -65,6 +65,12 @@ public final class SteeringTable: @unchecked Sendable {
         hits.deallocate()
     }
 
+    /// What the forwarder decides for each key, without counting: a path index or `drop`.
+    /// For tests and tools; the data path classifies batches of rows instead.
+    public func decisions(_ keys: [FlowKey]) -> [Int32] {
+        classifier.classify(keys).map { r in r.map { actions[$0] } ?? defaultPath }
+    }
+
     @inline(__always)
     func count(_ counter: Int) {
         let c = hits + counter

@@ -158,6 +158,13 @@ public struct ClassifierRule: Sendable, Hashable, Codable {
     public var match: Match
     public var target: Target
 
+    public init(name: String, priority: Int, match: Match, target: Target) {
+        self.name = name
+        self.priority = priority
+        self.match = match
+        self.target = target
+    }
+
     public struct Match: Sendable, Hashable, Codable {
         public var src: [IPPrefix] = []
         public var dst: [IPPrefix] = []
