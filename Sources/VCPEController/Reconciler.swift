@@ -23,7 +23,8 @@ public final class Reconciler {
     /// The vcpe executable, which runs the forwarder for chains with a classifier.
     public var executable: String?
     public var forwarder: ForwarderProcess { ForwarderProcess(state: store.directory.standardizedFileURL.path, executable: executable) }
-    var steering: SteeringControl { SteeringControl(forwarder: forwarder) }
+    /// Made on first use, after `executable` is set; caches the forwarder's report for the run.
+    lazy var steering = SteeringControl(forwarder: forwarder)
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store

@@ -6,13 +6,24 @@ import VCPESystem
 /// The forwarder as a planner object: a chain with a classifier is in service when the
 /// forwarder runs its configuration (same digest). Its configuration file is what the
 /// forwarder reads on every (re)start, so a restarted forwarder needs nobody to resume.
-struct SteeringControl {
+final class SteeringControl {
     let forwarder: ForwarderProcess
+    /// The forwarder's last report in this run (nil: not asked yet; .some(nil): not running).
+    private var cached: ForwarderReport??
+
+    init(forwarder: ForwarderProcess) { self.forwarder = forwarder }
+
+    private func report() -> ForwarderReport? {
+        if let cached { return cached }
+        let r = forwarder.report()
+        cached = .some(r)
+        return r
+    }
 
     /// What the forwarder runs for `customer`, if it runs it (or has its file).
     func observe(customer: String, wanted: Bool, into out: inout HostState) {
         guard wanted || FileManager.default.fileExists(atPath: forwarder.paths.chain(customer)) else { return }
-        guard let report = forwarder.report() else {
+        guard let report = report() else {
             // Not running: a configuration left on disk still needs removing.
             if !wanted, let stale = try? configFile(customer) {
                 out.insert(.steering(customer: customer, namespace: stale.namespace, rules: stale.rules.count, digest: "not running"))
@@ -39,7 +50,9 @@ struct SteeringControl {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try encoder.encode(config).write(to: URL(fileURLWithPath: forwarder.paths.chain(config.customer)), options: .atomic)
         _ = try forwarder.ensureRunning()
+        cached = nil
         let report = try forwarder.request("reload \(config.customer)")
+        cached = .some(report)
         if let reason = report.failed[config.customer] {
             throw StateError("the forwarder could not steer \(config.customer): \(reason)")
         }
@@ -57,16 +70,18 @@ struct SteeringControl {
             try FileManager.default.removeItem(atPath: forwarder.paths.chain(c))
             removed.insert(c)
         }
+        cached = nil
         let running = !forwarder.processes().isEmpty
         guard running else { return removed }
-        if (try? forwarder.paths.configs())?.isEmpty ?? true {
+        if (try? FileManager.default.contentsOfDirectory(atPath: forwarder.paths.chains))?.isEmpty ?? true {
             forwarder.stop()
-        } else if !removed.isEmpty {
+        } else {
             // Returns once the forwarder has closed their sockets, which would otherwise
             // keep the namespaces (and their interfaces) alive.
-            let report = try forwarder.request("reload")
-            if let left = report.chains.first(where: { customers.contains($0.customer) }) {
-                throw StateError("the forwarder still steers \(left.customer)")
+            for c in removed {
+                let report = try forwarder.request("reload \(c)")
+                cached = .some(report)
+                if report.chains.contains(where: { $0.customer == c }) { throw StateError("the forwarder still steers \(c)") }
             }
         }
         return removed

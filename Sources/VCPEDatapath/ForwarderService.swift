@@ -69,20 +69,36 @@ public final class ForwarderService: @unchecked Sendable {
     }
 
     /// Puts the chain directory in service: new chains get rings, chains whose rules alone
-    /// changed get the new rules swapped in live, removed ones are closed.
-    /// `verify`: a customer whose links may have been re-created; its rings are checked
-    /// against the interfaces that now have their names and re-opened if need be.
-    public func reload(verify: String? = nil) -> [String: String] {
+    /// changed get the new rules swapped in live, removed ones are closed. With `customer`,
+    /// only that customer's file is read (what apply asks for, once per customer), and its
+    /// rings are checked against the interfaces that now carry their names: links that
+    /// were re-created under the same names get new rings.
+    public func reload(customer: String? = nil) -> [String: String] {
         lock.lock()
         defer { lock.unlock() }
-        var next: [String: SteeredChain] = [:]
-        var errors: [String: String] = [:]
-        let configs: [SteeringConfig]
-        do { configs = try paths.configs() } catch { return ["*": "reading \(paths.chains): \(error)"] }
+        var next = running
+        var errors = failed
+        var configs: [SteeringConfig] = []
+        if let customer {
+            next[customer] = nil
+            errors[customer] = nil
+            if FileManager.default.fileExists(atPath: paths.chain(customer)) {
+                do {
+                    configs = [try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: paths.chain(customer))))]
+                } catch {
+                    errors[customer] = "reading \(paths.chain(customer)): \(error)"
+                    if let current = running[customer] { next[customer] = current }
+                }
+            }
+        } else {
+            do { configs = try paths.configs() } catch { return ["*": "reading \(paths.chains): \(error)"] }
+            next = [:]
+            errors = [:]
+        }
         for config in configs {
             do {
                 if let current = running[config.customer], current.config.sameLinks(as: config),
-                   config.customer != verify || current.isCurrent() {
+                   customer == nil || current.isCurrent() {
                     if current.config != config { try current.replaceRules(config) }
                     next[config.customer] = current
                 } else {
@@ -119,7 +135,7 @@ public final class ForwarderService: @unchecked Sendable {
         let words = String(decoding: line, as: UTF8.self).split(separator: " ").map(String.init)
         switch words.first {
         case "reload":
-            _ = reload(verify: words.count > 1 ? words[1] : nil)
+            _ = reload(customer: words.count > 1 ? words[1] : nil)
             answer = (try? JSONEncoder().encode(report())) ?? Data()
         case "stats":
             answer = (try? JSONEncoder().encode(report())) ?? Data()

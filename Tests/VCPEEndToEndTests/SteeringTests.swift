@@ -256,4 +256,24 @@ import VCPETestSupport
         #expect(try sc.vcpe(["apply", file]).contains("applied"))
         #expect(ping(from: lan, to: "203.0.113.1"))
     }
+
+    @Test func aLinkRemovedUnderTheForwarderIsRepairedByTheNextApply() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        _ = try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", "203.0.113.2/24", "dev", "eth0"])
+        #expect(ping(from: lan, to: "203.0.113.2"))
+        // Someone deletes the guest path's first link (both ends go with it).
+        _ = try sh("/usr/sbin/ip", ["-n", "vcpe-\(sc.customer(0)).classifier", "link", "del", "guest-out"])
+        #expect(!ping(from: lan, to: "203.0.113.2", count: 1))
+        #expect(try Self.steeringStatus(sc, 0).pending >= 1)
+        // The apply re-creates it under the same names; the forwarder must bind the new one.
+        #expect(try sc.vcpe(["apply", file]).contains("applied"))
+        #expect(ping(from: lan, to: "203.0.113.2"))
+        #expect(ping(from: lan, to: "203.0.113.1"))
+        #expect(try Self.steeringStatus(sc, 0).pending == 0)
+    }
 }
