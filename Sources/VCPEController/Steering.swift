@@ -74,14 +74,18 @@ final class SteeringControl {
         let running = !forwarder.processes().isEmpty
         guard running else { return removed }
         if (try? FileManager.default.contentsOfDirectory(atPath: forwarder.paths.chains))?.isEmpty ?? true {
+            // Closed by the worker in parallel first: at exit the kernel would close its
+            // sockets one by one, each waiting for an RCU grace period.
+            _ = try? forwarder.request("reload", timeout: .seconds(5))
             forwarder.stop()
         } else {
             // Returns once the forwarder has closed their sockets, which would otherwise
             // keep the namespaces (and their interfaces) alive.
-            for c in removed {
-                let report = try forwarder.request("reload \(c)")
-                cached = .some(report)
-                if report.chains.contains(where: { $0.customer == c }) { throw StateError("the forwarder still steers \(c)") }
+            // One customer: only its file is read; several: one pass, their rings closed together.
+            let report = try forwarder.request(removed.count == 1 ? "reload \(removed.first!)" : "reload")
+            cached = .some(report)
+            if let left = report.chains.first(where: { removed.contains($0.customer) }) {
+                throw StateError("the forwarder still steers \(left.customer)")
             }
         }
         return removed

@@ -113,8 +113,13 @@ public final class ForwarderService: @unchecked Sendable {
             }
         }
         forwarder.install(next.keys.sorted().map { next[$0]! })
+        let kept = Set(next.values.map(ObjectIdentifier.init))
+        let dropped = running.values.filter { !kept.contains(ObjectIdentifier($0)) }
         running = next
         failed = errors
+        // Out of the forwarding thread's hands now; each socket's close waits for a grace period.
+        let rings = dropped.flatMap(\.rings)
+        _ = try? inParallel(rings.count) { rings[$0].close() }
         return errors
     }
 

@@ -10,7 +10,7 @@ import Glibc
 /// frame: low latency, unlike V3's block timer). Frames carry their virtio-net header, so
 /// checksum-offloaded and GSO frames pass through intact; frames this socket sends are not
 /// seen again (PACKET_IGNORE_OUTGOING). Open it on a thread inside the interface's namespace.
-public final class PacketRing {
+public final class PacketRing: @unchecked Sendable {
     public let fd: Int32
     /// Sends only (protocol 0: it receives nothing). Not the ring's socket: frees of sent
     /// frames would wake the ring's epoll waiters for nothing, one wake-up per frame.
@@ -86,21 +86,29 @@ public final class PacketRing {
                     }
                 }
             } catch {
-                close(tx)
+                Glibc.close(tx)
                 munmap(p, length)
                 throw error
             }
             txfd = tx
         } catch {
-            close(fd)
+            Glibc.close(fd)
             throw error
         }
     }
 
-    deinit {
+    private var closed = false
+
+    deinit { close() }
+
+    /// Gives the ring and sockets back. Closing a bound packet socket waits for an RCU grace
+    /// period (tens of ms): closing many, do it from several threads at once.
+    func close() {
+        guard !closed else { return }
+        closed = true
         munmap(base, frameCount * frameSize)
-        close(fd)
-        close(txfd)
+        Glibc.close(fd)
+        Glibc.close(txfd)
     }
 
     private static func option(_ fd: Int32, _ interface: String, _ name: Int32, _ value: Int32) throws(SystemError) {

@@ -43,8 +43,11 @@ public final class SteeredChain: @unchecked Sendable {
     /// Opens the rings inside the chain's namespace.
     public init(_ config: SteeringConfig, ringFrames: Int) throws {
         let table = try SteeringTable(config)
-        let rings = try NetworkNamespace.perform(in: config.namespace) {
-            try ([config.lan.interface] + config.paths.map(\.interface)).map { try PacketRing(interface: $0, frames: ringFrames) }
+        // Each ring costs the kernel an RCU grace period to set up: open them side by side.
+        let interfaces = [config.lan.interface] + config.paths.map(\.interface)
+        let namespace = config.namespace
+        let rings = try inParallel(interfaces.count) { i in
+            try NetworkNamespace.perform(in: namespace) { try PacketRing(interface: interfaces[i], frames: ringFrames) }
         }
         self.config = config
         digest = config.digest
