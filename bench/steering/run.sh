@@ -111,7 +111,7 @@ pps() {  # pps VARIANT RATE(0 = all it can): JSON of offered, forwarded, loss, C
   local v=$1 p; p=$(prefix $1)
   local n0 c0 f0=0 sent n1 c1 f1=0
   n0=$(sunk $p); c0=$(cpu_ticks); [ $v != kernel ] && f0=$(proc_ticks $fwd_pid)
-  sent=$(ip netns exec bs-$p-c "$blast" 10.2.0.1 9 $secs $2)
+  sent=$(timeout $((secs + 20)) ip netns exec bs-$p-c "$blast" 10.2.0.1 9 $secs $2)
   n1=$(sunk $p); c1=$(cpu_ticks); [ $v != kernel ] && f1=$(proc_ticks $fwd_pid)
   python3 -c "
 got = max(1, $n1 - $n0)
@@ -124,7 +124,7 @@ measure() {  # one variant, one round: a JSON object
   local u t g
   u=$(ip netns exec $c $rr client udp 10.2.0.1 53 $samples $warmup)
   t=$(ip netns exec $c $rr client tcp 10.2.0.1 443 $samples $warmup)
-  g=$(ip netns exec $c iperf3 -c 10.2.0.1 -p 5201 -t $secs -O 1 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9)')
+  g=$(timeout $((secs + 20)) ip netns exec $c iperf3 -c 10.2.0.1 -p 5201 -t $secs -O 1 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9)')
   echo "{\"udp_rr\": $u, \"tcp_rr\": $t, \"tcp_gbit_s\": $g, \"udp64_max\": $(pps $v 0), \"udp64_fixed\": $(pps $v $fixed_rate)}"
 }
 
