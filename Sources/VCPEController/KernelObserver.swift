@@ -42,7 +42,11 @@ public struct KernelObserver: HostObserver {
             try observeInside(n, snaps[n]!, try sockets.nft(n), sysctls, &out)
         }
         try observeWireGuard(customer, snaps, &out)
-        steering.observe(customer: customer, wanted: desired.objects.values.contains { if case .steering = $0 { true } else { false } }, into: &out)
+        let classifierLinks = snaps[KernelNames.classifierNamespace(customer: customer)].map { snap in
+            Dictionary(snap.links.map { ($0.name, Int($0.index)) }, uniquingKeysWith: { a, _ in a })
+        }
+        steering.observe(customer: customer, wanted: desired.objects.values.contains { if case .steering = $0 { true } else { false } },
+                         links: classifierLinks, into: &out)
         let hostLinks = try hostLinks(customer)
         observeHost(customer, hostLinks, &out)
         observeVeths(customer, hostLinks, snaps, &out)

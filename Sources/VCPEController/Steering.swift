@@ -20,8 +20,10 @@ final class SteeringControl {
         return r
     }
 
-    /// What the forwarder runs for `customer`, if it runs it (or has its file).
-    func observe(customer: String, wanted: Bool, into out: inout HostState) {
+    /// What the forwarder runs for `customer`, if it runs it (or has its file). `links`: the
+    /// classifier namespace's interfaces by name with their index, when it exists; a link
+    /// re-created under a name the forwarder holds shows as a different digest.
+    func observe(customer: String, wanted: Bool, links: [String: Int]?, into out: inout HostState) {
         guard wanted || FileManager.default.fileExists(atPath: forwarder.paths.chain(customer)) else { return }
         guard let report = report() else {
             // Not running: a configuration left on disk still needs removing.
@@ -32,7 +34,8 @@ final class SteeringControl {
         }
         if let chain = report.chains.first(where: { $0.customer == customer }) {
             let namespace = KernelNames.classifierNamespace(customer: customer)
-            out.insert(.steering(customer: customer, namespace: namespace, rules: chain.rules.count - 1, digest: chain.digest))
+            let stale = chain.interfaces.contains { name, index in links.map { $0[name] != index } ?? true }
+            out.insert(.steering(customer: customer, namespace: namespace, rules: chain.rules.count - 1, digest: stale ? "stale links" : chain.digest))
         } else if !wanted, let stale = try? configFile(customer) {
             out.insert(.steering(customer: customer, namespace: stale.namespace, rules: stale.rules.count, digest: "not loaded"))
         }

@@ -13,8 +13,8 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
     public var busyPoll = false
     /// Pin the forwarding thread to this CPU.
     public var cpu: Int?
-    /// Frames per ring (64 KiB each, kernel memory): per interface of every steered chain.
-    public var ringFrames = 64
+    /// Frames per ring (64 KiB each, kernel memory): one ring per steered chain.
+    public var ringFrames = 128
     /// When not busy-polling, how long to keep polling after the last frame before sleeping.
     public var spinMicroseconds = 50
 
@@ -40,7 +40,6 @@ public final class Forwarder: @unchecked Sendable {
 
     // The forwarding thread's own state.
     private var chains: [SteeredChain] = []
-    private var slots: [(chain: SteeredChain, ring: Int)] = []
     private let rows: UnsafeMutablePointer<UInt32>
     private let results: UnsafeMutablePointer<UInt32>
     private let held: UnsafeMutablePointer<UnsafeMutablePointer<tpacket2_hdr>>
@@ -101,17 +100,9 @@ public final class Forwarder: @unchecked Sendable {
                 let token = events[i].data.u64
                 if token == Self.wakeToken {
                     takePending()
-                    break  // the other events may name rings of the old set
+                    break  // the other events may name chains of the old set
                 }
-                let slot = slots[Int(token)]
-                if events[i].events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0 {
-                    // The interface is gone: stop listening until a reload re-opens the chain.
-                    slot.chain.broken.store(true, ordering: .relaxed)
-                    for ring in slot.chain.rings { epoll_ctl(epoll, EPOLL_CTL_DEL, ring.fd, nil) }
-                    continue
-                }
-                if slot.chain.broken.load(ordering: .relaxed) { continue }
-                moved += slot.ring == 0 ? fromLAN(slot.chain) : fromPath(slot.chain, slot.ring - 1)
+                moved += forward(chains[Int(token)])
             }
             if moved > 0 { lastWork = monotonicNanoseconds() }
         }
@@ -127,41 +118,58 @@ public final class Forwarder: @unchecked Sendable {
         guard let next else { return }
         let kept = Set(next.map(ObjectIdentifier.init))
         for chain in chains where !kept.contains(ObjectIdentifier(chain)) {
-            for ring in chain.rings { epoll_ctl(epoll, EPOLL_CTL_DEL, ring.fd, nil) }
+            epoll_ctl(epoll, EPOLL_CTL_DEL, chain.ring.fd, nil)
         }
         let old = Set(chains.map(ObjectIdentifier.init))
-        var newSlots: [(chain: SteeredChain, ring: Int)] = []
-        for chain in next {
-            for (r, ring) in chain.rings.enumerated() {
-                var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(newSlots.count)))
-                epoll_ctl(epoll, old.contains(ObjectIdentifier(chain)) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, ring.fd, &ev)
-                newSlots.append((chain, r))
-            }
+        for (i, chain) in next.enumerated() {
+            var ev = epoll_event(events: EPOLLIN.rawValue, data: epoll_data_t(u64: UInt64(i)))
+            epoll_ctl(epoll, old.contains(ObjectIdentifier(chain)) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, chain.ring.fd, &ev)
         }
         // Ask new chains' next hops at once: the first frames need not wait for an ARP miss.
         // A gratuitous ARP for the gateway tells LAN hosts its (possibly new) address.
         let now = monotonicNanoseconds()
         for chain in next where !old.contains(ObjectIdentifier(chain)) {
             chain.requestARP(on: chain.lan, target: chain.gateway, sender: chain.gateway, now: now)
-            for (p, ring) in chain.paths.enumerated() {
-                chain.requestARP(on: ring, target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
+            for (p, port) in chain.paths.enumerated() {
+                chain.requestARP(on: port, target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
             }
         }
         chains = next
-        slots = newSlots
         taken.store(generation, ordering: .releasing)
     }
 
-    /// Frames from the customer LAN: classify, then out on their path or dropped.
-    private func fromLAN(_ chain: SteeredChain) -> Int {
-        let ring = chain.lan
+    /// One batch of a chain's frames: those from the LAN are classified and sent down their
+    /// path (or dropped); those coming back up a path go to the LAN host they are for.
+    private func forward(_ chain: SteeredChain) -> Int {
+        let ring = chain.ring
         var n = 0, k = 0
+        var now: UInt64 = 0
         while n < Self.batch, let h = ring.peek(n) {
             n += 1
+            let port = chain.port(ofIndex: PacketRing.ifindex(of: h))
+            guard port >= 0 else { continue }
             guard h.pointee.tp_snaplen == h.pointee.tp_len else { chain.count(.truncated); continue }
             let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
             let length = Int(h.pointee.tp_snaplen)
-            guard length >= 34, MAC(at: frame) == ring.mac, loadBE16(frame + 12) == 0x0800 else { continue }
+            guard length >= 34 else { continue }
+            if port > 0 {
+                // Only the next service sends on a path link: its address is the path's next hop.
+                let p = port - 1
+                let from = MAC(at: frame + 6)
+                if from != chain.peers[p] { chain.peers[p] = from }
+                guard MAC(at: frame) == chain.paths[p].mac, loadBE16(frame + 12) == 0x0800 else { continue }
+                let dst = loadBE32(frame + 30)
+                guard chain.isLAN(dst), dst != chain.gateway else { continue }
+                guard let host = chain.hosts[dst] else {
+                    if now == 0 { now = monotonicNanoseconds() }
+                    chain.requestARP(on: chain.lan, target: dst, sender: chain.gateway, now: now)
+                    chain.count(.noNeighbour)
+                    continue
+                }
+                chain.countPath(p, back: true, bytes: send(h, on: chain.lan, to: host))
+                continue
+            }
+            guard MAC(at: frame) == chain.lan.mac, loadBE16(frame + 12) == 0x0800 else { continue }
             let ip = frame + 14
             let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
             guard ihl >= 20, length >= 14 + ihl else { continue }
@@ -181,7 +189,7 @@ public final class Forwarder: @unchecked Sendable {
             k += 1
         }
         if k > 0 {
-            let now = monotonicNanoseconds()
+            if now == 0 { now = monotonicNanoseconds() }
             chain.reader.withCurrent { table in
                 table.classifier.classify(rows: rows, count: k, family: .v4, kernel: kernel, into: results)
                 let defaultCounter = table.counterNames.count - 1
@@ -197,56 +205,21 @@ public final class Forwarder: @unchecked Sendable {
                     }
                     if path == SteeringTable.drop { continue }
                     let p = Int(path)
-                    let out = chain.paths[p]
                     let peer = chain.peers[p]
                     if peer == .zero {
-                        chain.requestARP(on: out, target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
+                        chain.requestARP(on: chain.paths[p], target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
                         chain.count(.noNeighbour)
                         continue
                     }
-                    let length = send(held[j], on: out, to: peer)
-                    chain.countPath(p, back: false, bytes: length)
+                    chain.countPath(p, back: false, bytes: send(held[j], on: chain.paths[p], to: peer))
                 }
             }
-            for out in chain.paths where out.tx.count > 0 {
-                let refused = out.tx.flush(out.txfd)
-                if refused > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused)) }
-            }
         }
-        ring.release(n)
-        return n
-    }
-
-    /// Frames coming back up path `p`: to the LAN host they are addressed to.
-    private func fromPath(_ chain: SteeredChain, _ p: Int) -> Int {
-        let ring = chain.paths[p]
-        let lan = chain.lan
-        var n = 0
-        var now: UInt64 = 0
-        while n < Self.batch, let h = ring.peek(n) {
-            n += 1
-            guard h.pointee.tp_snaplen == h.pointee.tp_len else { chain.count(.truncated); continue }
-            let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
-            let length = Int(h.pointee.tp_snaplen)
-            guard length >= 34 else { continue }
-            // Only the next service sends on this link: its address is the path's next hop.
-            let from = MAC(at: frame + 6)
-            if from != chain.peers[p] { chain.peers[p] = from }
-            guard MAC(at: frame) == ring.mac, loadBE16(frame + 12) == 0x0800 else { continue }
-            let dst = loadBE32(frame + 30)
-            guard chain.isLAN(dst), dst != chain.gateway else { continue }
-            guard let host = chain.hosts[dst] else {
-                if now == 0 { now = monotonicNanoseconds() }
-                chain.requestARP(on: lan, target: dst, sender: chain.gateway, now: now)
-                chain.count(.noNeighbour)
-                continue
-            }
-            let sent = send(h, on: lan, to: host)
-            chain.countPath(p, back: true, bytes: sent)
-        }
-        if lan.tx.count > 0 {
-            let refused = lan.tx.flush(lan.txfd)
-            if refused > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused)) }
+        for port in chain.ports where port.tx.count > 0 {
+            let refused = port.tx.flush(port.fd)
+            if refused.count > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused.count)) }
+            // The interface went away under the chain: a reload with its customer re-opens it.
+            if refused.gone { chain.broken.store(true, ordering: .relaxed) }
         }
         ring.release(n)
         return n
@@ -254,7 +227,7 @@ public final class Forwarder: @unchecked Sendable {
 
     /// Rewrites the frame's Ethernet addresses in the ring and queues it on `out`; returns its length.
     @inline(__always)
-    private func send(_ h: UnsafeMutablePointer<tpacket2_hdr>, on out: PacketRing, to dst: MAC) -> Int {
+    private func send(_ h: UnsafeMutablePointer<tpacket2_hdr>, on out: PacketPort, to dst: MAC) -> Int {
         let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
         let length = Int(h.pointee.tp_snaplen)
         dst.store(at: frame)

@@ -68,7 +68,7 @@ public final class ForwarderService: @unchecked Sendable {
         }
     }
 
-    /// Puts the chain directory in service: new chains get rings, chains whose rules alone
+    /// Puts the chain directory in service: new chains get a ring, chains whose rules alone
     /// changed get the new rules swapped in live, removed ones are closed. With `customer`,
     /// only that customer's file is read (what apply asks for, once per customer), and its
     /// rings are checked against the interfaces that now carry their names: links that
@@ -95,18 +95,34 @@ public final class ForwarderService: @unchecked Sendable {
             next = [:]
             errors = [:]
         }
+        // Chains that need a new ring are opened side by side: each ring's setup waits for
+        // an RCU grace period, and a restarted forwarder opens them all.
+        var unchanged: [SteeringConfig] = [], changed: [SteeringConfig] = []
         for config in configs {
+            if let current = running[config.customer], current.config.sameLinks(as: config), customer == nil || current.isCurrent() {
+                unchanged.append(config)
+            } else {
+                changed.append(config)
+            }
+        }
+        for config in unchanged {
+            let current = running[config.customer]!
             do {
-                if let current = running[config.customer], current.config.sameLinks(as: config),
-                   customer == nil || current.isCurrent() {
-                    if current.config != config { try current.replaceRules(config) }
-                    next[config.customer] = current
-                } else {
-                    let chain = try SteeredChain(config, ringFrames: forwarder.settings.ringFrames)
-                    if let old = running[config.customer] { chain.carryCounts(from: old) }
-                    next[config.customer] = chain
-                }
+                if current.config != config { try current.replaceRules(config) }
             } catch {
+                errors[config.customer] = "\(error)"
+            }
+            next[config.customer] = current
+        }
+        let frames = forwarder.settings.ringFrames
+        let fresh = changed
+        let opened = (try? inParallel(fresh.count) { i in Result { try SteeredChain(fresh[i], ringFrames: frames) } }) ?? []
+        for (config, result) in zip(fresh, opened) {
+            switch result {
+            case .success(let chain):
+                if let old = running[config.customer] { chain.carryCounts(from: old) }
+                next[config.customer] = chain
+            case .failure(let error):
                 errors[config.customer] = "\(error)"
                 // Keep serving what worked before rather than nothing.
                 if let current = running[config.customer] { next[config.customer] = current }
@@ -117,9 +133,8 @@ public final class ForwarderService: @unchecked Sendable {
         let dropped = running.values.filter { !kept.contains(ObjectIdentifier($0)) }
         running = next
         failed = errors
-        // Out of the forwarding thread's hands now; each socket's close waits for a grace period.
-        let rings = dropped.flatMap(\.rings)
-        _ = try? inParallel(rings.count) { rings[$0].close() }
+        // Out of the forwarding thread's hands now; each ring's close waits for a grace period.
+        _ = try? inParallel(dropped.count) { dropped[$0].close() }
         return errors
     }
 

@@ -6,42 +6,33 @@ import VCPESystem
 import Glibc
 #endif
 
-/// An AF_PACKET socket on one interface with a TPACKET_V2 receive ring (a status word per
-/// frame: low latency, unlike V3's block timer). Frames carry their virtio-net header, so
-/// checksum-offloaded and GSO frames pass through intact; frames this socket sends are not
-/// seen again (PACKET_IGNORE_OUTGOING). Open it on a thread inside the interface's namespace.
+/// An AF_PACKET receive ring for every interface of one namespace (bound to no interface in
+/// particular): TPACKET_V2, a status word per frame (low latency, unlike V3's block timer).
+/// Frames carry their virtio-net header, so checksum-offloaded and GSO frames pass through
+/// intact, and the index of the interface they arrived on. Frames sent from the namespace
+/// are not seen (PACKET_IGNORE_OUTGOING). One ring per namespace rather than per interface:
+/// a burst on any interface may use all of it, and the kernel memory is paid once.
+/// Open it on a thread inside the namespace.
 public final class PacketRing: @unchecked Sendable {
     public let fd: Int32
-    /// Sends only (protocol 0: it receives nothing). Not the ring's socket: frees of sent
-    /// frames would wake the ring's epoll waiters for nothing, one wake-up per frame.
-    public let txfd: Int32
-    public let interface: String
-    public let ifindex: Int32
-    public let mac: MAC
     let base: UnsafeMutableRawPointer
     let frameSize: Int
     let frameCount: Int
     var head = 0
-    /// What the forwarder sends out of this interface, batched.
-    let tx = TxQueue(capacity: Forwarder.batch)
+    private var closed = false
 
     public static let vnetHeaderSize = MemoryLayout<virtio_net_hdr>.size
     /// Two 64 KiB frames per 128 KiB block: room for a GSO frame of 64 KiB less the headers,
     /// and a power of two, which is what the kernel allocates per block anyway.
     static let frameBytes = 1 << 16
     static let blockBytes = 1 << 17
+    /// Where the kernel puts the frame's sockaddr_ll: after the aligned tpacket2_hdr.
+    static let addressOffset = (MemoryLayout<tpacket2_hdr>.size + 15) & ~15
 
     /// `frames` is rounded up to a multiple of 2; the ring holds frames × 64 KiB of kernel memory.
-    public init(interface: String, frames: Int) throws(SystemError) {
-        var index: Int32 = 0
-        var hw = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
-        let found = withUnsafeMutableBytes(of: &hw) { vc_interface(interface, &index, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-        guard found == 0 else { throw SystemError("look up interface", interface, Errno(rawValue: vc_errno())) }
-        ifindex = index
-        mac = MAC(hw.0, hw.1, hw.2, hw.3, hw.4, hw.5)
-        self.interface = interface
-        // Protocol 0 until bound: no frame of another interface lands in the ring meanwhile.
-        let fd = try syscall("socket AF_PACKET", interface) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+    public init(namespace: String, frames: Int) throws(SystemError) {
+        // Protocol 0 until bound: nothing lands in the ring before it is set up.
+        let fd = try syscall("socket AF_PACKET", namespace) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         self.fd = fd
         let frameSize = Self.frameBytes
         self.frameSize = frameSize
@@ -49,71 +40,40 @@ public final class PacketRing: @unchecked Sendable {
         let frameCount = blocks * (Self.blockBytes / Self.frameBytes)
         self.frameCount = frameCount
         do throws(SystemError) {
-            try Self.option(fd, interface, PACKET_VNET_HDR, 1)
-            try Self.option(fd, interface, PACKET_VERSION, Int32(TPACKET_V2.rawValue))
-            try Self.option(fd, interface, PACKET_IGNORE_OUTGOING, 1)
+            try packetOption(fd, namespace, PACKET_VNET_HDR, 1)
+            try packetOption(fd, namespace, PACKET_VERSION, Int32(TPACKET_V2.rawValue))
+            try packetOption(fd, namespace, PACKET_IGNORE_OUTGOING, 1)
             var req = tpacket_req(tp_block_size: UInt32(Self.blockBytes), tp_block_nr: UInt32(blocks),
                                   tp_frame_size: UInt32(frameSize), tp_frame_nr: UInt32(frameCount))
-            try syscall("set PACKET_RX_RING on", interface) {
+            try syscall("set PACKET_RX_RING in", namespace) {
                 setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, socklen_t(MemoryLayout<tpacket_req>.size))
             }
             let length = frameCount * frameSize
             guard let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-                throw SystemError("mmap ring of", interface, Errno(rawValue: vc_errno()))
+                throw SystemError("mmap ring in", namespace, Errno(rawValue: vc_errno()))
             }
-            var addr = sockaddr_ll()
-            addr.sll_family = UInt16(AF_PACKET)
-            addr.sll_protocol = UInt16(ETH_P_ALL).bigEndian
-            addr.sll_ifindex = index
-            let bound = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) }
-            }
-            if bound != 0 {
-                let e = Errno(rawValue: vc_errno())
-                munmap(p, length)
-                throw SystemError("bind AF_PACKET to", interface, e)
-            }
-            base = p
-            let tx = try syscall("socket AF_PACKET", interface) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
             do throws(SystemError) {
-                try Self.option(tx, interface, PACKET_VNET_HDR, 1)
-                var txAddr = sockaddr_ll()
-                txAddr.sll_family = UInt16(AF_PACKET)
-                txAddr.sll_ifindex = index
-                try syscall("bind AF_PACKET sender to", interface) {
-                    withUnsafePointer(to: &txAddr) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(tx, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) }
-                    }
-                }
+                try bindPacketSocket(fd, namespace, ifindex: 0, protocol: UInt16(ETH_P_ALL))
             } catch {
-                Glibc.close(tx)
                 munmap(p, length)
                 throw error
             }
-            txfd = tx
+            base = p
         } catch {
             Glibc.close(fd)
             throw error
         }
     }
 
-    private var closed = false
-
     deinit { close() }
 
-    /// Gives the ring and sockets back. Closing a bound packet socket waits for an RCU grace
+    /// Gives the ring and socket back. Closing a bound packet socket waits for an RCU grace
     /// period (tens of ms): closing many, do it from several threads at once.
     func close() {
         guard !closed else { return }
         closed = true
         munmap(base, frameCount * frameSize)
         Glibc.close(fd)
-        Glibc.close(txfd)
-    }
-
-    private static func option(_ fd: Int32, _ interface: String, _ name: Int32, _ value: Int32) throws(SystemError) {
-        var v = value
-        try syscall("setsockopt \(name) on", interface) { setsockopt(fd, SOL_PACKET, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
     }
 
     /// The next frame the kernel has filled, or nil. Hand it back with `release` in order.
@@ -122,6 +82,12 @@ public final class PacketRing: @unchecked Sendable {
         let h = (base + ((head + offset) % frameCount) * frameSize).assumingMemoryBound(to: tpacket2_hdr.self)
         let status = withUnsafeMutablePointer(to: &h.pointee.tp_status) { vc_load_acquire($0) }
         return status & UInt32(TP_STATUS_USER) != 0 ? h : nil
+    }
+
+    /// The interface a frame arrived on.
+    @inline(__always)
+    static func ifindex(of h: UnsafeMutablePointer<tpacket2_hdr>) -> Int32 {
+        (UnsafeRawPointer(h) + addressOffset).assumingMemoryBound(to: sockaddr_ll.self).pointee.sll_ifindex
     }
 
     /// Returns the oldest `count` frames to the kernel.
@@ -133,10 +99,64 @@ public final class PacketRing: @unchecked Sendable {
         }
         head = (head + count) % frameCount
     }
+}
+
+/// One interface the forwarder sends on: a send-only packet socket (protocol 0: it receives
+/// nothing, and frees of sent frames wake no ring's waiters), the batch waiting to leave,
+/// and what the interface is. Open it on a thread inside the interface's namespace.
+public final class PacketPort: @unchecked Sendable {
+    public let interface: String
+    public let ifindex: Int32
+    public let mac: MAC
+    let fd: Int32
+    let tx = TxQueue(capacity: Forwarder.batch)
+    private var closed = false
+
+    public init(interface: String) throws(SystemError) {
+        var index: Int32 = 0
+        var hw = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        let found = withUnsafeMutableBytes(of: &hw) { vc_interface(interface, &index, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        guard found == 0 else { throw SystemError("look up interface", interface, Errno(rawValue: vc_errno())) }
+        self.interface = interface
+        ifindex = index
+        mac = MAC(hw.0, hw.1, hw.2, hw.3, hw.4, hw.5)
+        let fd = try syscall("socket AF_PACKET", interface) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+        do throws(SystemError) {
+            try packetOption(fd, interface, PACKET_VNET_HDR, 1)
+            try bindPacketSocket(fd, interface, ifindex: index, protocol: 0)
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+        self.fd = fd
+    }
+
+    deinit { close() }
+
+    func close() {
+        guard !closed else { return }
+        closed = true
+        Glibc.close(fd)
+    }
 
     /// Sends one prepared frame (virtio-net header first) outside any batch: ARP requests.
     func sendNow(_ bytes: UnsafeRawBufferPointer) {
-        _ = Glibc.send(txfd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT))
+        _ = Glibc.send(fd, bytes.baseAddress, bytes.count, Int32(MSG_DONTWAIT))
+    }
+}
+
+private func packetOption(_ fd: Int32, _ object: String, _ name: Int32, _ value: Int32) throws(SystemError) {
+    var v = value
+    try syscall("setsockopt \(name) on", object) { setsockopt(fd, SOL_PACKET, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
+}
+
+private func bindPacketSocket(_ fd: Int32, _ object: String, ifindex: Int32, protocol: UInt16) throws(SystemError) {
+    var addr = sockaddr_ll()
+    addr.sll_family = UInt16(AF_PACKET)
+    addr.sll_protocol = `protocol`.bigEndian
+    addr.sll_ifindex = ifindex
+    try syscall("bind AF_PACKET to", object) {
+        withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_ll>.size)) } }
     }
 }
 

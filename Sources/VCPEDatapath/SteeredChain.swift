@@ -8,14 +8,16 @@ import VCPESystem
 import Glibc
 #endif
 
-/// One customer on the forwarder: its rings (LAN first, then one per path), the rules in
-/// service, the Ethernet addresses it has learnt, and its counters. Built by the control
-/// thread; used by the forwarding thread only, except the counters and the rule swap.
+/// One customer on the forwarder: its ring (every interface of the classifier namespace),
+/// its ports (LAN, then one per path), the rules in service, the Ethernet addresses it has
+/// learnt, and its counters. Built by the control thread; used by the forwarding thread
+/// only, except the counters and the rule swap.
 public final class SteeredChain: @unchecked Sendable {
     public private(set) var config: SteeringConfig
     private(set) var digest: String
-    let lan: PacketRing
-    let paths: [PacketRing]
+    let ring: PacketRing
+    let lan: PacketPort
+    let paths: [PacketPort]
     let rules: Live<SteeringTable>
     let reader: Live<SteeringTable>.Reader
     let gateway: UInt32
@@ -40,19 +42,18 @@ public final class SteeredChain: @unchecked Sendable {
     let dropCounters: UnsafeMutablePointer<Atomic<UInt64>>
     enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed }
 
-    /// Opens the rings inside the chain's namespace.
+    /// Opens the ring and ports inside the chain's namespace.
     public init(_ config: SteeringConfig, ringFrames: Int) throws {
         let table = try SteeringTable(config)
-        // Each ring costs the kernel an RCU grace period to set up: open them side by side.
         let interfaces = [config.lan.interface] + config.paths.map(\.interface)
-        let namespace = config.namespace
-        let rings = try inParallel(interfaces.count) { i in
-            try NetworkNamespace.perform(in: namespace) { try PacketRing(interface: interfaces[i], frames: ringFrames) }
+        let (ring, ports) = try NetworkNamespace.perform(in: config.namespace) {
+            (try PacketRing(namespace: config.namespace, frames: ringFrames), try interfaces.map { try PacketPort(interface: $0) })
         }
         self.config = config
         digest = config.digest
-        lan = rings[0]
-        paths = Array(rings.dropFirst())
+        self.ring = ring
+        lan = ports[0]
+        paths = Array(ports.dropFirst())
         rules = Live(table, readers: 1)
         reader = rules.reader()!
         gateway = config.lan.gateway.v4Value
@@ -74,7 +75,21 @@ public final class SteeredChain: @unchecked Sendable {
         dropCounters.deallocate()
     }
 
-    var rings: [PacketRing] { [lan] + paths }
+    var ports: [PacketPort] { [lan] + paths }
+
+    /// Which port a frame arrived on: 0 the LAN, p + 1 path p, -1 none of the chain's.
+    @inline(__always)
+    func port(ofIndex ifindex: Int32) -> Int {
+        if ifindex == lan.ifindex { return 0 }
+        for p in 0..<paths.count where paths[p].ifindex == ifindex { return p + 1 }
+        return -1
+    }
+
+    /// Gives the ring and sockets back (see PacketRing.close).
+    func close() {
+        ring.close()
+        for port in ports { port.close() }
+    }
 
     /// Set when a ring's interface went away under it (the link was re-created).
     let broken = Atomic<Bool>(false)
@@ -82,11 +97,11 @@ public final class SteeredChain: @unchecked Sendable {
     /// Whether every ring is still bound to the interface that now has its name.
     func isCurrent() -> Bool {
         guard !broken.load(ordering: .relaxed) else { return false }
-        let found = try? NetworkNamespace.perform(in: config.namespace) { [rings] in
-            rings.allSatisfy { ring in
+        let found = try? NetworkNamespace.perform(in: config.namespace) { [ports] in
+            ports.allSatisfy { port in
                 var index: Int32 = 0
                 var mac = [UInt8](repeating: 0, count: 6)
-                return vc_interface(ring.interface, &index, &mac) == 0 && index == ring.ifindex
+                return vc_interface(port.interface, &index, &mac) == 0 && index == port.ifindex
             }
         }
         return found ?? false
@@ -146,7 +161,7 @@ public final class SteeredChain: @unchecked Sendable {
     }
 
     /// Sends `who-has target tell sender` on `ring`, unless one left in the last 100 ms.
-    func requestARP(on ring: PacketRing, target: UInt32, sender: UInt32, now: UInt64) {
+    func requestARP(on ring: PacketPort, target: UInt32, sender: UInt32, now: UInt64) {
         if let last = asked[target], now &- last < 100_000_000 { return }
         asked[target] = now
         if asked.count > 4096 { asked.removeAll(keepingCapacity: true) }
@@ -173,6 +188,7 @@ public final class SteeredChain: @unchecked Sendable {
         let table = reader.withCurrent { $0 }
         return ChainStats(
             customer: config.customer, digest: broken.load(ordering: .relaxed) ? "broken" : digest,
+            interfaces: Dictionary(ports.map { ($0.interface, Int($0.ifindex)) }, uniquingKeysWith: { a, _ in a }),
             rules: table.ruleHits.map { ChainStats.Rule(name: $0.name, hits: $0.hits) },
             paths: config.paths.indices.map { p in
                 let c = { (k: Int) in (self.pathCounters + p * Self.perPath + k).pointee.load(ordering: .relaxed) }
@@ -204,6 +220,9 @@ public struct ChainStats: Sendable, Codable, Hashable {
     public var customer: String
     /// The configuration in service (SteeringConfig.digest).
     public var digest: String
+    /// The interfaces it sends on, by name, with the index each had when it was opened: if
+    /// the namespace now gives a name another index, the link was re-created under it.
+    public var interfaces: [String: Int]
     public var rules: [Rule]
     public var paths: [Path]
     public var noNeighbour: UInt64

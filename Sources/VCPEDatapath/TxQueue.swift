@@ -57,11 +57,13 @@ final class TxQueue {
 
     var isFull: Bool { count == capacity }
 
-    /// Sends what is queued; returns how many the kernel refused.
+    /// Sends what is queued; returns how many the kernel refused, and whether it said the
+    /// interface is gone.
     @inline(__always)
-    func flush(_ fd: Int32) -> Int {
+    func flush(_ fd: Int32) -> (count: Int, gone: Bool) {
         var sent = 0, refused = 0
         var retried = false
+        var gone = false
         while sent < count {
             let r = vc_sendmmsg(fd, messages + sent, UInt32(count - sent), Int32(MSG_DONTWAIT))
             if r > 0 { sent += Int(r); continue }
@@ -69,11 +71,14 @@ final class TxQueue {
             if e == EINTR { continue }
             if e == EAGAIN || e == ENOBUFS, !retried { retried = true; sched_yield(); continue }
             // The frame at `sent` is refused outright (too large, link down): skip it.
-            if r < 0 && e != EAGAIN && e != ENOBUFS { sent += 1; refused += 1; retried = false; continue }
+            if r < 0 && e != EAGAIN && e != ENOBUFS {
+                if e == ENETDOWN || e == ENXIO || e == ENODEV { gone = true }
+                sent += 1; refused += 1; retried = false; continue
+            }
             break
         }
         refused += count - sent
         count = 0
-        return refused
+        return (refused, gone)
     }
 }
