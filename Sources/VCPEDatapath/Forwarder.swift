@@ -84,27 +84,42 @@ public final class Forwarder: @unchecked Sendable {
         _ = write(wake, &one, 8)
     }
 
-    /// The forwarding thread's loop; returns after `stop`.
+    /// The forwarding thread's loop; returns after `stop`. The chains epoll names are polled
+    /// directly, without a system call, until none has had a frame for the spin time (or for
+    /// ever, busy-polling); then epoll says again which have frames, or sleeps.
     public func run() {
         if let cpu = settings.cpu { _ = vc_pin_cpu(Int32(cpu)) }
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: 64)
         defer { events.deallocate() }
         let spin = UInt64(settings.spinMicroseconds) * 1000
+        var active = [Int](), pass = 0
+        active.reserveCapacity(64)
         var lastWork = monotonicNanoseconds()
         while !stopping.load(ordering: .relaxed) {
-            let idle = !settings.busyPoll && monotonicNanoseconds() &- lastWork > spin
-            let n = epoll_wait(epoll, events, 64, idle ? 1000 : 0)
-            if n <= 0 { continue }
             var moved = 0
+            for i in active { moved += forward(chains[i]) }
+            pass &+= 1
+            if moved > 0 {
+                lastWork = monotonicNanoseconds()
+                // Other chains may have frames too: ask epoll now and then, without waiting.
+                if pass & 15 != 0 { continue }
+            } else if !active.isEmpty && (settings.busyPoll || monotonicNanoseconds() &- lastWork < spin) && pass & 15 != 0 {
+                continue
+            }
+            let idle = moved == 0 && !settings.busyPoll && monotonicNanoseconds() &- lastWork > spin
+            let n = epoll_wait(epoll, events, 64, idle ? 1000 : 0)
+            if n < 0 { continue }
+            if n == 0 && !idle { continue }  // keep polling the active set
+            active.removeAll(keepingCapacity: true)
             for i in 0..<Int(n) {
                 let token = events[i].data.u64
                 if token == Self.wakeToken {
                     takePending()
+                    active.removeAll(keepingCapacity: true)
                     break  // the other events may name chains of the old set
                 }
-                moved += forward(chains[Int(token)])
+                active.append(Int(token))
             }
-            if moved > 0 { lastWork = monotonicNanoseconds() }
         }
     }
 

@@ -84,7 +84,7 @@ PY
 start_forwarder() {  # start_forwarder BUSY
   [ -n "$fwd_pid" ] && { kill "$fwd_pid"; wait "$fwd_pid" 2>/dev/null || true; }
   if [ "$1" = 1 ]; then echo "{\"busyPoll\": true, \"cpu\": $busy_cpu, \"ringFrames\": 64, \"spinMicroseconds\": 50}"
-  else echo '{"busyPoll": false, "ringFrames": 64, "spinMicroseconds": 50}'; fi > "$work/forwarder/settings.json"
+  else echo '{"busyPoll": false, "ringFrames": 128, "spinMicroseconds": 50}'; fi > "$work/forwarder/settings.json"
   "$vcpe" forwarder run "$work" >/dev/null 2>>"$work/forwarder.log" & fwd_pid=$!
   for _ in $(seq 100); do [ -S "$work/forwarder/control.sock" ] && break; sleep 0.05; done
   for _ in $(seq 50); do ip netns exec bs-fwd-c ping -c 1 -W 0.2 10.2.0.1 >/dev/null 2>&1 && return 0; done
