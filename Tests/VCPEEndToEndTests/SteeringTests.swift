@@ -276,4 +276,45 @@ import VCPETestSupport
         #expect(ping(from: lan, to: "203.0.113.1"))
         #expect(try Self.steeringStatus(sc, 0).pending == 0)
     }
+
+    @Test func an8021QTagTheKernelMovedIntoMetadataLeavesWithTheFrame() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (host, attach) = try sc.lanHost(0, address: "192.168.21.99/24", gateway: "192.168.21.1")
+        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        _ = try sc.vcpe(["apply", file])
+        // The LAN host sends ICMP echo requests tagged with VLAN 100 (a raw socket: this kernel
+        // has no VLAN devices); the classifier's kernel moves the tag into the frame's metadata.
+        let cls = "vcpe-\(sc.customer(0)).classifier"
+        let gatewayMAC = try ip(["link", "show", "dev", "lan"], namespace: cls).first?["address"] as? String ?? ""
+        let sender = """
+            import socket, struct, time
+            def csum(b):
+                s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+                s = (s >> 16) + (s & 0xFFFF); s += s >> 16
+                return ~s & 0xFFFF
+            icmp = struct.pack("!BBHHH", 8, 0, 0, 7, 1) + b"vlan-probe"
+            icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
+            ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(icmp), 1, 0, 64, 1, 0,
+                             socket.inet_aton("192.168.20.11"), socket.inet_aton("203.0.113.1"))
+            ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+            s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+            s.bind(("eth0", 0))
+            src = open("/sys/class/net/eth0/address").read().strip()
+            eth = bytes.fromhex("\(gatewayMAC.replacingOccurrences(of: ":", with: ""))") + bytes.fromhex(src.replace(":", ""))
+            for _ in range(4):
+                s.send(eth + struct.pack("!HH", 0x8100, 100) + struct.pack("!H", 0x0800) + ip + icmp)
+                time.sleep(0.2)
+            """
+        // The forwarder sends it down the default path: seen on the firewall's side of the link.
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-vlan-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let dump = try spawn("/usr/sbin/ip", ["netns", "exec", "vcpe-\(sc.customer(0)).fw", "timeout", "8", "tcpdump", "-c", "2", "-e", "-nn", "-l",
+                                              "-i", "main-in", "icmp or (vlan and icmp)"], stdout: out)
+        usleep(700_000)
+        _ = try sh("/usr/sbin/ip", ["netns", "exec", host, "python3", "-c", sender])
+        _ = waitFor(dump)
+        let seen = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        #expect(seen.contains("vlan 100") && seen.contains("192.168.20.11 > 203.0.113.1"), "captured on main-in: \(seen)")
+    }
 }
