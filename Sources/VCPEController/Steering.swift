@@ -46,21 +46,36 @@ final class SteeringControl {
     }
 
     /// Writes the configuration and has the forwarder (started if need be) put it in service.
+    /// On failure the file it replaced (or none) is put back and the forwarder told, so a
+    /// failed step leaves nothing behind for the rollback to miss.
     func ensure(_ config: SteeringConfig) throws {
+        let path = forwarder.paths.chain(config.customer)
+        let before = FileManager.default.contents(atPath: path)
         try FileManager.default.createDirectory(atPath: forwarder.paths.chains, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try encoder.encode(config).write(to: URL(fileURLWithPath: forwarder.paths.chain(config.customer)), options: .atomic)
-        _ = try forwarder.ensureRunning()
+        try encoder.encode(config).write(to: URL(fileURLWithPath: path), options: .atomic)
         cached = nil
-        let report = try forwarder.request("reload \(config.customer)")
-        cached = .some(report)
-        if let reason = report.failed[config.customer] {
-            throw StateError("the forwarder could not steer \(config.customer): \(reason)")
-        }
-        guard report.chains.contains(where: { $0.customer == config.customer && $0.digest == config.digest }) else {
-            throw StateError("the forwarder did not put \(config.customer)'s configuration in service")
+        do {
+            _ = try forwarder.ensureRunning()
+            let report = try forwarder.request("reload \(config.customer)")
+            cached = .some(report)
+            if let reason = report.failed[config.customer] {
+                throw StateError("the forwarder could not steer \(config.customer): \(reason)")
+            }
+            guard report.chains.contains(where: { $0.customer == config.customer && $0.digest == config.digest }) else {
+                throw StateError("the forwarder did not put \(config.customer)'s configuration in service")
+            }
+        } catch {
+            if let before {
+                try? before.write(to: URL(fileURLWithPath: path), options: .atomic)
+                cached = nil
+                _ = try? forwarder.request("reload \(config.customer)", timeout: .seconds(5))
+            } else {
+                try? remove(customers: [config.customer])
+            }
+            throw error
         }
     }
 
