@@ -334,4 +334,31 @@ import VCPETestSupport
         #expect(!FileManager.default.fileExists(atPath: sc.stateDir + "/forwarder/chains/\(sc.customer(0)).json"))
         #expect(((try? sh("/usr/bin/pgrep", ["-f", "vcpe forwarder .* \(sc.stateDir)$"])) ?? "").isEmpty, "no forwarder left running for nothing")
     }
+
+    @Test func busyPollingIsASettingThatRestartsTheForwarderPinned() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        _ = try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        let worker = { try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).trimmingCharacters(in: .whitespacesAndNewlines) }
+        let before = try worker()
+        let cpu = ProcessInfo.processInfo.activeProcessorCount - 1
+        #expect(try sc.vcpe(["forwarder", "configure", "--busy-poll", String(cpu)]).contains("busy-polling on CPU \(cpu)"))
+        var after = ""
+        for _ in 0..<100 where after.isEmpty || after == before { after = (try? worker()) ?? ""; usleep(50_000) }
+        #expect(!after.isEmpty && after != before, "the supervisor started a new forwarder with the setting")
+        #expect(ping(from: lan, to: "203.0.113.1"))
+        // The forwarding thread (the one using the CPU) is pinned; the others are not.
+        let tasks = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(after)/task")
+        let pinned = tasks.filter { t in
+            let status = (try? String(contentsOfFile: "/proc/\(after)/task/\(t)/status", encoding: .utf8)) ?? ""
+            return status.split(separator: "\n").contains { $0.hasPrefix("Cpus_allowed_list:") && $0.hasSuffix("\t\(cpu)") }
+        }
+        #expect(pinned.count == 1, "one thread pinned to CPU \(cpu)")
+        #expect(try sc.vcpe(["forwarder", "configure", "--sleep-when-idle"]).contains("sleeping when idle"))
+        let bad = try run(vcpeBinary, ["forwarder", "configure", "--ring-frames", "1", "--state-dir", sc.stateDir])
+        #expect(bad.status != 0 && bad.stderr.contains("--ring-frames is 2-4096"))
+    }
 }
