@@ -32,6 +32,20 @@ import VCPETestSupport
         """
     }
 
+    /// Customer 0's LAN host (192.168.20.10), its chain applied and the internet plugged in.
+    static func appliedWithHost(_ sc: Scenario) throws -> (lan: String, attach: String, file: String) {
+        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let file = try sc.descriptor(chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
+        _ = try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        return (lan, attach, file)
+    }
+
+    /// The pids of the scenario's forwarder processes in `role` (supervise or run).
+    static func forwarderPIDs(_ sc: Scenario, _ role: String = "run") -> [String] {
+        ((try? sh("/usr/bin/pgrep", ["-f", "vcpe forwarder \(role) \(sc.stateDir)$"])) ?? "").split(separator: "\n").map(String.init)
+    }
+
     static let pathTargets = ["main": "203.0.113.1", "guest": "203.0.113.2", "secure": "203.0.113.3"]
     /// The links each path crosses, as (service, interface on its downstream end).
     static let pathLinks = [
@@ -160,7 +174,7 @@ import VCPETestSupport
         for a in ["203.0.113.2/24", "203.0.113.3/24"] { _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", a, "dev", "eth0"]) }
         for target in Self.pathTargets.values { try sc.servers.start("udp", port: 53, in: sc.internet, address: target) }
         try sc.servers.start("sink", port: 443, in: sc.internet)
-        let workers = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).split(separator: "\n")
+        let workers = Self.forwarderPIDs(sc)
         #expect(workers.count == 1, "one forwarder process for both customers")
         for (n, host, wan) in [(1, a.namespace, "203.0.113.21"), (2, b.namespace, "203.0.113.22")] {
             try Self.expectEachPathUsesOnlyItsLinks(sc, n, lan: host)
@@ -173,19 +187,16 @@ import VCPETestSupport
         _ = try sc.vcpe(["delete", sc.customer(1)])
         #expect(!ping(from: a.namespace, to: "203.0.113.1"))
         #expect(ping(from: b.namespace, to: "203.0.113.2"))
-        #expect(try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).split(separator: "\n") == workers)
+        #expect(Self.forwarderPIDs(sc) == workers)
     }
 
     @Test func changingRulesLiveKeepsRunningTransfersIntact() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
-        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
-        _ = try sc.vcpe(["apply", file])
-        try sc.plugInternet()
+        let (lan, attach, _) = try Self.appliedWithHost(sc)
         _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", "203.0.113.2/24", "dev", "eth0"])
         try sc.servers.start("sink", port: 443, in: sc.internet)
-        let worker = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"])
+        let worker = Self.forwarderPIDs(sc)
 
         // A 4-second transfer on main and a ping flood on guest while the rules change three times.
         let stream = try startStream(from: lan, to: "203.0.113.1", port: 443, bytes: 24 << 20, seconds: 4)
@@ -208,21 +219,19 @@ import VCPETestSupport
         #expect(waitFor(pinger) == 0)
         let pingSummary = try String(contentsOfFile: pingOut, encoding: .utf8)
         #expect(pingSummary.contains(" 0% packet loss"), "pings on an unchanged path lost nothing: \(pingSummary)")
-        #expect(try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]) == worker, "the rules were swapped, not the process")
+        #expect(Self.forwarderPIDs(sc) == worker, "the rules were swapped, not the process")
     }
 
     @Test func aDeadForwarderLetsNothingPastAndIsBroughtBack() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
-        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
-        _ = try sc.vcpe(["apply", file])
-        try sc.plugInternet()
+        let (lan, _, file) = try Self.appliedWithHost(sc)
         #expect(ping(from: lan, to: "203.0.113.1"))
 
         // The worker dies: the supervisor starts a new one.
-        let worker = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).trimmingCharacters(in: .whitespacesAndNewlines)
-        kill(pid_t(worker)!, SIGKILL)
+        let worker = Self.forwarderPIDs(sc)
+        #expect(worker.count == 1)
+        kill(pid_t(worker[0])!, SIGKILL)
         var back = false
         for _ in 0..<50 where !back { back = ping(from: lan, to: "203.0.113.1", count: 1) }
         #expect(back, "the supervisor restored the data path")
@@ -230,8 +239,7 @@ import VCPETestSupport
 
         // Supervisor and worker both gone: nothing passes around the classifier.
         for role in ["supervise", "run"] {
-            let pids = try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder \(role) \(sc.stateDir)$"]).split(separator: "\n")
-            for p in pids { kill(pid_t(p)!, SIGKILL) }
+            for p in Self.forwarderPIDs(sc, role) { kill(pid_t(p)!, SIGKILL) }
         }
         usleep(200_000)
         // Oracle on the internet host: an nft counter of the echo requests that arrive.
@@ -260,10 +268,7 @@ import VCPETestSupport
     @Test func aLinkRemovedUnderTheForwarderIsRepairedByTheNextApply() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
-        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
-        _ = try sc.vcpe(["apply", file])
-        try sc.plugInternet()
+        let (lan, _, file) = try Self.appliedWithHost(sc)
         _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", "203.0.113.2/24", "dev", "eth0"])
         #expect(ping(from: lan, to: "203.0.113.2"))
         // Someone deletes the guest path's first link (both ends go with it).
@@ -332,22 +337,18 @@ import VCPETestSupport
                 && r.stderr.contains("rolled back"), "\(r.stderr)")
         #expect(!(try sh("/usr/sbin/ip", ["netns", "list"])).contains("vcpe-\(sc.customer(0))"))
         #expect(!FileManager.default.fileExists(atPath: sc.stateDir + "/forwarder/chains/\(sc.customer(0)).json"))
-        #expect(((try? sh("/usr/bin/pgrep", ["-f", "vcpe forwarder .* \(sc.stateDir)$"])) ?? "").isEmpty, "no forwarder left running for nothing")
+        #expect(Self.forwarderPIDs(sc, ".*").isEmpty, "no forwarder left running for nothing")
     }
 
     @Test func busyPollingIsASettingThatRestartsTheForwarderPinned() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let (lan, attach) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")
-        let file = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20"))
-        _ = try sc.vcpe(["apply", file])
-        try sc.plugInternet()
-        let worker = { try sh("/usr/bin/pgrep", ["-f", "vcpe forwarder run \(sc.stateDir)$"]).trimmingCharacters(in: .whitespacesAndNewlines) }
-        let before = try worker()
+        let (lan, _, _) = try Self.appliedWithHost(sc)
+        let before = Self.forwarderPIDs(sc).first ?? ""
         let cpu = ProcessInfo.processInfo.activeProcessorCount - 1
         #expect(try sc.vcpe(["forwarder", "configure", "--busy-poll", String(cpu)]).contains("busy-polling on CPU \(cpu)"))
         var after = ""
-        for _ in 0..<100 where after.isEmpty || after == before { after = (try? worker()) ?? ""; usleep(50_000) }
+        for _ in 0..<100 where after.isEmpty || after == before { after = Self.forwarderPIDs(sc).first ?? ""; usleep(50_000) }
         #expect(!after.isEmpty && after != before, "the supervisor started a new forwarder with the setting")
         #expect(ping(from: lan, to: "203.0.113.1"))
         // The forwarding thread (the one using the CPU) is pinned; the others are not.
