@@ -79,7 +79,7 @@ extension Reconciler {
         let topo = Topology.resolve(chain)
         var services: [ServiceStatus] = []
         let steered = topo.namespaces.contains { $0.type == "classifier" }
-        let report = steered ? forwarder.report() : nil
+        let report = steered ? steering.report() : nil
         for ns in topo.namespaces {
             let exists = NetworkNamespace.exists(ns.name)
             var rules: [RuleCounter] = []

@@ -13,7 +13,8 @@ final class SteeringControl {
 
     init(forwarder: ForwarderProcess) { self.forwarder = forwarder }
 
-    private func report() -> ForwarderReport? {
+    /// The forwarder's report, asked once per run (nil: not running).
+    func report() -> ForwarderReport? {
         if let cached { return cached }
         let r = forwarder.report()
         cached = .some(r)

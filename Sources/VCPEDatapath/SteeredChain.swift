@@ -18,6 +18,8 @@ public final class SteeredChain: @unchecked Sendable {
     let ring: PacketRing
     let lan: PacketPort
     let paths: [PacketPort]
+    /// The LAN port, then the paths': stored, since the forwarding thread walks it every batch.
+    let ports: [PacketPort]
     let rules: Live<SteeringTable>
     let reader: Live<SteeringTable>.Reader
     let gateway: UInt32
@@ -54,6 +56,7 @@ public final class SteeredChain: @unchecked Sendable {
         self.ring = ring
         lan = ports[0]
         paths = Array(ports.dropFirst())
+        self.ports = ports
         rules = Live(table, readers: 1)
         reader = rules.reader()!
         gateway = config.lan.gateway.v4Value
@@ -75,7 +78,6 @@ public final class SteeredChain: @unchecked Sendable {
         dropCounters.deallocate()
     }
 
-    var ports: [PacketPort] { [lan] + paths }
 
     /// Which port a frame arrived on: 0 the LAN, p + 1 path p, -1 none of the chain's.
     @inline(__always)
