@@ -115,12 +115,13 @@ public final class ForwarderService: @unchecked Sendable {
             next[config.customer] = current
         }
         let frames = forwarder.settings.ringFrames
+        var replacing: [(new: SteeredChain, old: SteeredChain)] = []
         let fresh = changed
         let opened = (try? inParallel(fresh.count) { i in Result { try SteeredChain(fresh[i], ringFrames: frames) } }) ?? []
         for (config, result) in zip(fresh, opened) {
             switch result {
             case .success(let chain):
-                if let old = running[config.customer] { chain.carryCounts(from: old) }
+                if let old = running[config.customer] { replacing.append((chain, old)) }
                 next[config.customer] = chain
             case .failure(let error):
                 errors[config.customer] = "\(error)"
@@ -129,6 +130,8 @@ public final class ForwarderService: @unchecked Sendable {
             }
         }
         forwarder.install(next.keys.sorted().map { next[$0]! })
+        // The old chains are out of the forwarding thread's hands: their counts are final.
+        for (new, old) in replacing { new.carryCounts(from: old) }
         let kept = Set(next.values.map(ObjectIdentifier.init))
         let dropped = running.values.filter { !kept.contains(ObjectIdentifier($0)) }
         running = next

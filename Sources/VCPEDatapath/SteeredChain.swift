@@ -21,7 +21,11 @@ public final class SteeredChain: @unchecked Sendable {
     /// The LAN port, then the paths': stored, since the forwarding thread walks it every batch.
     let ports: [PacketPort]
     let rules: Live<SteeringTable>
+    /// The forwarding thread's handle on the rules in service.
     let reader: Live<SteeringTable>.Reader
+    /// The control thread's own (a reader is one thread's: sharing it would let a swap free
+    /// a table the other thread still uses).
+    let controlReader: Live<SteeringTable>.Reader
     let gateway: UInt32
     let subnet: UInt32
     let mask: UInt32
@@ -57,8 +61,9 @@ public final class SteeredChain: @unchecked Sendable {
         lan = ports[0]
         paths = Array(ports.dropFirst())
         self.ports = ports
-        rules = Live(table, readers: 1)
+        rules = Live(table, readers: 2)
         reader = rules.reader()!
+        controlReader = rules.reader()!
         gateway = config.lan.gateway.v4Value
         mask = config.lan.subnet.length == 0 ? 0 : ~UInt32(0) << (32 - UInt32(config.lan.subnet.length))
         subnet = config.lan.subnet.network.v4Value & mask
@@ -114,25 +119,29 @@ public final class SteeredChain: @unchecked Sendable {
     public func replaceRules(_ next: SteeringConfig) throws {
         precondition(next.sameLinks(as: config))
         let table = try SteeringTable(next)
-        let old = reader.withCurrent { $0 }
+        let old = controlReader.withCurrent { $0 }
         rules.replace(with: table)
         table.carryCounts(from: old)
         config = next
         digest = next.digest
     }
 
-    /// Takes over counters of the chain this one replaces (after a change of its links).
+    /// Path and drop counts carried over from the chain this one replaced, by position;
+    /// the control thread's alone (the forwarding thread adds to the live counters only).
+    private var carriedPaths: [UInt64] = []
+    private var carriedDrops = [UInt64](repeating: 0, count: Drop.allCases.count)
+
+    /// Takes over the counters of the chain this one replaced (after a change of its links),
+    /// once the forwarding thread has let go of it.
     func carryCounts(from old: SteeredChain) {
-        let oldTable = old.reader.withCurrent { $0 }
-        reader.withCurrent { $0.carryCounts(from: oldTable) }
-        for (p, link) in config.paths.enumerated() {
-            guard let q = old.config.paths.firstIndex(where: { $0.name == link.name }) else { continue }
-            for k in 0..<Self.perPath {
-                (pathCounters + p * Self.perPath + k).pointee.store(
-                    (old.pathCounters + q * Self.perPath + k).pointee.load(ordering: .relaxed), ordering: .relaxed)
-            }
+        let before = old.stats
+        let oldTable = old.controlReader.withCurrent { $0 }
+        controlReader.withCurrent { $0.carryCounts(from: oldTable) }
+        carriedPaths = config.paths.flatMap { link -> [UInt64] in
+            guard let p = before.paths.first(where: { $0.name == link.name }) else { return [0, 0, 0, 0] }
+            return [p.packets, p.bytes, p.returnPackets, p.returnBytes]
         }
-        for k in 0..<Drop.allCases.count { (dropCounters + k).pointee.store((old.dropCounters + k).pointee.load(ordering: .relaxed), ordering: .relaxed) }
+        carriedDrops = [before.noNeighbour, before.truncated, before.sendFailed]
     }
 
     @inline(__always)
@@ -187,18 +196,18 @@ public final class SteeredChain: @unchecked Sendable {
 
     /// The counters as `status` shows them.
     public var stats: ChainStats {
-        let table = reader.withCurrent { $0 }
+        let table = controlReader.withCurrent { $0 }
+        let carriedPath = { (i: Int) in self.carriedPaths.isEmpty ? 0 : self.carriedPaths[i] }
+        let drop = { (d: Drop) in self.carriedDrops[d.rawValue] + self.dropCounters[d.rawValue].load(ordering: .relaxed) }
         return ChainStats(
             customer: config.customer, digest: broken.load(ordering: .relaxed) ? "broken" : digest,
             interfaces: Dictionary(ports.map { ($0.interface, Int($0.ifindex)) }, uniquingKeysWith: { a, _ in a }),
             rules: table.ruleHits.map { ChainStats.Rule(name: $0.name, hits: $0.hits) },
             paths: config.paths.indices.map { p in
-                let c = { (k: Int) in (self.pathCounters + p * Self.perPath + k).pointee.load(ordering: .relaxed) }
+                let c = { (k: Int) in carriedPath(p * Self.perPath + k) + (self.pathCounters + p * Self.perPath + k).pointee.load(ordering: .relaxed) }
                 return ChainStats.Path(name: config.paths[p].name, packets: c(0), bytes: c(1), returnPackets: c(2), returnBytes: c(3))
             },
-            noNeighbour: dropCounters[Drop.noNeighbour.rawValue].load(ordering: .relaxed),
-            truncated: dropCounters[Drop.truncated.rawValue].load(ordering: .relaxed),
-            sendFailed: dropCounters[Drop.sendFailed.rawValue].load(ordering: .relaxed))
+            noNeighbour: drop(.noNeighbour), truncated: drop(.truncated), sendFailed: drop(.sendFailed))
     }
 }
 

@@ -82,7 +82,7 @@ public final class SteeringTable: @unchecked Sendable {
         counterNames.indices.map { (counterNames[$0], carried[$0] + hits[$0].load(ordering: .relaxed)) }
     }
 
-    /// Takes over the counts of `old`, which no reader uses any more.
+    /// Takes over the counts of `old` (the table this one replaced, out of use).
     func carryCounts(from old: SteeringTable) {
         let previous = Dictionary(old.ruleHits.map { ($0.name, $0.hits) }, uniquingKeysWith: +)
         for (i, name) in counterNames.enumerated() { carried[i] = previous[name] ?? 0 }

@@ -220,6 +220,9 @@ import VCPETestSupport
         let pingSummary = try String(contentsOfFile: pingOut, encoding: .utf8)
         #expect(pingSummary.contains(" 0% packet loss"), "pings on an unchanged path lost nothing: \(pingSummary)")
         #expect(Self.forwarderPIDs(sc) == worker, "the rules were swapped, not the process")
+        // Counters live on across the swaps: the guest rule counted every ping, old rules or new.
+        let hits = try Self.steeringStatus(sc, 0).rules
+        #expect((hits["guest-host"] ?? 0) >= 300, "\(hits)")
     }
 
     @Test func aDeadForwarderLetsNothingPastAndIsBroughtBack() throws {
