@@ -19,6 +19,15 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
     public var spinMicroseconds = 50
 
     public init() {}
+
+    /// A settings file may name only what it changes.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        busyPoll = try c.decodeIfPresent(Bool.self, forKey: .busyPoll) ?? busyPoll
+        cpu = try c.decodeIfPresent(Int.self, forKey: .cpu)
+        ringFrames = try c.decodeIfPresent(Int.self, forKey: .ringFrames) ?? ringFrames
+        spinMicroseconds = try c.decodeIfPresent(Int.self, forKey: .spinMicroseconds) ?? spinMicroseconds
+    }
 }
 
 /// The data path of every steered chain on the host, on one thread: frames from a LAN are
