@@ -45,7 +45,6 @@ public final class Forwarder: @unchecked Sendable {
     private let pending = Mutex<[SteeredChain]?>(nil)
     private let posted = Atomic<UInt64>(0)
     private let taken = Atomic<UInt64>(0)
-    private let stopping = Atomic<Bool>(false)
 
     // The forwarding thread's own state.
     private var chains: [SteeredChain] = []
@@ -84,27 +83,20 @@ public final class Forwarder: @unchecked Sendable {
         }
         var one: UInt64 = 1
         _ = write(wake, &one, 8)
-        while taken.load(ordering: .acquiring) < generation && !stopping.load(ordering: .relaxed) { usleep(200) }
+        while taken.load(ordering: .acquiring) < generation { usleep(200) }
     }
 
-    public func stop() {
-        stopping.store(true, ordering: .relaxed)
-        var one: UInt64 = 1
-        _ = write(wake, &one, 8)
-    }
-
-    /// The forwarding thread's loop; returns after `stop`. The chains epoll names are polled
-    /// directly, without a system call, until none has had a frame for the spin time (or for
+    /// The forwarding thread's loop, for the life of the process. The chains epoll names are
+    /// polled directly, without a system call, until none has had a frame for the spin time (or for
     /// ever, busy-polling); then epoll says again which have frames, or sleeps.
-    public func run() {
+    public func run() -> Never {
         if let cpu = settings.cpu { _ = vc_pin_cpu(Int32(cpu)) }
         let events = UnsafeMutablePointer<epoll_event>.allocate(capacity: 64)
-        defer { events.deallocate() }
         let spin = UInt64(settings.spinMicroseconds) * 1000
         var active = [Int](), pass = 0
         active.reserveCapacity(64)
         var lastWork = monotonicNanoseconds()
-        while !stopping.load(ordering: .relaxed) {
+        while true {
             var moved = 0
             for i in active { moved += forward(chains[i]) }
             pass &+= 1
