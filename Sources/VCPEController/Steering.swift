@@ -74,7 +74,7 @@ final class SteeringControl {
                 cached = nil
                 _ = try? forwarder.request("reload \(config.customer)", timeout: .seconds(5))
             } else {
-                try? remove(customers: [config.customer])
+                _ = try? remove(customers: [config.customer])
             }
             throw error
         }
