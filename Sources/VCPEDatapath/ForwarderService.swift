@@ -59,12 +59,10 @@ public final class ForwarderService: @unchecked Sendable {
         thread.name = "forwarding"
         thread.start()
         _ = reload()
-        let listener = try listen(paths.socket)
+        let listener = try UnixListener(path: paths.socket)
         while true {
-            let client = accept(listener, nil, nil)
-            if client < 0 { continue }
+            guard let client = try? listener.accept() else { continue }
             serve(client)
-            close(client)
         }
     }
 
@@ -148,14 +146,11 @@ public final class ForwarderService: @unchecked Sendable {
                                chains: running.keys.sorted().map { running[$0]!.stats }, failed: failed)
     }
 
-    private func serve(_ fd: Int32) {
-        var tv = timeval(tv_sec: 5, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while line.count < 256, read(fd, &byte, 1) == 1, byte != 10 { line.append(byte) }
+    /// One request line, one JSON line back.
+    private func serve(_ client: UnixStream) {
+        guard let line = try? client.read(until: "\n", limit: 256) else { return }
+        let words = line.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
         let answer: Data
-        let words = String(decoding: line, as: UTF8.self).split(separator: " ").map(String.init)
         switch words.first {
         case "reload":
             _ = reload(customer: words.count > 1 ? words[1] : nil)
@@ -165,23 +160,6 @@ public final class ForwarderService: @unchecked Sendable {
         default:
             answer = Data("{\"error\":\"unknown request\"}".utf8)
         }
-        let bytes = [UInt8](answer) + [10]
-        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    }
-
-    private func listen(_ path: String) throws(SystemError) -> Int32 {
-        unlink(path)
-        let fd = try syscall("socket AF_UNIX", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError("bind", path, .fileNameTooLong) }
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
-        try syscall("bind", path) {
-            withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        }
-        chmod(path, 0o600)
-        try syscall("listen", path) { Glibc.listen(fd, 16) }
-        return fd
+        try? client.write(String(decoding: answer, as: UTF8.self) + "\n")
     }
 }

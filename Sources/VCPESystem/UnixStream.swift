@@ -4,36 +4,29 @@ import SystemPackage
 import Glibc
 #endif
 
-/// A connected AF_UNIX stream socket for line protocols (WireGuard's UAPI).
+/// A connected AF_UNIX stream socket for line protocols (WireGuard's UAPI, the forwarder's
+/// control socket).
 public final class UnixStream {
     let fd: FileDescriptor
     public let path: String
 
     /// Connects to `path`; reads and writes give up after `timeout`.
     public init(connectingTo path: String, timeout: Duration = .seconds(2)) throws(SystemError) {
-        let raw = try syscall("socket AF_UNIX", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        var addr = sockaddr_un()
-        addr.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else {
+        let raw = try unixSocket(path)
+        do throws(SystemError) {
+            setTimeouts(raw, timeout)
+            try withUnixAddress(path, "connect") { (p, n) throws(SystemError) in try syscall("connect", path) { Glibc.connect(raw, p, n) } }
+        } catch {
             close(raw)
-            throw SystemError("connect", path, .fileNameTooLong)
+            throw error
         }
-        withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
-        let (sec, attos) = timeout.components
-        var tv = timeval(tv_sec: Int(sec), tv_usec: Int(attos / 1_000_000_000_000))
-        setsockopt(raw, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        setsockopt(raw, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        let r = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { p in
-                Glibc.connect(raw, p, socklen_t(MemoryLayout<sockaddr_un>.size))
-            }
-        }
-        if r != 0 {
-            let e = Errno(rawValue: errno)
-            close(raw)
-            throw SystemError("connect", path, e)
-        }
+        fd = FileDescriptor(rawValue: raw)
+        self.path = path
+    }
+
+    /// A connection `UnixListener` accepted.
+    init(accepted raw: Int32, path: String, timeout: Duration) {
+        setTimeouts(raw, timeout)
         fd = FileDescriptor(rawValue: raw)
         self.path = path
     }
@@ -60,5 +53,61 @@ public final class UnixStream {
             if out.count > limit { throw SystemError("read", path, .messageTooLong) }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// A listening AF_UNIX stream socket at `path` (replacing a stale one), reachable by root only.
+public final class UnixListener {
+    let fd: Int32
+    public let path: String
+
+    public init(path: String, backlog: Int32 = 16) throws(SystemError) {
+        unlink(path)
+        let raw = try unixSocket(path)
+        do throws(SystemError) {
+            try withUnixAddress(path, "bind") { (p, n) throws(SystemError) in try syscall("bind", path) { bind(raw, p, n) } }
+            chmod(path, 0o600)
+            try syscall("listen", path) { Glibc.listen(raw, backlog) }
+        } catch {
+            close(raw)
+            throw error
+        }
+        fd = raw
+        self.path = path
+    }
+
+    deinit { close(fd) }
+
+    /// The next connection; its reads and writes give up after `timeout`.
+    public func accept(timeout: Duration = .seconds(5)) throws(SystemError) -> UnixStream {
+        let raw = try syscall("accept", path) { Glibc.accept(fd, nil, nil) }
+        _ = fcntl(raw, F_SETFD, FD_CLOEXEC)
+        return UnixStream(accepted: raw, path: path, timeout: timeout)
+    }
+}
+
+private func unixSocket(_ path: String) throws(SystemError) -> Int32 {
+    try syscall("socket AF_UNIX", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
+}
+
+private func setTimeouts(_ raw: Int32, _ timeout: Duration) {
+    let (sec, attos) = timeout.components
+    var tv = timeval(tv_sec: Int(sec), tv_usec: Int(attos / 1_000_000_000_000))
+    setsockopt(raw, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    setsockopt(raw, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+}
+
+/// `path` as a sockaddr_un for `body`; a path too long for one is an error of `operation`.
+private func withUnixAddress(_ path: String, _ operation: String,
+                             _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> Void) throws(SystemError) {
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError(operation, path, .fileNameTooLong) }
+    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
+    try withUnsafePointer(to: &addr) { (a: UnsafePointer<sockaddr_un>) throws(SystemError) in
+        try a.withMemoryRebound(to: sockaddr.self, capacity: 1) { (p: UnsafePointer<sockaddr>) throws(SystemError) in
+            try body(p, socklen_t(MemoryLayout<sockaddr_un>.size))
+        }
     }
 }
