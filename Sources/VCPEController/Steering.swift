@@ -28,7 +28,7 @@ final class SteeringControl {
         guard wanted || FileManager.default.fileExists(atPath: forwarder.paths.chain(customer)) else { return }
         guard let report = report() else {
             // Not running: a configuration left on disk still needs removing.
-            if !wanted, let stale = try? configFile(customer) {
+            if !wanted, let stale = try? forwarder.paths.config(customer) {
                 out.insert(.steering(customer: customer, namespace: stale.namespace, rules: stale.rules.count, digest: "not running"))
             }
             return
@@ -37,13 +37,9 @@ final class SteeringControl {
             let namespace = KernelNames.classifierNamespace(customer: customer)
             let stale = chain.interfaces.contains { name, index in links.map { $0[name] != index } ?? true }
             out.insert(.steering(customer: customer, namespace: namespace, rules: chain.rules.count - 1, digest: stale ? "stale links" : chain.digest))
-        } else if !wanted, let stale = try? configFile(customer) {
+        } else if !wanted, let stale = try? forwarder.paths.config(customer) {
             out.insert(.steering(customer: customer, namespace: stale.namespace, rules: stale.rules.count, digest: "not loaded"))
         }
-    }
-
-    private func configFile(_ customer: String) throws -> SteeringConfig {
-        try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: forwarder.paths.chain(customer))))
     }
 
     /// Writes the configuration and has the forwarder (started if need be) put it in service.

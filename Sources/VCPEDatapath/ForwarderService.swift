@@ -17,11 +17,15 @@ public struct ForwarderPaths: Sendable {
     public var log: String { directory + "/forwarder.log" }
     public var supervisor: String { directory + "/supervisor.json" }
 
+    /// Every customer's configuration.
     public func configs() throws -> [SteeringConfig] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: chains)) ?? []
-        return try names.filter { $0.hasSuffix(".json") }.sorted().map {
-            try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: "\(chains)/\($0)")))
-        }
+        return try names.filter { $0.hasSuffix(".json") }.sorted().map { try config(String($0.dropLast(".json".count))) }
+    }
+
+    /// One customer's configuration, as apply wrote it.
+    public func config(_ customer: String) throws -> SteeringConfig {
+        try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: chain(customer))))
     }
 
     public func loadSettings() throws -> ForwarderSettings {
@@ -82,7 +86,7 @@ public final class ForwarderService: @unchecked Sendable {
             errors[customer] = nil
             if FileManager.default.fileExists(atPath: paths.chain(customer)) {
                 do {
-                    configs = [try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: paths.chain(customer))))]
+                    configs = [try paths.config(customer)]
                 } catch {
                     errors[customer] = "reading \(paths.chain(customer)): \(error)"
                     if let current = running[customer] { next[customer] = current }
