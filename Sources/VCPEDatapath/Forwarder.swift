@@ -173,8 +173,8 @@ public final class Forwarder: @unchecked Sendable {
                 let p = port - 1
                 let from = MAC(at: frame + 6)
                 if from != chain.peers[p] { chain.peers[p] = from }
-                guard MAC(at: frame) == chain.paths[p].mac, loadBE16(frame + 12) == 0x0800 else { continue }
-                let dst = loadBE32(frame + 30)
+                guard MAC(at: frame) == chain.paths[p].mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4 else { continue }
+                let dst = HeaderParser.ipv4Destination(frame)
                 guard chain.isLAN(dst), dst != chain.gateway else { continue }
                 guard let host = chain.hosts[dst] else {
                     if now == 0 { now = monotonicNanoseconds() }
@@ -185,22 +185,13 @@ public final class Forwarder: @unchecked Sendable {
                 chain.countPath(p, back: true, bytes: send(h, on: chain.lan, to: host))
                 continue
             }
-            guard MAC(at: frame) == chain.lan.mac, loadBE16(frame + 12) == 0x0800 else { continue }
-            let ip = frame + 14
-            let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
-            guard ihl >= 20, length >= 14 + ihl else { continue }
-            let src = loadBE32(ip + 12), dst = loadBE32(ip + 16)
+            guard MAC(at: frame) == chain.lan.mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4,
+                  let ip = HeaderParser.ipv4(frame, length: length) else { continue }
             // For the gateway itself, or between two LAN hosts: the kernel's business.
-            if dst == chain.gateway || chain.isLAN(dst) { continue }
-            if chain.isLAN(src) { chain.learnHost(src, MAC(at: frame + 6)) }
-            let proto = ip.load(fromByteOffset: 9, as: UInt8.self)
-            var sport: UInt16 = 0, dport: UInt16 = 0
-            if (proto == 6 || proto == 17), loadBE16(ip + 6) & 0x1FFF == 0, length >= 14 + ihl + 4 {
-                sport = loadBE16(ip + ihl)
-                dport = loadBE16(ip + ihl + 2)
-            }
-            CompiledClassifier.encodeV4(src: src, dst: dst, proto: proto, sport: sport, dport: dport,
-                                        dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2, into: rows + k * CompiledClassifier.v4Lanes)
+            if ip.dst == chain.gateway || chain.isLAN(ip.dst) { continue }
+            if chain.isLAN(ip.src) { chain.learnHost(ip.src, MAC(at: frame + 6)) }
+            CompiledClassifier.encodeV4(src: ip.src, dst: ip.dst, proto: ip.proto, sport: ip.sport, dport: ip.dport,
+                                        dscp: ip.dscp, into: rows + k * CompiledClassifier.v4Lanes)
             held[k] = h
             k += 1
         }

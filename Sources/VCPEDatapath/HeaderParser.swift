@@ -1,54 +1,51 @@
-import VCPEClassifier
-import VCPEDescriptor
-
-/// Reads the classification key out of an Ethernet frame, without copying it.
-public enum HeaderParser {
+/// Reads what the data path needs out of frames in place, without copying: the one place
+/// that knows Ethernet, IPv4 and transport header offsets. The kernel has already moved any
+/// 802.1Q tag into the frame's metadata, so the type is at byte 12.
+enum HeaderParser {
     static let etherIPv4: UInt16 = 0x0800
-    static let etherIPv6: UInt16 = 0x86DD
-    static let etherVLAN: UInt16 = 0x8100
+    static let etherARP: UInt16 = 0x0806
 
-    public static func flowKey(_ frame: UnsafeRawBufferPointer) -> FlowKey? {
-        guard frame.count >= 14 else { return nil }
-        var off = 12
-        var type = be16(frame, off)
-        if type == etherVLAN {
-            guard frame.count >= 18 else { return nil }
-            off += 4
-            type = be16(frame, off)
-        }
-        off += 2
-        switch type {
-        case etherIPv4:
-            guard frame.count >= off + 20 else { return nil }
-            let ihl = Int(frame[off] & 0x0F) * 4
-            guard ihl >= 20, frame.count >= off + ihl else { return nil }
-            let proto = frame[off + 9]
-            var key = FlowKey(src: IPAddress(v4: be32(frame, off + 12)), dst: IPAddress(v4: be32(frame, off + 16)),
-                              proto: proto, dscp: frame[off + 1] >> 2)
-            // Only the first fragment carries ports.
-            let fragOffset = be16(frame, off + 6) & 0x1FFF
-            if fragOffset == 0 { readPorts(frame, off + ihl, proto, &key) }
-            return key
-        case etherIPv6:
-            guard frame.count >= off + 40 else { return nil }
-            let proto = frame[off + 6]
-            let tc = UInt8(truncatingIfNeeded: (be16(frame, off) >> 4) & 0xFF)
-            var key = FlowKey(src: IPAddress(v6: be64(frame, off + 8), be64(frame, off + 16)),
-                              dst: IPAddress(v6: be64(frame, off + 24), be64(frame, off + 32)), proto: proto, dscp: tc >> 2)
-            readPorts(frame, off + 40, proto, &key)
-            return key
-        default:
-            return nil
-        }
+    /// The fields a classifier rule may match.
+    struct IPv4 {
+        var src: UInt32
+        var dst: UInt32
+        var proto: UInt8
+        var sport: UInt16
+        var dport: UInt16
+        var dscp: UInt8
     }
 
-    private static func readPorts(_ f: UnsafeRawBufferPointer, _ off: Int, _ proto: UInt8, _ key: inout FlowKey) {
-        guard proto == 6 || proto == 17, f.count >= off + 4 else { return }
-        key.sport = be16(f, off)
-        key.dport = be16(f, off + 2)
-    }
+    @inline(__always)
+    static func etherType(_ frame: UnsafeRawPointer) -> UInt16 { loadBE16(frame + 12) }
 
-    @inline(__always) static func be16(_ f: UnsafeRawBufferPointer, _ o: Int) -> UInt16 { UInt16(f[o]) << 8 | UInt16(f[o + 1]) }
-    @inline(__always) static func be32(_ f: UnsafeRawBufferPointer, _ o: Int) -> UInt32 { UInt32(be16(f, o)) << 16 | UInt32(be16(f, o + 2)) }
-    @inline(__always) static func be64(_ f: UnsafeRawBufferPointer, _ o: Int) -> UInt64 { UInt64(be32(f, o)) << 32 | UInt64(be32(f, o + 4)) }
+    @inline(__always)
+    static func ipv4Destination(_ frame: UnsafeRawPointer) -> UInt32 { loadBE32(frame + 14 + 16) }
+
+    /// The IPv4 header of an Ethernet frame of `length` bytes, or nil if it is cut short.
+    /// Only the first fragment carries ports; the others read as port 0.
+    @inline(__always)
+    static func ipv4(_ frame: UnsafeRawPointer, length: Int) -> IPv4? {
+        let ip = frame + 14
+        let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
+        guard ihl >= 20, length >= 14 + ihl else { return nil }
+        let proto = ip.load(fromByteOffset: 9, as: UInt8.self)
+        var sport: UInt16 = 0, dport: UInt16 = 0
+        if proto == 6 || proto == 17, loadBE16(ip + 6) & 0x1FFF == 0, length >= 14 + ihl + 4 {
+            sport = loadBE16(ip + ihl)
+            dport = loadBE16(ip + ihl + 2)
+        }
+        return IPv4(src: loadBE32(ip + 12), dst: loadBE32(ip + 16), proto: proto, sport: sport, dport: dport,
+                    dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2)
+    }
+}
+
+@inline(__always) func loadBE16(_ p: UnsafeRawPointer) -> UInt16 { UInt16(p.load(as: UInt8.self)) << 8 | UInt16(p.load(fromByteOffset: 1, as: UInt8.self)) }
+@inline(__always) func loadBE32(_ p: UnsafeRawPointer) -> UInt32 { UInt32(loadBE16(p)) << 16 | UInt32(loadBE16(p + 2)) }
+@inline(__always) func storeBE16(_ p: UnsafeMutableRawPointer, _ v: UInt16) {
+    p.storeBytes(of: UInt8(v >> 8), as: UInt8.self)
+    p.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: 1, as: UInt8.self)
+}
+@inline(__always) func storeBE32(_ p: UnsafeMutableRawPointer, _ v: UInt32) {
+    storeBE16(p, UInt16(v >> 16))
+    storeBE16(p + 2, UInt16(truncatingIfNeeded: v))
 }

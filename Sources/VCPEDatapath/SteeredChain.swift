@@ -180,9 +180,9 @@ public final class SteeredChain: @unchecked Sendable {
             let f = b.baseAddress! + PacketRing.vnetHeaderSize
             MAC.broadcast.store(at: f)
             ring.mac.store(at: f + 6)
-            storeBE16(f + 12, 0x0806)
+            storeBE16(f + 12, HeaderParser.etherARP)
             storeBE16(f + 14, 1)       // Ethernet
-            storeBE16(f + 16, 0x0800)  // IPv4
+            storeBE16(f + 16, HeaderParser.etherIPv4)
             f.storeBytes(of: UInt8(6), toByteOffset: 18, as: UInt8.self)
             f.storeBytes(of: UInt8(4), toByteOffset: 19, as: UInt8.self)
             storeBE16(f + 20, 1)       // request
@@ -239,15 +239,4 @@ public struct ChainStats: Sendable, Codable, Hashable {
     public var noNeighbour: UInt64
     public var truncated: UInt64
     public var sendFailed: UInt64
-}
-
-@inline(__always) func loadBE16(_ p: UnsafeRawPointer) -> UInt16 { UInt16(p.load(as: UInt8.self)) << 8 | UInt16(p.load(fromByteOffset: 1, as: UInt8.self)) }
-@inline(__always) func loadBE32(_ p: UnsafeRawPointer) -> UInt32 { UInt32(loadBE16(p)) << 16 | UInt32(loadBE16(p + 2)) }
-@inline(__always) func storeBE16(_ p: UnsafeMutableRawPointer, _ v: UInt16) {
-    p.storeBytes(of: UInt8(v >> 8), as: UInt8.self)
-    p.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: 1, as: UInt8.self)
-}
-@inline(__always) func storeBE32(_ p: UnsafeMutableRawPointer, _ v: UInt32) {
-    storeBE16(p, UInt16(v >> 16))
-    storeBE16(p + 2, UInt16(truncatingIfNeeded: v))
 }
