@@ -109,6 +109,21 @@ def hold(host, port, gofile):
         print(f"broken {e}")
 
 
+def read_to_end(s, size=256):
+    got = bytearray()
+    while True:
+        chunk = s.recv(size)
+        if not chunk:
+            return bytes(got)
+        got += chunk
+
+
+def verdict(s, data):
+    """After sending `data`: the sink's SHA-256 of what it read says whether it arrived whole."""
+    s.shutdown(socket.SHUT_WR)
+    print("intact" if read_to_end(s).decode() == hashlib.sha256(data).hexdigest() else "corrupt")
+
+
 def send(host, port, nbytes, seed, marker=None):
     data = bytearray(random.Random(seed).randbytes(nbytes))
     if marker:
@@ -118,14 +133,7 @@ def send(host, port, nbytes, seed, marker=None):
     data = bytes(data)
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-    reply = b""
-    while True:
-        chunk = s.recv(256)
-        if not chunk:
-            break
-        reply += chunk
-    print("intact" if reply.decode() == hashlib.sha256(data).hexdigest() else "corrupt")
+    verdict(s, data)
 
 
 def serve_source(port, readyfile):
@@ -148,13 +156,8 @@ def serve_source(port, readyfile):
 def fetch(host, port, nbytes, seed):
     s = socket.create_connection((host, port), timeout=10)
     s.sendall(f"{nbytes} {seed}\n".encode())
-    got = bytearray()
-    while True:
-        chunk = s.recv(1 << 16)
-        if not chunk:
-            break
-        got += chunk
-    print("intact" if bytes(got) == random.Random(seed).randbytes(nbytes) else f"corrupt ({len(got)} bytes)")
+    got = read_to_end(s, 1 << 16)
+    print("intact" if got == random.Random(seed).randbytes(nbytes) else f"corrupt ({len(got)} bytes)")
 
 
 def stream(host, port, nbytes, seed, seconds):
@@ -168,14 +171,7 @@ def stream(host, port, nbytes, seed, seconds):
         delay = start + seconds * (i + 1) / chunks - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-    s.shutdown(socket.SHUT_WR)
-    reply = b""
-    while True:
-        chunk = s.recv(256)
-        if not chunk:
-            break
-        reply += chunk
-    print("intact" if reply.decode() == hashlib.sha256(data).hexdigest() else "corrupt")
+    verdict(s, data)
 
 
 def client(kind, host, port, timeout):
