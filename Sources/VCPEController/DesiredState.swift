@@ -60,12 +60,8 @@ public enum DesiredState {
         let anyV4 = IPPrefix(IPAddress(v4: 0), 0)
         s.insert(.route(namespace: routerNS, destination: anyV4, via: chain.wan.gateway, device: KernelNames.wanInterface, table: mainTable))
 
-        // Unmarked traffic toward the LAN (port forwards, the router's own) takes the
-        // default path back, so it meets the same services as unclassified traffic.
-        let defaultPath = chain.classifier?.defaultPath ?? chain.paths[0].name
-        let ordered = chain.paths.enumerated().sorted { ($0.element.name == defaultPath ? 0 : 1, $0.offset) < ($1.element.name == defaultPath ? 0 : 1, $1.offset) }
         var arrivals: [String: [(interface: String, mark: UInt32)]] = [:]
-        for (index, path) in ordered {
+        for (index, path) in chain.paths.enumerated() {
             let table = steered ? firstPathTable + index : mainTable
             let hops = topo.links.filter { $0.path == path.name }
             for link in hops {
@@ -76,10 +72,12 @@ public enum DesiredState {
                 if upNS != topo.lanGateway.namespace || !steered {
                     s.insert(.route(namespace: upNS, destination: anyV4, via: net.network.adding(1), device: link.upstream.interface, table: table))
                 }
-                // Downstream side reaches the LAN back through the upstream end.
+                // Downstream side reaches the LAN back through the upstream end. A service on
+                // several paths does so through the default path's: unmarked traffic toward
+                // the LAN (port forwards) then meets the same services as unclassified traffic.
                 let back = HostObject.route(namespace: downNS, destination: chain.lan.subnet, via: net.network,
                                             device: link.downstream.interface, table: mainTable)
-                if s.objects[back.id] == nil { s.insert(back) }
+                if path.name == chain.defaultPath || s.objects[back.id] == nil { s.insert(back) }
                 guard steered else { continue }
                 // A packet's path is the interface it arrived on; replies carry the path's
                 // mark (restored from conntrack) and go back up the same path.
@@ -99,7 +97,7 @@ public enum DesiredState {
         for service in chain.services {
             let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
             let tunnel = vpn.flatMap { $0.crossed.contains(ns) ? $0.tunnel : nil }
-            let steering = arrivals[ns].map { ServiceTables.steeringChain(arrivals: $0.sorted { $0.mark < $1.mark }) }
+            let steering = arrivals[ns].map(ServiceTables.steeringChain(arrivals:))
             if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo, tunnel: tunnel, steering: steering) {
                 s.insert(object)
                 tables[object.id] = table
@@ -130,7 +128,7 @@ extension DesiredState {
         }
         return SteeringConfig(customer: chain.customer, namespace: ns,
                               lan: .init(interface: topo.lanGateway.interface, gateway: chain.lan.gateway, subnet: chain.lan.subnet),
-                              paths: links, defaultPath: chain.classifier?.defaultPath ?? chain.paths[0].name,
+                              paths: links, defaultPath: chain.defaultPath,
                               rules: chain.classifier?.rules ?? [])
     }
 }

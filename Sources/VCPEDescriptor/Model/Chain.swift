@@ -21,6 +21,9 @@ public struct Chain: Sendable, Hashable, Codable {
         for s in services { if case .vpn(let v) = s.kind { return (s, v) } }
         return nil
     }
+
+    /// The path unclassified traffic takes: the classifier's default, or the only path.
+    public var defaultPath: String { classifier?.defaultPath ?? paths[0].name }
 }
 
 public struct LAN: Sendable, Hashable, Codable {
