@@ -205,10 +205,10 @@ public final class Forwarder: @unchecked Sendable {
                     let path: Int32
                     if r == UInt32.max {
                         path = table.defaultPath
-                        table.count(defaultCounter)
+                        table.hits.add(defaultCounter)
                     } else {
                         path = table.actions[Int(r)]
-                        table.count(Int(table.ruleOf[Int(r)]))
+                        table.hits.add(Int(table.ruleOf[Int(r)]))
                     }
                     if path == SteeringTable.drop { continue }
                     let p = Int(path)
@@ -224,7 +224,7 @@ public final class Forwarder: @unchecked Sendable {
         }
         for port in chain.ports where port.tx.count > 0 {
             let refused = port.tx.flush(port.fd)
-            if refused.count > 0 { chain.add(chain.dropCounters + SteeredChain.Drop.sendFailed.rawValue, UInt64(refused.count)) }
+            if refused.count > 0 { chain.count(.sendFailed, refused.count) }
             // The interface went away under the chain: a reload with its customer re-opens it.
             if refused.gone { chain.broken.store(true, ordering: .relaxed) }
         }

@@ -42,10 +42,10 @@ public final class SteeredChain: @unchecked Sendable {
     var arpFrame = [UInt8](repeating: 0, count: PacketRing.vnetHeaderSize + 42)
 
     /// Per path: packets and bytes out (LAN to WAN), packets and bytes back.
-    let pathCounters: UnsafeMutablePointer<Atomic<UInt64>>
+    let pathCounters: Counters
     static let perPath = 4
     /// Frames dropped for want of a neighbour, too large for a ring frame, refused by a send.
-    let dropCounters: UnsafeMutablePointer<Atomic<UInt64>>
+    let dropCounters = Counters(count: Drop.allCases.count)
     enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed }
 
     /// Opens the ring and ports inside the chain's namespace.
@@ -70,19 +70,8 @@ public final class SteeredChain: @unchecked Sendable {
         pathAddresses = config.paths.map(\.address.v4Value)
         peerAddresses = config.paths.map(\.peer.v4Value)
         peers = [MAC](repeating: .zero, count: config.paths.count)
-        pathCounters = .allocate(capacity: config.paths.count * Self.perPath)
-        for i in 0..<(config.paths.count * Self.perPath) { (pathCounters + i).initialize(to: Atomic(0)) }
-        dropCounters = .allocate(capacity: Drop.allCases.count)
-        for i in 0..<Drop.allCases.count { (dropCounters + i).initialize(to: Atomic(0)) }
+        pathCounters = Counters(count: config.paths.count * Self.perPath)
     }
-
-    deinit {
-        pathCounters.deinitialize(count: config.paths.count * Self.perPath)
-        pathCounters.deallocate()
-        dropCounters.deinitialize(count: Drop.allCases.count)
-        dropCounters.deallocate()
-    }
-
 
     /// Which port a frame arrived on: 0 the LAN, p + 1 path p, -1 none of the chain's.
     @inline(__always)
@@ -98,10 +87,10 @@ public final class SteeredChain: @unchecked Sendable {
         for port in ports { port.close() }
     }
 
-    /// Set when a ring's interface went away under it (the link was re-created).
+    /// Set when a port's interface went away under it (the link was re-created).
     let broken = Atomic<Bool>(false)
 
-    /// Whether every ring is still bound to the interface that now has its name.
+    /// Whether every port is still bound to the interface that now has its name.
     func isCurrent() -> Bool {
         guard !broken.load(ordering: .relaxed) else { return false }
         let found = try? NetworkNamespace.perform(in: config.namespace) { [ports] in
@@ -145,18 +134,13 @@ public final class SteeredChain: @unchecked Sendable {
     }
 
     @inline(__always)
-    func add(_ counter: UnsafeMutablePointer<Atomic<UInt64>>, _ n: UInt64) {
-        counter.pointee.store(counter.pointee.load(ordering: .relaxed) &+ n, ordering: .relaxed)
-    }
-
-    @inline(__always)
-    func count(_ drop: Drop) { add(dropCounters + drop.rawValue, 1) }
+    func count(_ drop: Drop, _ n: Int = 1) { dropCounters.add(drop.rawValue, UInt64(n)) }
 
     @inline(__always)
     func countPath(_ p: Int, back: Bool, bytes: Int) {
-        let c = pathCounters + p * Self.perPath + (back ? 2 : 0)
-        add(c, 1)
-        add(c + 1, UInt64(bytes))
+        let c = p * Self.perPath + (back ? 2 : 0)
+        pathCounters.add(c)
+        pathCounters.add(c + 1, UInt64(bytes))
     }
 
     @inline(__always)
@@ -198,13 +182,13 @@ public final class SteeredChain: @unchecked Sendable {
     public var stats: ChainStats {
         let table = controlReader.withCurrent { $0 }
         let carriedPath = { (i: Int) in self.carriedPaths.isEmpty ? 0 : self.carriedPaths[i] }
-        let drop = { (d: Drop) in self.carriedDrops[d.rawValue] + self.dropCounters[d.rawValue].load(ordering: .relaxed) }
+        let drop = { (d: Drop) in self.carriedDrops[d.rawValue] + self.dropCounters.value(d.rawValue) }
         return ChainStats(
             customer: config.customer, digest: broken.load(ordering: .relaxed) ? "broken" : digest,
             interfaces: Dictionary(ports.map { ($0.interface, Int($0.ifindex)) }, uniquingKeysWith: { a, _ in a }),
             rules: table.ruleHits.map { ChainStats.Rule(name: $0.name, hits: $0.hits) },
             paths: config.paths.indices.map { p in
-                let c = { (k: Int) in carriedPath(p * Self.perPath + k) + (self.pathCounters + p * Self.perPath + k).pointee.load(ordering: .relaxed) }
+                let c = { (k: Int) in carriedPath(p * Self.perPath + k) + self.pathCounters.value(p * Self.perPath + k) }
                 return ChainStats.Path(name: config.paths[p].name, packets: c(0), bytes: c(1), returnPackets: c(2), returnBytes: c(3))
             },
             noNeighbour: drop(.noNeighbour), truncated: drop(.truncated), sendFailed: drop(.sendFailed))

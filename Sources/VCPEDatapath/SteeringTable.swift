@@ -1,4 +1,3 @@
-import Synchronization
 import VCPEClassifier
 import VCPEDescriptor
 
@@ -17,7 +16,7 @@ public final class SteeringTable: @unchecked Sendable {
     /// Descriptor rule names, then "default".
     public let counterNames: [String]
     /// Hits per descriptor rule, the default last. Written by the forwarding thread only.
-    let hits: UnsafeMutablePointer<Atomic<UInt64>>
+    let hits: Counters
     /// Counts carried over from the tables this one replaced (by rule name).
     var carried: [UInt64]
 
@@ -53,16 +52,13 @@ public final class SteeringTable: @unchecked Sendable {
         ruleOf = .allocate(capacity: max(1, ruleList.count))
         ruleOf.initialize(from: ruleList, count: ruleList.count)
         counterNames = config.rules.map(\.name) + ["default"]
-        hits = .allocate(capacity: counterNames.count)
-        for i in 0..<counterNames.count { (hits + i).initialize(to: Atomic(0)) }
+        hits = Counters(count: counterNames.count)
         carried = [UInt64](repeating: 0, count: counterNames.count)
     }
 
     deinit {
         actions.deallocate()
         ruleOf.deallocate()
-        hits.deinitialize(count: counterNames.count)
-        hits.deallocate()
     }
 
     /// What the forwarder decides for each key, without counting: a path index or `drop`.
@@ -71,15 +67,9 @@ public final class SteeringTable: @unchecked Sendable {
         classifier.classify(keys).map { r in r.map { actions[$0] } ?? defaultPath }
     }
 
-    @inline(__always)
-    func count(_ counter: Int) {
-        let c = hits + counter
-        c.pointee.store(c.pointee.load(ordering: .relaxed) &+ 1, ordering: .relaxed)
-    }
-
     /// Rule name -> hits, including what the replaced tables counted.
     public var ruleHits: [(name: String, hits: UInt64)] {
-        counterNames.indices.map { (counterNames[$0], carried[$0] + hits[$0].load(ordering: .relaxed)) }
+        counterNames.indices.map { (counterNames[$0], carried[$0] + hits.value($0)) }
     }
 
     /// Takes over the counts of `old` (the table this one replaced, out of use).
