@@ -41,8 +41,12 @@ let package = Package(
         .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor", "CClassifier"]),
         // The AF_PACKET forwarder: rings, batches, the classifier in between.
         .target(name: "CDatapath"),
-        .target(name: "VCPEDatapath", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEClassifier", "CDatapath",
-                                                  .product(name: "SystemPackage", package: "swift-system")]),
+        // libbpf loads the flow cache (Sources/BPF, compiled by the BPFObject plugin) and attaches it.
+        .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
+        .plugin(name: "BPFObject", capability: .buildTool()),
+        .target(name: "VCPEDatapath", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEClassifier", "CDatapath", "CLibbpf",
+                                                  .product(name: "SystemPackage", package: "swift-system")],
+                plugins: ["BPFObject"]),
 
         .target(
             name: "VCPEController",

@@ -129,6 +129,6 @@ extension DesiredState {
         return SteeringConfig(customer: chain.customer, namespace: ns,
                               lan: .init(interface: topo.lanGateway.interface, gateway: chain.lan.gateway, subnet: chain.lan.subnet),
                               paths: links, defaultPath: chain.defaultPath,
-                              rules: chain.classifier?.rules ?? [])
+                              rules: chain.classifier?.rules ?? [], flowCache: chain.flowCache)
     }
 }

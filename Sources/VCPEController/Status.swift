@@ -166,6 +166,7 @@ extension CustomerStatus {
             for r in s.rules { out += "    rule \(r.name): \(r.packets) packets, \(r.bytes) bytes\n" }
             for f in s.portForwards { out += "    port forward \(f)\n" }
             if let st = s.steering {
+                out += "    data path: \(st.datapath); \(st.flows) cached flow(s), \(st.cachedPackets) pkts by the cache, \(st.userspacePackets) in userspace\n"
                 for r in st.rules { out += "    classifier rule \(r.name): \(r.hits) hits\n" }
                 for p in st.paths {
                     out += "    path \(p.name): out \(p.packets) pkts/\(p.bytes) B, back \(p.returnPackets) pkts/\(p.returnBytes) B\n"

@@ -82,6 +82,9 @@ final class SteeringControl {
             removed.insert(c)
         }
         cached = nil
+        // The forwarder takes its flow cache off the links it drops; without a forwarder the
+        // program goes with the namespace, and only the pinned maps would be left.
+        defer { for c in customers { FlowCache.unpin(c) } }
         let running = !forwarder.processes().isEmpty
         guard running else { return removed }
         if (try? FileManager.default.contentsOfDirectory(atPath: forwarder.paths.chains))?.isEmpty ?? true {

@@ -17,6 +17,10 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
     public var ringFrames = 128
     /// When not busy-polling, how long to keep polling after the last frame before sleeping.
     public var spinMicroseconds = 50
+    /// Flows each chain's kernel cache holds (the least recently used go first when full).
+    public var flowEntries = 16384
+    /// Cached flows idle this long are removed.
+    public var flowIdleSeconds = 60
 
     public init() {}
 
@@ -27,6 +31,8 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
         cpu = try c.decodeIfPresent(Int.self, forKey: .cpu)
         ringFrames = try c.decodeIfPresent(Int.self, forKey: .ringFrames) ?? ringFrames
         spinMicroseconds = try c.decodeIfPresent(Int.self, forKey: .spinMicroseconds) ?? spinMicroseconds
+        flowEntries = try c.decodeIfPresent(Int.self, forKey: .flowEntries) ?? flowEntries
+        flowIdleSeconds = try c.decodeIfPresent(Int.self, forKey: .flowIdleSeconds) ?? flowIdleSeconds
     }
 }
 
@@ -51,6 +57,11 @@ public final class Forwarder: @unchecked Sendable {
     private let rows: UnsafeMutablePointer<UInt32>
     private let results: UnsafeMutablePointer<UInt32>
     private let held: UnsafeMutablePointer<UnsafeMutablePointer<tpacket2_hdr>>
+    /// Flows to put in the kernel's cache: return directions before the batch leaves (so the
+    /// first reply is forwarded by the kernel already), directions from the LAN after it (so
+    /// a flow's next packets cannot overtake its first). One entry per frame in each.
+    private let returnFlows: StagedFlows
+    private let lanFlows: StagedFlows
     private static let wakeToken = UInt64.max
 
     public init(settings: ForwarderSettings) throws(SystemError) {
@@ -64,6 +75,8 @@ public final class Forwarder: @unchecked Sendable {
         rows = .allocate(capacity: Self.batch * CompiledClassifier.v4Lanes)
         results = .allocate(capacity: Self.batch)
         held = .allocate(capacity: Self.batch)
+        returnFlows = StagedFlows(capacity: Self.batch)
+        lanFlows = StagedFlows(capacity: Self.batch)
     }
 
     deinit {
@@ -176,12 +189,17 @@ public final class Forwarder: @unchecked Sendable {
                 guard MAC(at: frame) == chain.paths[p].mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4 else { continue }
                 let dst = HeaderParser.ipv4Destination(frame)
                 guard chain.isLAN(dst), dst != chain.gateway else { continue }
+                if now == 0 { now = monotonicNanoseconds() }
                 guard let host = chain.hosts[dst] else {
-                    if now == 0 { now = monotonicNanoseconds() }
                     chain.requestARP(on: chain.lan, target: dst, sender: chain.gateway, now: now)
                     chain.count(.noNeighbour)
                     continue
                 }
+                if chain.cache != nil,
+                   let key = HeaderParser.flowKey(frame, length: length, ifindex: chain.paths[p].ifindex, vlan: Self.vlan(of: h), classified: false) {
+                    returnFlows.stage(key, to: host, from: chain.lan.mac, out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: 0, now: now)
+                }
+                chain.handled.add(0)
                 chain.countPath(p, back: true, bytes: send(h, on: chain.lan, to: host))
                 continue
             }
@@ -197,20 +215,29 @@ public final class Forwarder: @unchecked Sendable {
         }
         if k > 0 {
             if now == 0 { now = monotonicNanoseconds() }
+            chain.handled.add(0, UInt64(k))
             chain.reader.withCurrent { table in
                 table.classifier.classify(rows: rows, count: k, family: .v4, kernel: kernel, into: results)
                 let defaultCounter = table.counterNames.count - 1
                 for j in 0..<k {
                     let r = results[j]
-                    let path: Int32
+                    let path: Int32, counter: Int
                     if r == UInt32.max {
                         path = table.defaultPath
-                        table.hits.add(defaultCounter)
+                        counter = defaultCounter
                     } else {
                         path = table.actions[Int(r)]
-                        table.hits.add(Int(table.ruleOf[Int(r)]))
+                        counter = Int(table.ruleOf[Int(r)])
                     }
-                    if path == SteeringTable.drop { continue }
+                    table.hits.add(counter)
+                    let h = held[j]
+                    let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
+                    let key = chain.cache == nil ? nil
+                        : HeaderParser.flowKey(frame, length: Int(h.pointee.tp_snaplen), ifindex: chain.lan.ifindex, vlan: Self.vlan(of: h), classified: true)
+                    if path == SteeringTable.drop {
+                        if let key { lanFlows.stage(key, to: .zero, from: .zero, out: 0, rule: UInt16(counter), path: 0xFFFF, generation: table.generation, now: now) }
+                        continue
+                    }
                     let p = Int(path)
                     let peer = chain.peers[p]
                     if peer == .zero {
@@ -218,18 +245,42 @@ public final class Forwarder: @unchecked Sendable {
                         chain.count(.noNeighbour)
                         continue
                     }
-                    chain.countPath(p, back: false, bytes: send(held[j], on: chain.paths[p], to: peer))
+                    if let key {
+                        let out = chain.paths[p]
+                        lanFlows.stage(key, to: peer, from: out.mac, out: out.ifindex, rule: UInt16(counter), path: p, generation: table.generation, now: now)
+                        returnFlows.stage(HeaderParser.reversed(key, ifindex: out.ifindex), to: MAC(at: frame + 6), from: chain.lan.mac,
+                                          out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: table.generation, now: now)
+                    }
+                    chain.countPath(p, back: false, bytes: send(h, on: chain.paths[p], to: peer))
                 }
+                // Still under this table, so a rule change's revalidation sees every flow it decided.
+                returnFlows.install(in: chain.cache)
+                flush(chain)
+                lanFlows.install(in: chain.cache)
             }
         }
+        returnFlows.install(in: chain.cache)
+        flush(chain)
+        ring.release(n)
+        return n
+    }
+
+    private func flush(_ chain: SteeredChain) {
         for port in chain.ports where port.tx.count > 0 {
             let refused = port.tx.flush(port.fd)
             if refused.count > 0 { chain.count(.sendFailed, refused.count) }
             // The interface went away under the chain: a reload with its customer re-opens it.
             if refused.gone { chain.broken.store(true, ordering: .relaxed) }
         }
-        ring.release(n)
-        return n
+    }
+
+    /// A frame's 802.1Q tag as TPID << 16 | TCI, if the kernel took one off it.
+    @inline(__always)
+    static func vlan(of h: UnsafeMutablePointer<tpacket2_hdr>) -> UInt32? {
+        let status = h.pointee.tp_status
+        guard status & UInt32(TP_STATUS_VLAN_VALID) != 0 else { return nil }
+        let tpid = status & UInt32(TP_STATUS_VLAN_TPID_VALID) != 0 ? UInt32(h.pointee.tp_vlan_tpid) : 0x8100
+        return tpid << 16 | UInt32(h.pointee.tp_vlan_tci)
     }
 
     /// Rewrites the frame's Ethernet addresses in the ring and queues it on `out`; returns its length.
@@ -239,13 +290,7 @@ public final class Forwarder: @unchecked Sendable {
         let length = Int(h.pointee.tp_snaplen)
         dst.store(at: frame)
         out.mac.store(at: frame + 6)
-        var vlan: UInt32?
-        let status = h.pointee.tp_status
-        if status & UInt32(TP_STATUS_VLAN_VALID) != 0 {
-            let tpid = status & UInt32(TP_STATUS_VLAN_TPID_VALID) != 0 ? UInt32(h.pointee.tp_vlan_tpid) : 0x8100
-            vlan = tpid << 16 | UInt32(h.pointee.tp_vlan_tci)
-        }
-        out.tx.add(vnet: frame - PacketRing.vnetHeaderSize, frameLength: length, vlan: vlan)
+        out.tx.add(vnet: frame - PacketRing.vnetHeaderSize, frameLength: length, vlan: Self.vlan(of: h))
         return length
     }
 }

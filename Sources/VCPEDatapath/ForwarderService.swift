@@ -63,6 +63,9 @@ public final class ForwarderService: @unchecked Sendable {
         thread.name = "forwarding"
         thread.start()
         _ = reload()
+        let sweeper = Thread { [self] in sweepForever() }
+        sweeper.name = "flow sweeper"
+        sweeper.start()
         let listener = try UnixListener(path: paths.socket)
         while true {
             guard let client = try? listener.accept() else { continue }
@@ -116,10 +119,10 @@ public final class ForwarderService: @unchecked Sendable {
             }
             next[config.customer] = current
         }
-        let frames = forwarder.settings.ringFrames
+        let frames = forwarder.settings.ringFrames, entries = forwarder.settings.flowEntries
         var replacing: [(new: SteeredChain, old: SteeredChain)] = []
         let fresh = changed
-        let opened = (try? inParallel(fresh.count) { i in Result { try SteeredChain(fresh[i], ringFrames: frames) } }) ?? []
+        let opened = (try? inParallel(fresh.count) { i in Result { try SteeredChain(fresh[i], ringFrames: frames, flowEntries: entries) } }) ?? []
         for (config, result) in zip(fresh, opened) {
             switch result {
             case .success(let chain):
@@ -139,8 +142,27 @@ public final class ForwarderService: @unchecked Sendable {
         running = next
         failed = errors
         // Out of the forwarding thread's hands now; each ring's close waits for a grace period.
-        _ = try? inParallel(dropped.count) { dropped[$0].close() }
+        // A customer no longer steered, or no longer cached, loses its cache too.
+        let cached = Set(next.values.filter { $0.cache != nil }.map(\.config.customer))
+        _ = try? inParallel(dropped.count) { i in
+            let chain = dropped[i]
+            chain.close()
+            if chain.cache != nil && !cached.contains(chain.config.customer) { chain.removeCache() }
+        }
         return errors
+    }
+
+    /// Removes idle cached flows, a few times per idle period, for the life of the process.
+    private func sweepForever() -> Never {
+        let idle = UInt64(max(1, forwarder.settings.flowIdleSeconds)) * 1_000_000_000
+        let interval = UInt32(min(max(idle / 4_000, 250_000), 10_000_000))  // µs
+        while true {
+            usleep(interval)
+            lock.lock()
+            let now = monotonicNanoseconds()
+            for chain in running.values { chain.sweepFlows(now: now, idle: idle) }
+            lock.unlock()
+        }
     }
 
     public func report() -> ForwarderReport {

@@ -1,3 +1,5 @@
+import CDatapath
+
 /// Reads what the data path needs out of frames in place, without copying: the one place
 /// that knows Ethernet, IPv4 and transport header offsets. The kernel has already moved any
 /// 802.1Q tag into the frame's metadata, so the type is at byte 12.
@@ -36,6 +38,62 @@ enum HeaderParser {
         }
         return IPv4(src: loadBE32(ip + 12), dst: loadBE32(ip + 16), proto: proto, sport: sport, dport: dport,
                     dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2)
+    }
+}
+
+extension HeaderParser {
+    /// The flow cache's key for an IPv4 frame, built as the eBPF program builds it
+    /// (Sources/BPF/flowcache.bpf.c: fields as they lie in the frame), or nil for what the
+    /// cache leaves to userspace: fragments, 802.1ad tags, frames cut short. `vlan` is
+    /// TPID << 16 | TCI; the DSCP counts only where the frame is classified (from the LAN).
+    @inline(__always)
+    static func flowKey(_ frame: UnsafeRawPointer, length: Int, ifindex: Int32, vlan: UInt32?, classified: Bool) -> vc_flow_key? {
+        guard length >= 34, etherType(frame) == etherIPv4 else { return nil }
+        let ip = frame + 14
+        let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
+        guard ihl >= 20, length >= 14 + ihl, loadBE16(ip + 6) & 0x3FFF == 0 else { return nil }
+        var key = vc_flow_key()
+        if let vlan {
+            guard vlan >> 16 == 0x8100 else { return nil }
+            key.vlan_present = 1
+            key.vlan_tci = UInt16(truncatingIfNeeded: vlan)
+        }
+        key.ifindex = UInt32(bitPattern: ifindex)
+        key.src = ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
+        key.dst = ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
+        key.proto = ip.load(fromByteOffset: 9, as: UInt8.self)
+        if classified { key.dscp = ip.load(fromByteOffset: 1, as: UInt8.self) >> 2 }
+        let l4 = ip + ihl
+        switch key.proto {
+        case 6, 17:
+            guard length >= 14 + ihl + 4 else { return nil }
+            key.sport = l4.loadUnaligned(as: UInt16.self)
+            key.dport = l4.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
+        case 1:
+            guard length >= 14 + ihl + 6 else { return nil }
+            let type = l4.load(as: UInt8.self)
+            if type == 0 || type == 8 {
+                let id = l4.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
+                key.sport = id
+                key.dport = id
+            }
+        default:
+            break
+        }
+        return key
+    }
+
+    /// The other direction of the flow, as it arrives on `ifindex` (not classified: no DSCP).
+    @inline(__always)
+    static func reversed(_ key: vc_flow_key, ifindex: Int32) -> vc_flow_key {
+        var r = key
+        r.ifindex = UInt32(bitPattern: ifindex)
+        r.src = key.dst
+        r.dst = key.src
+        r.sport = key.dport
+        r.dport = key.sport
+        r.dscp = 0
+        return r
     }
 }
 

@@ -30,7 +30,8 @@ public final class PacketRing: @unchecked Sendable {
     static let addressOffset = (MemoryLayout<tpacket2_hdr>.size + 15) & ~15
 
     /// `frames` is rounded up to a multiple of 2; the ring holds frames × 64 KiB of kernel memory.
-    public init(namespace: String, frames: Int) throws(SystemError) {
+    /// `filter`, an eBPF socket filter program, decides which frames the ring gets at all.
+    public init(namespace: String, frames: Int, filter: Int32? = nil) throws(SystemError) {
         // Protocol 0 until bound: nothing lands in the ring before it is set up.
         let fd = try syscall("socket AF_PACKET", namespace) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         self.fd = fd
@@ -43,6 +44,11 @@ public final class PacketRing: @unchecked Sendable {
             try packetOption(fd, namespace, PACKET_VNET_HDR, 1)
             try packetOption(fd, namespace, PACKET_VERSION, Int32(TPACKET_V2.rawValue))
             try packetOption(fd, namespace, PACKET_IGNORE_OUTGOING, 1)
+            if var program = filter {
+                try syscall("attach socket filter to ring in", namespace) {
+                    setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &program, socklen_t(MemoryLayout<Int32>.size))
+                }
+            }
             var req = tpacket_req(tp_block_size: UInt32(Self.blockBytes), tp_block_nr: UInt32(blocks),
                                   tp_frame_size: UInt32(frameSize), tp_frame_nr: UInt32(frameCount))
             try syscall("set PACKET_RX_RING in", namespace) {

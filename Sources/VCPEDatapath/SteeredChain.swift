@@ -48,13 +48,34 @@ public final class SteeredChain: @unchecked Sendable {
     let dropCounters = Counters(count: Drop.allCases.count)
     enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed }
 
-    /// Opens the ring and ports inside the chain's namespace.
-    public init(_ config: SteeringConfig, ringFrames: Int) throws {
+    /// The kernel's flow cache in front of the ring, when the chain wants it and it loaded.
+    let cache: FlowCache?
+    /// Why the chain runs without the cache it asked for.
+    let cacheProblem: String?
+    /// Frames the forwarder handled itself (every frame, without the cache; misses with it).
+    let handled = Counters(count: 1)
+    /// Packets and bytes of cached flows that expired or were revalidated, and of a replaced chain.
+    var carriedCached: UInt64 = 0
+
+    /// Opens the ports, the flow cache and the ring inside the chain's namespace.
+    public init(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int = ForwarderSettings().flowEntries) throws {
         let table = try SteeringTable(config)
         let interfaces = [config.lan.interface] + config.paths.map(\.interface)
-        let (ring, ports) = try NetworkNamespace.perform(in: config.namespace) {
-            (try PacketRing(namespace: config.namespace, frames: ringFrames), try interfaces.map { try PacketPort(interface: $0) })
+        let (ring, ports, cache, problem) = try NetworkNamespace.perform(in: config.namespace) {
+            let ports = try interfaces.map { try PacketPort(interface: $0) }
+            var cache: FlowCache?, problem: String?
+            if config.flowCache {
+                do {
+                    cache = try FlowCache(customer: config.customer, lan: ports[0].ifindex, interfaces: ports.map(\.ifindex), capacity: flowEntries)
+                } catch {
+                    problem = "\(error)"
+                }
+            }
+            let ring = try PacketRing(namespace: config.namespace, frames: ringFrames, filter: cache?.missFilter)
+            return (ring, ports, cache, problem)
         }
+        self.cache = cache
+        cacheProblem = problem
         self.config = config
         digest = config.digest
         self.ring = ring
@@ -71,6 +92,10 @@ public final class SteeredChain: @unchecked Sendable {
         peerAddresses = config.paths.map(\.peer.v4Value)
         peers = [MAC](repeating: .zero, count: config.paths.count)
         pathCounters = Counters(count: config.paths.count * Self.perPath)
+        carriedPaths = [UInt64](repeating: 0, count: config.paths.count * Self.perPath)
+        // Flows an earlier forwarder cached: those on links that are gone are dropped, the
+        // others checked against the rules now in service.
+        revalidateFlows(with: table, previous: nil)
     }
 
     /// Which port a frame arrived on: 0 the LAN, p + 1 path p, -1 none of the chain's.
@@ -81,10 +106,20 @@ public final class SteeredChain: @unchecked Sendable {
         return -1
     }
 
-    /// Gives the ring and sockets back (see PacketRing.close).
+    /// Gives the ring and sockets back (see PacketRing.close); the cache's program and maps
+    /// stay for the chain that replaces this one (or a restarted forwarder).
     func close() {
         ring.close()
         for port in ports { port.close() }
+        cache?.close()
+    }
+
+    /// Takes the flow cache off the chain's interfaces and unpins its maps: for a customer
+    /// no longer steered, or one that turned the cache off.
+    func removeCache() {
+        let indexes = ports.map(\.ifindex)
+        _ = try? NetworkNamespace.perform(in: config.namespace) { FlowCache.remove(customer: self.config.customer, interfaces: indexes) }
+        FlowCache.unpin(config.customer)
     }
 
     /// Set when a port's interface went away under it (the link was re-created).
@@ -109,7 +144,10 @@ public final class SteeredChain: @unchecked Sendable {
         precondition(next.sameLinks(as: config))
         let table = try SteeringTable(next)
         let old = controlReader.withCurrent { $0 }
+        table.generation = old.generation &+ 1
         rules.replace(with: table)
+        // Out of the forwarding thread's hands: flows it cached from now on are the new table's.
+        revalidateFlows(with: table, previous: old)
         table.carryCounts(from: old)
         config = next
         digest = next.digest
@@ -117,7 +155,7 @@ public final class SteeredChain: @unchecked Sendable {
 
     /// Path and drop counts carried over from the chain this one replaced, by position;
     /// the control thread's alone (the forwarding thread adds to the live counters only).
-    private var carriedPaths: [UInt64] = []
+    var carriedPaths: [UInt64]
     private var carriedDrops = [UInt64](repeating: 0, count: Drop.allCases.count)
 
     /// Takes over the counters of the chain this one replaced (after a change of its links),
@@ -126,11 +164,16 @@ public final class SteeredChain: @unchecked Sendable {
         let before = old.stats
         let oldTable = old.controlReader.withCurrent { $0 }
         controlReader.withCurrent { $0.carryCounts(from: oldTable) }
-        carriedPaths = config.paths.flatMap { link -> [UInt64] in
+        // The flows it cached are counted by the new chain, which took the map over.
+        let cachedNow = flowTotals()
+        carriedPaths = config.paths.enumerated().flatMap { (i, link) -> [UInt64] in
             guard let p = before.paths.first(where: { $0.name == link.name }) else { return [0, 0, 0, 0] }
-            return [p.packets, p.bytes, p.returnPackets, p.returnBytes]
+            let live = (0..<Self.perPath).map { cachedNow.paths.isEmpty ? 0 : cachedNow.paths[i * Self.perPath + $0] }
+            return zip([p.packets, p.bytes, p.returnPackets, p.returnBytes], live).map { $0 > $1 ? $0 - $1 : 0 }
         }
         carriedDrops = [before.noNeighbour, before.truncated, before.sendFailed]
+        carriedCached = before.cachedPackets > cachedNow.packets ? before.cachedPackets - cachedNow.packets : 0
+        carriedHandled = before.userspacePackets
     }
 
     @inline(__always)
@@ -178,20 +221,35 @@ public final class SteeredChain: @unchecked Sendable {
         }
     }
 
-    /// The counters as `status` shows them.
+    var carriedHandled: UInt64 = 0
+
+    /// Which data path serves the chain, as `status` says it.
+    var datapath: String {
+        if cache != nil { return "flow cache (tc eBPF), misses in userspace" }
+        if let cacheProblem { return "userspace (flow cache unavailable: \(cacheProblem))" }
+        return "userspace (flow cache off)"
+    }
+
+    /// The counters as `status` shows them: the forwarder's plus its cached flows'.
     public var stats: ChainStats {
         let table = controlReader.withCurrent { $0 }
-        let carriedPath = { (i: Int) in self.carriedPaths.isEmpty ? 0 : self.carriedPaths[i] }
+        let cached = flowTotals()
         let drop = { (d: Drop) in self.carriedDrops[d.rawValue] + self.dropCounters.value(d.rawValue) }
+        let hits = table.ruleHits
         return ChainStats(
             customer: config.customer, digest: broken.load(ordering: .relaxed) ? "broken" : digest,
             interfaces: Dictionary(ports.map { ($0.interface, Int($0.ifindex)) }, uniquingKeysWith: { a, _ in a }),
-            rules: table.ruleHits.map { ChainStats.Rule(name: $0.name, hits: $0.hits) },
+            rules: hits.indices.map { i in ChainStats.Rule(name: hits[i].name, hits: hits[i].hits &+ (cached.rules.isEmpty ? 0 : cached.rules[i])) },
             paths: config.paths.indices.map { p in
-                let c = { (k: Int) in carriedPath(p * Self.perPath + k) + self.pathCounters.value(p * Self.perPath + k) }
+                let c = { (k: Int) in
+                    let i = p * Self.perPath + k
+                    return self.carriedPaths[i] &+ self.pathCounters.value(i) &+ (cached.paths.isEmpty ? 0 : cached.paths[i])
+                }
                 return ChainStats.Path(name: config.paths[p].name, packets: c(0), bytes: c(1), returnPackets: c(2), returnBytes: c(3))
             },
-            noNeighbour: drop(.noNeighbour), truncated: drop(.truncated), sendFailed: drop(.sendFailed))
+            noNeighbour: drop(.noNeighbour), truncated: drop(.truncated), sendFailed: drop(.sendFailed),
+            datapath: datapath, flows: cached.flows, cachedPackets: carriedCached &+ cached.packets,
+            userspacePackets: carriedHandled &+ handled.value(0))
     }
 }
 
@@ -223,4 +281,12 @@ public struct ChainStats: Sendable, Codable, Hashable {
     public var noNeighbour: UInt64
     public var truncated: UInt64
     public var sendFailed: UInt64
+    /// "flow cache ..." or "userspace (...)": which data path serves the chain.
+    public var datapath: String
+    /// Flows in the kernel's cache now.
+    public var flows: Int
+    /// Packets the kernel forwarded (or dropped) from the cache.
+    public var cachedPackets: UInt64
+    /// Frames the forwarder handled itself.
+    public var userspacePackets: UInt64
 }

@@ -40,14 +40,30 @@ public struct SteeringConfig: Sendable, Hashable, Codable {
     public var defaultPath: String
     /// Priority order, first match wins.
     public var rules: [ClassifierRule]
+    /// Established flows forwarded by the kernel (tc eBPF), or every packet in userspace.
+    public var flowCache: Bool
 
-    public init(customer: String, namespace: String, lan: LAN, paths: [PathLink], defaultPath: String, rules: [ClassifierRule]) {
+    public init(customer: String, namespace: String, lan: LAN, paths: [PathLink], defaultPath: String, rules: [ClassifierRule],
+                flowCache: Bool = true) {
         self.customer = customer
         self.namespace = namespace
         self.lan = lan
         self.paths = paths
         self.defaultPath = defaultPath
         self.rules = rules
+        self.flowCache = flowCache
+    }
+
+    /// Files written before the flow cache existed read as cached.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        customer = try c.decode(String.self, forKey: .customer)
+        namespace = try c.decode(String.self, forKey: .namespace)
+        lan = try c.decode(LAN.self, forKey: .lan)
+        paths = try c.decode([PathLink].self, forKey: .paths)
+        defaultPath = try c.decode(String.self, forKey: .defaultPath)
+        rules = try c.decode([ClassifierRule].self, forKey: .rules)
+        flowCache = try c.decodeIfPresent(Bool.self, forKey: .flowCache) ?? true
     }
 
     /// Names the whole configuration: what the controller compares with what runs.
@@ -58,8 +74,9 @@ public struct SteeringConfig: Sendable, Hashable, Codable {
     }
 
     /// The same sockets serve both: only the rules differ, so they can be swapped live.
+    /// Turning the cache on or off opens the chain anew (with or without the program).
     func sameLinks(as other: SteeringConfig) -> Bool {
-        namespace == other.namespace && lan == other.lan && paths == other.paths
+        namespace == other.namespace && lan == other.lan && paths == other.paths && flowCache == other.flowCache
     }
 }
 

@@ -1,3 +1,4 @@
+import CDatapath
 import VCPEClassifier
 import VCPEDescriptor
 
@@ -17,8 +18,11 @@ public final class SteeringTable: @unchecked Sendable {
     public let counterNames: [String]
     /// Hits per descriptor rule, the default last. Written by the forwarding thread only.
     let hits: Counters
-    /// Counts carried over from the tables this one replaced (by rule name).
+    /// Counts carried over from the tables this one replaced (by rule name), and those of
+    /// cached flows that expired or were revalidated. The control thread's alone.
     var carried: [UInt64]
+    /// Which table of its chain this is (1, 2, ...): cached flows name the table that decided them.
+    var generation: UInt32 = 1
 
     public struct UnknownPath: Error, CustomStringConvertible {
         public var name: String
@@ -65,6 +69,20 @@ public final class SteeringTable: @unchecked Sendable {
     /// For tests and tools; the data path classifies batches of rows instead.
     public func decisions(_ keys: [FlowKey]) -> [Int32] {
         classifier.classify(keys).map { r in r.map { actions[$0] } ?? defaultPath }
+    }
+
+    /// What this table decides for cached flows' keys (from the LAN): the counter index and
+    /// the path or `drop`. The control thread's (it allocates).
+    func decide(_ keys: [vc_flow_key]) -> [(counter: Int, action: Int32)] {
+        let flows = keys.map { k in
+            let ports = k.proto == 6 || k.proto == 17
+            return FlowKey(src: IPAddress(v4: UInt32(bigEndian: k.src)), dst: IPAddress(v4: UInt32(bigEndian: k.dst)), proto: k.proto,
+                           sport: ports ? UInt16(bigEndian: k.sport) : 0, dport: ports ? UInt16(bigEndian: k.dport) : 0, dscp: k.dscp)
+        }
+        return classifier.classify(flows).map { r in
+            guard let r else { return (counterNames.count - 1, defaultPath) }
+            return (Int(ruleOf[r]), actions[r])
+        }
     }
 
     /// Rule name -> hits, including what the replaced tables counted.

@@ -23,6 +23,8 @@ struct ForwarderCommand: ParsableCommand {
         @Flag(help: "Sleep when idle (the default).") var sleepWhenIdle = false
         @Option(help: "Frames per ring, 64 KiB of kernel memory each, per interface of every steered chain.") var ringFrames: Int?
         @Option(help: "Microseconds to keep polling after the last packet before sleeping.") var spin: Int?
+        @Option(help: "Flows each steered chain's kernel flow cache holds (least recently used go first).") var flowEntries: Int?
+        @Option(help: "Seconds after which an idle cached flow is removed.") var flowIdle: Int?
 
         func validate() throws {
             if busyPoll != nil && sleepWhenIdle { throw ValidationError("--busy-poll and --sleep-when-idle exclude each other") }
@@ -31,6 +33,9 @@ struct ForwarderCommand: ParsableCommand {
             }
             if let r = ringFrames, !(2...4096).contains(r) { throw ValidationError("--ring-frames is 2-4096") }
             if let s = spin, !(0...1_000_000).contains(s) { throw ValidationError("--spin is 0-1000000 microseconds") }
+            // The kernel's hash maps take up to 2^28 buckets; the flag does not second-guess it.
+            if let f = flowEntries, !(16...(1 << 30)).contains(f) { throw ValidationError("--flow-entries is 16-1073741824") }
+            if let i = flowIdle, !(1...86_400).contains(i) { throw ValidationError("--flow-idle is 1-86400 seconds") }
         }
 
         func run() throws {
@@ -41,6 +46,8 @@ struct ForwarderCommand: ParsableCommand {
             if sleepWhenIdle { settings.busyPoll = false; settings.cpu = nil }
             if let r = ringFrames { settings.ringFrames = r }
             if let s = spin { settings.spinMicroseconds = s }
+            if let f = flowEntries { settings.flowEntries = f }
+            if let i = flowIdle { settings.flowIdleSeconds = i }
             try FileManager.default.createDirectory(atPath: process.paths.directory, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -49,7 +56,7 @@ struct ForwarderCommand: ParsableCommand {
             let workers = process.processes()[.run] ?? []
             for pid in workers { ProcessTable.terminate(pid) }
             print("forwarder: " + (settings.busyPoll ? "busy-polling on CPU \(settings.cpu ?? 0)" : "sleeping when idle after \(settings.spinMicroseconds) µs")
-                  + ", \(settings.ringFrames) frames per ring" + (workers.isEmpty ? "" : "; restarted"))
+                  + ", \(settings.ringFrames) frames per ring, \(settings.flowEntries) cached flows per chain (idle \(settings.flowIdleSeconds) s)" + (workers.isEmpty ? "" : "; restarted"))
         }
     }
 

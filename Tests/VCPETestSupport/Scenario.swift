@@ -81,6 +81,8 @@ public final class Scenario: @unchecked Sendable {
         #expect(daemons.isEmpty, "WireGuard daemons left: \(daemons)")
         let forwarders = (try? sh("/usr/bin/pgrep", ["-a", "-f", "vcpe forwarder .* \(stateDir)$"])) ?? ""
         #expect(forwarders.isEmpty, "forwarder processes left: \(forwarders)")
+        let pins = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/bpf/vcpe")) ?? []).filter { $0.hasPrefix(fx.tag) }
+        #expect(pins.isEmpty, "flow cache maps left pinned: \(pins)")
         fx.cleanup()
         if let host = try? RouteSocket() { try? host.removeLink(segment) }
         try? FileManager.default.removeItem(atPath: stateDir)

@@ -12,6 +12,9 @@
 #include <linux/if_packet.h>
 #include <linux/if_ether.h>
 #include <linux/virtio_net.h>
+#include <sys/vfs.h>
+#include <sys/mount.h>
+#include "flowcache.h"
 
 // Same layout as glibc's struct mmsghdr, which needs _GNU_SOURCE.
 struct vc_mmsghdr {

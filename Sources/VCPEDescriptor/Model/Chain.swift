@@ -24,6 +24,9 @@ public struct Chain: Sendable, Hashable, Codable {
 
     /// The path unclassified traffic takes: the classifier's default, or the only path.
     public var defaultPath: String { classifier?.defaultPath ?? paths[0].name }
+
+    /// Whether the steered data path caches flows in the kernel (on unless the classifier says).
+    public var flowCache: Bool { classifier?.flowCache ?? true }
 }
 
 public struct LAN: Sendable, Hashable, Codable {
@@ -148,6 +151,24 @@ public struct Classifier: Sendable, Hashable, Codable {
     public var defaultPath: String
     /// Sorted by priority, lowest first: the first match wins.
     public var rules: [ClassifierRule]
+    /// Whether established flows are forwarded by the kernel's flow cache (tc eBPF) rather
+    /// than packet by packet in userspace: off for comparison, or for rules that must see
+    /// every packet.
+    public var flowCache = true
+
+    public init(defaultPath: String, rules: [ClassifierRule], flowCache: Bool = true) {
+        self.defaultPath = defaultPath
+        self.rules = rules
+        self.flowCache = flowCache
+    }
+
+    /// State written before the setting existed reads as the default.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        defaultPath = try c.decode(String.self, forKey: .defaultPath)
+        rules = try c.decode([ClassifierRule].self, forKey: .rules)
+        flowCache = try c.decodeIfPresent(Bool.self, forKey: .flowCache) ?? true
+    }
 }
 
 public struct ClassifierRule: Sendable, Hashable, Codable {

@@ -1,6 +1,6 @@
 extension ChainReader {
     func readClassifier(_ v: Value, paths: [Path]) -> Classifier? {
-        guard let o = v.object(keys: ["default", "rules"]) else { return nil }
+        guard let o = v.object(keys: ["default", "rules", "flowCache"]) else { return nil }
         let names = paths.map(\.name)
         var defaultPath: String?
         if let dv = o.required("default", "the path taken when no rule matches"), let s = dv.string("a path name") {
@@ -10,6 +10,10 @@ extension ChainReader {
         }
         var rules: [(rule: ClassifierRule, at: Value)] = []
         var ok = true
+        var flowCache = true
+        if let fv = o["flowCache"] {
+            if let b = fv.bool() { flowCache = b } else { ok = false }
+        }
         if let rv = o["rules"], let items = rv.array() {
             for item in items {
                 guard let r = readClassifierRule(item, pathNames: names) else { ok = false; continue }
@@ -31,7 +35,7 @@ extension ChainReader {
             }
         }
         guard ok, let defaultPath else { return nil }
-        return Classifier(defaultPath: defaultPath, rules: rules.map(\.rule))
+        return Classifier(defaultPath: defaultPath, rules: rules.map(\.rule), flowCache: flowCache)
     }
 
     func readClassifierRule(_ v: Value, pathNames: [String]) -> ClassifierRule? {
