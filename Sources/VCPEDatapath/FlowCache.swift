@@ -33,7 +33,7 @@ public final class FlowCache: @unchecked Sendable {
 
     /// Loads the program (reusing pinned maps), attaches it to `interfaces` unless the same
     /// program already serves them. Call on a thread inside the chain's namespace.
-    init(customer: String, lan: Int32, interfaces: [Int32], capacity: Int) throws(SystemError) {
+    init(customer: String, interfaces: [Int32], capacity: Int) throws(SystemError) {
         self.customer = customer
         let directory = Self.directory(customer)
         try Self.mountFilesystem()
@@ -52,12 +52,9 @@ public final class FlowCache: @unchecked Sendable {
         flows = bpf_map__fd(bpf_object__find_map_by_name(object, "flows"))
         missFilter = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_miss"))
         do {
-            var zero: UInt32 = 0, index = UInt32(lan)
-            let config = bpf_map__fd(bpf_object__find_map_by_name(object, "config"))
-            try bpfCall("write flow cache config of", customer) { bpf_map_update_elem(config, &zero, &index, UInt64(BPF_ANY)) }
             let program = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_cache"))
             let mine = try Self.identity(program: program)
-            let maps = Set([try Self.mapID(flows), try Self.mapID(config)])
+            let maps: Set<UInt32> = [try Self.mapID(flows)]
             for ifindex in interfaces {
                 let created = Self.withHook(ifindex, ingressOnly: true) { bpf_tc_hook_create($0) }
                 if created < 0 && created != -EEXIST { throw SystemError("create clsact on", "ifindex \(ifindex)", Errno(rawValue: -created)) }
@@ -168,10 +165,7 @@ public final class FlowCache: @unchecked Sendable {
         do throws(SystemError) {
             let flows = bpf_object__find_map_by_name(object, "flows")
             try bpfCall("size flow map", "\(capacity) entries") { bpf_map__set_max_entries(flows, UInt32(clamping: capacity)) }
-            for name in ["flows", "config"] {
-                let map = bpf_object__find_map_by_name(object, name)
-                try bpfCall("pin path of", name) { bpf_map__set_pin_path(map, directory + "/" + name) }
-            }
+            try bpfCall("pin path of", "flows") { bpf_map__set_pin_path(flows, directory + "/flows") }
             try bpfCall("load flow cache", directory) { bpf_object__load(object) }
         } catch {
             bpf_object__close(object)

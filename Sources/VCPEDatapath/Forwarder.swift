@@ -196,7 +196,7 @@ public final class Forwarder: @unchecked Sendable {
                     continue
                 }
                 if chain.cache != nil,
-                   let key = HeaderParser.flowKey(frame, length: length, ifindex: chain.paths[p].ifindex, vlan: Self.vlan(of: h), classified: false) {
+                   let key = HeaderParser.flowKey(frame, length: length, ifindex: chain.paths[p].ifindex, vlan: Self.vlan(of: h)) {
                     returnFlows.stage(key, to: host, from: chain.lan.mac, out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: 0, now: now)
                 }
                 chain.handled.add(0)
@@ -233,7 +233,7 @@ public final class Forwarder: @unchecked Sendable {
                     let h = held[j]
                     let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
                     let key = chain.cache == nil ? nil
-                        : HeaderParser.flowKey(frame, length: Int(h.pointee.tp_snaplen), ifindex: chain.lan.ifindex, vlan: Self.vlan(of: h), classified: true)
+                        : HeaderParser.flowKey(frame, length: Int(h.pointee.tp_snaplen), ifindex: chain.lan.ifindex, vlan: Self.vlan(of: h))
                     if path == SteeringTable.drop {
                         if let key { lanFlows.stage(key, to: .zero, from: .zero, out: 0, rule: UInt16(counter), path: 0xFFFF, generation: table.generation, now: now) }
                         continue

@@ -45,13 +45,14 @@ extension HeaderParser {
     /// The flow cache's key for an IPv4 frame, built as the eBPF program builds it
     /// (Sources/BPF/flowcache.bpf.c: fields as they lie in the frame), or nil for what the
     /// cache leaves to userspace: fragments, 802.1ad tags, frames cut short. `vlan` is
-    /// TPID << 16 | TCI; the DSCP counts only where the frame is classified (from the LAN).
+    /// TPID << 16 | TCI.
     @inline(__always)
-    static func flowKey(_ frame: UnsafeRawPointer, length: Int, ifindex: Int32, vlan: UInt32?, classified: Bool) -> vc_flow_key? {
-        guard length >= 34, etherType(frame) == etherIPv4 else { return nil }
+    static func flowKey(_ frame: UnsafeRawPointer, length: Int, ifindex: Int32, vlan: UInt32?) -> vc_flow_key? {
+        guard length >= 42, etherType(frame) == etherIPv4 else { return nil }
         let ip = frame + 14
         let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
-        guard ihl >= 20, length >= 14 + ihl, loadBE16(ip + 6) & 0x3FFF == 0 else { return nil }
+        // The program reads 8 bytes past the IP header, whatever the protocol.
+        guard ihl >= 20, length >= 14 + ihl + 8, loadBE16(ip + 6) & 0x3FFF == 0 else { return nil }
         var key = vc_flow_key()
         if let vlan {
             guard vlan >> 16 == 0x8100 else { return nil }
@@ -62,15 +63,13 @@ extension HeaderParser {
         key.src = ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
         key.dst = ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
         key.proto = ip.load(fromByteOffset: 9, as: UInt8.self)
-        if classified { key.dscp = ip.load(fromByteOffset: 1, as: UInt8.self) >> 2 }
+        key.dscp = ip.load(fromByteOffset: 1, as: UInt8.self) >> 2
         let l4 = ip + ihl
         switch key.proto {
         case 6, 17:
-            guard length >= 14 + ihl + 4 else { return nil }
             key.sport = l4.loadUnaligned(as: UInt16.self)
             key.dport = l4.loadUnaligned(fromByteOffset: 2, as: UInt16.self)
         case 1:
-            guard length >= 14 + ihl + 6 else { return nil }
             let type = l4.load(as: UInt8.self)
             if type == 0 || type == 8 {
                 let id = l4.loadUnaligned(fromByteOffset: 4, as: UInt16.self)
@@ -83,7 +82,8 @@ extension HeaderParser {
         return key
     }
 
-    /// The other direction of the flow, as it arrives on `ifindex` (not classified: no DSCP).
+    /// The other direction of the flow, as it arrives on `ifindex`, its DSCP taken to be 0 (a
+    /// reply marked otherwise misses once and is cached as it comes).
     @inline(__always)
     static func reversed(_ key: vc_flow_key, ifindex: Int32) -> vc_flow_key {
         var r = key

@@ -66,7 +66,7 @@ public final class SteeredChain: @unchecked Sendable {
             var cache: FlowCache?, problem: String?
             if config.flowCache {
                 do {
-                    cache = try FlowCache(customer: config.customer, lan: ports[0].ifindex, interfaces: ports.map(\.ifindex), capacity: flowEntries)
+                    cache = try FlowCache(customer: config.customer, interfaces: ports.map(\.ifindex), capacity: flowEntries)
                 } catch {
                     problem = "\(error)"
                 }

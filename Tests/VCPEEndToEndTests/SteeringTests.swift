@@ -316,13 +316,18 @@ import VCPETestSupport
         // The forwarder sends it down the default path: seen on the firewall's side of the link.
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-vlan-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let dump = try spawn("/usr/sbin/ip", ["netns", "exec", "vcpe-\(sc.customer(0)).fw", "timeout", "8", "tcpdump", "-c", "2", "-e", "-nn", "-l",
+        let dump = try spawn("/usr/sbin/ip", ["netns", "exec", "vcpe-\(sc.customer(0)).fw", "timeout", "8", "tcpdump", "-c", "4", "-e", "-nn", "-l",
                                               "-i", "main-in", "icmp or (vlan and icmp)"], stdout: out)
         usleep(700_000)
         _ = try sh("/usr/sbin/ip", ["netns", "exec", host, "python3", "-c", sender])
         _ = waitFor(dump)
         let seen = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
-        #expect(seen.contains("vlan 100") && seen.contains("192.168.20.11 > 203.0.113.1"), "captured on main-in: \(seen)")
+        // All four: the first forwarded by the forwarder (which re-inserts the tag), the others
+        // by the flow cache (the tag stays in the frame's metadata through the redirect).
+        let tagged = seen.split(separator: "\n").filter { $0.contains("vlan 100") && $0.contains("192.168.20.11 > 203.0.113.1") }
+        #expect(tagged.count == 4, "captured on main-in: \(seen)")
+        let cached = try FlowCacheTests.cacheStatus(sc).cached
+        #expect(cached >= 3, "the cache forwarded \(cached) of the tagged frames")
     }
 
     @Test func aForwarderThatCannotSteerFailsTheApplyAndLeavesNothing() throws {

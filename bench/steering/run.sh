@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# What the classifier hop costs. One shape, three ways of crossing its middle namespace:
+# What the classifier hop costs. One shape, four ways of crossing its middle namespace:
 #   kernel          the middle namespace forwards (ip_forward=1): the baseline
-#   forwarder       vcpe's forwarder (sleeps when idle, the default) with RULES classifier
-#                   rules, forwarding off in the namespace, vcpe's ingress drop on its interfaces
-#   forwarder-busy  the same, busy-polling on CPU BUSY_CPU (vcpe forwarder configure --busy-poll)
+#   cache           vcpe's forwarder with RULES classifier rules and its flow cache (tc eBPF,
+#                   the default): a flow's first packet in userspace, the rest in the kernel;
+#                   forwarding off in the namespace, vcpe's ingress drop on its interfaces
+#   forwarder       the same with the cache off ("flowCache": false): every packet in userspace
+#                   (sleeps when idle, the default)
+#   forwarder-busy  the cache off, busy-polling on CPU BUSY_CPU (vcpe forwarder configure --busy-poll)
 # client ns --veth-- middle ns --veth-- server ns. The forwarder runs as `vcpe forwarder run`
 # on a chain file this script writes (what apply would write for a classifier namespace).
 # Per variant and round: UDP and TCP request/response (64 B, vcpe-bench-rr), TCP throughput
@@ -11,6 +14,8 @@
 # too few) at full offered load and at a fixed rate, counted by an nft counter at the
 # server's ingress, which drops them (so the server costs nothing); CPU per forwarded packet
 # (the whole machine's, from /proc/stat, and the forwarder's own, from /proc/PID/stat).
+# Then new flows per second: every datagram a new flow (blast NEW=1), at full offered load,
+# with 1,000 and 10,000 rules (NEW_FLOW_RULES), cache on and off, and the kernel's rate.
 # Prints one JSON object. Usage: bench/steering/run.sh [SAMPLES] [ROUNDS] [SECONDS] [BUILD_DIR] [RULES]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -18,7 +23,8 @@ samples=${1:-100000}; rounds=${2:-3}; secs=${3:-5}; bin=${4:-.build/release}; nr
 busy_cpu=${BUSY_CPU:-1}
 vcpe=$(realpath "$bin/vcpe"); rr=$bin/vcpe-bench-rr
 work=$(mktemp -d /tmp/vcpe-bench-steer.XXXXXX)
-variants="kernel forwarder forwarder-busy"
+variants="kernel cache forwarder forwarder-busy"
+new_flow_rules=${NEW_FLOW_RULES:-1000 10000}
 fixed_rate=${FIXED_RATE:-100000}
 pids=()
 fwd_pid=""
@@ -49,7 +55,7 @@ cc -O2 -o "$blast" bench/steering/blast.c
 for p in kernel fwd; do
   ip netns exec bs-$p-s nft -f - <<NFT
 table netdev sink {
-  chain in { type filter hook ingress device "eth0" priority 0; udp dport 9 counter drop; }
+  chain in { type filter hook ingress device "eth0" priority 0; udp dport != 53 counter drop; }
 }
 NFT
 done
@@ -61,10 +67,11 @@ table netdev vcpe {
 }
 NFT
 
-# The chain file: RULES rules that the measured traffic must search past (none matches it;
-# the default path takes it), as apply writes them.
+# The chain file: N rules that the measured traffic must search past (none matches it;
+# the default path takes it), as apply writes them, the flow cache on or off.
 mkdir -p "$work/forwarder/chains"
-python3 - "$work/forwarder/chains/bench.json" "$nrules" <<'PY'
+write_chain() {  # write_chain RULES CACHE(true|false)
+python3 - "$work/forwarder/chains/bench.json" "$1" "$2" <<'PY'
 import json, random, sys
 rnd = random.Random(5)
 rules = []
@@ -78,11 +85,13 @@ for i in range(int(sys.argv[2])):
 json.dump({"customer": "bench", "namespace": "bs-fwd-m",
            "lan": {"interface": "lan", "gateway": "10.1.0.1", "subnet": "10.1.0.0/24"},
            "paths": [{"name": "p", "interface": "p-out", "address": "10.2.0.0", "peer": "10.2.0.1"}],
-           "defaultPath": "p", "rules": rules}, open(sys.argv[1], "w"))
+           "defaultPath": "p", "rules": rules, "flowCache": sys.argv[3] == "true"}, open(sys.argv[1], "w"))
 PY
+}
 
-start_forwarder() {  # start_forwarder BUSY
+start_forwarder() {  # start_forwarder BUSY RULES CACHE
   [ -n "$fwd_pid" ] && { kill "$fwd_pid"; wait "$fwd_pid" 2>/dev/null || true; }
+  write_chain "$2" "$3"
   if [ "$1" = 1 ]; then echo "{\"busyPoll\": true, \"cpu\": $busy_cpu, \"ringFrames\": 64, \"spinMicroseconds\": 50}"
   else echo '{"busyPoll": false, "ringFrames": 128, "spinMicroseconds": 50}'; fi > "$work/forwarder/settings.json"
   "$vcpe" forwarder run "$work" >/dev/null 2>>"$work/forwarder.log" & fwd_pid=$!
@@ -107,17 +116,37 @@ import json, sys
 print([e["counter"]["packets"] for x in json.load(sys.stdin)["nftables"] if "rule" in x for e in x["rule"]["expr"] if "counter" in e][0])'; }
 hz=$(getconf CLK_TCK)
 warmup=$((samples / 20 < 1000 ? 1000 : samples / 20))
-pps() {  # pps VARIANT RATE(0 = all it can): JSON of offered, forwarded, loss, CPU per packet
+pps() {  # pps VARIANT RATE(0 = all it can) [NEW]: JSON of offered, forwarded, loss, CPU per packet
   local v=$1 p; p=$(prefix $1)
   local n0 c0 f0=0 sent n1 c1 f1=0
   n0=$(sunk $p); c0=$(cpu_ticks); [ $v != kernel ] && f0=$(proc_ticks $fwd_pid)
-  sent=$(timeout $((secs + 20)) ip netns exec bs-$p-c "$blast" 10.2.0.1 9 $secs $2)
+  local port=9 fresh=0; [ -n "${3:-}" ] && { port=1024; fresh=1; }
+  sent=$(timeout $((secs + 20)) ip netns exec bs-$p-c "$blast" 10.2.0.1 $port $secs $2 $fresh)
   n1=$(sunk $p); c1=$(cpu_ticks); [ $v != kernel ] && f1=$(proc_ticks $fwd_pid)
   python3 -c "
 got = max(1, $n1 - $n0)
 print('{\"offered_pps\": %d, \"pps\": %d, \"loss_pct\": %.3f, \"machine_us_per_packet\": %.3f, \"forwarder_us_per_packet\": %s}' % (
     $sent / $secs, got / $secs, 100.0 * ($sent - got) / max(1, $sent), ($c1 - $c0) / $hz * 1e6 / got,
     'null' if '$v' == 'kernel' else '%.3f' % (($f1 - $f0) / $hz * 1e6 / got)))"
+}
+# The sender's own cost: the same blast dropped at the middle's LAN ingress, before any
+# forwarding. A variant's machine CPU per packet less this is what forwarding costs, and one
+# core's packets per second is the inverse of that.
+sender_cost() {
+  ip netns exec bs-kernel-m nft -f - <<NFT
+table netdev gen {
+  chain in { type filter hook ingress device "lan" priority -500; udp dport 9 counter drop; }
+}
+NFT
+  local c0 c1 sent got
+  c0=$(cpu_ticks)
+  sent=$(timeout $((secs + 20)) ip netns exec bs-kernel-c "$blast" 10.2.0.1 9 $secs 0 0)
+  c1=$(cpu_ticks)
+  got=$(ip netns exec bs-kernel-m nft -j list table netdev gen | python3 -c '
+import json, sys
+print([e["counter"]["packets"] for x in json.load(sys.stdin)["nftables"] if "rule" in x for e in x["rule"]["expr"] if "counter" in e][0])')
+  ip netns exec bs-kernel-m nft delete table netdev gen
+  python3 -c "print('{\"pps\": %d, \"machine_us_per_packet\": %.3f}' % (max(1, $got) / $secs, ($c1 - $c0) / $hz * 1e6 / max(1, $got)))"
 }
 measure() {  # one variant, one round: a JSON object
   local v=$1 c; c=bs-$(prefix $v)-c
@@ -131,10 +160,12 @@ measure() {  # one variant, one round: a JSON object
 echo "{\"benchmark\": \"steering\", \"rules\": $nrules, \"samples\": $samples, \"warmup\": $warmup, \"seconds\": $secs, \"rounds_run\": $rounds,"
 echo "\"shape\": \"client ns, veth, middle ns, veth, server ns; the middle forwards by kernel or by vcpe's forwarder\", \"busy_cpu\": $busy_cpu, \"fixed_rate_pps\": $fixed_rate, \"variants\": {"
 declare -A out
+senders=""
 for r in $(seq 1 "$rounds"); do
+  senders="${senders}${senders:+,}$(sender_cost)"
   for v in $variants; do
     # Started here, not in measure's subshell: the forwarder outlives the round's variant.
-    case $v in forwarder) start_forwarder 0;; forwarder-busy) start_forwarder 1;; esac
+    case $v in cache) start_forwarder 0 $nrules true;; forwarder) start_forwarder 0 $nrules false;; forwarder-busy) start_forwarder 1 $nrules false;; esac
     out[$v]="${out[$v]:-}${out[$v]:+,}$(measure $v)"
   done
 done
@@ -142,5 +173,21 @@ first=1
 for v in $variants; do
   [ $first = 0 ] && echo ","; first=0
   echo "\"$v\": {\"rounds\": [${out[$v]}]}"
+done
+echo "}, \"sender\": [$senders],"
+# New flows: every datagram opens one, so every one is a miss the classifier decides.
+declare -A nf
+for r in $(seq 1 "$rounds"); do
+  nf[kernel]="${nf[kernel]:-}${nf[kernel]:+,}$(pps kernel 0 1)"
+  for n in $new_flow_rules; do
+    for c in true false; do
+      start_forwarder 0 $n $c
+      k="$n-$c"; nf[$k]="${nf[$k]:-}${nf[$k]:+,}$(pps forwarder 0 1)"
+    done
+  done
+done
+echo "\"new_flows\": {\"kernel\": [${nf[kernel]}]"
+for n in $new_flow_rules; do
+  echo ", \"$n\": {\"cache\": [${nf[$n-true]}], \"forwarder\": [${nf[$n-false]}]}"
 done
 echo "}}"

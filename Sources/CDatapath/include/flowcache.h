@@ -15,7 +15,7 @@ struct vc_flow_key {
     __u16 dport;
     __u16 vlan_tci;     // 802.1Q tag (the kernel keeps it in the frame's metadata)
     __u8 proto;
-    __u8 dscp;          // only from the LAN (return traffic is not classified)
+    __u8 dscp;
     __u8 vlan_present;
     __u8 pad[3];
 };
