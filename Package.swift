@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPEClassifier", "VCPEDescriptor", "VCPETestSupport"]),
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
-        .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPEDatapath", "VCPEClassifier", "VCPEDescriptor"]),
+        .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPEDatapath", "VCPEClassifier", "VCPEDescriptor", "CDatapath"]),
         .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPEWireGuard", "VCPENetlink", "VCPETestSupport"]),
         .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
     ],

@@ -31,10 +31,25 @@ public final class FlowCache: @unchecked Sendable {
 
     private static let image: [UInt8] = Array(Data(base64Encoded: flowCacheObject) ?? Data())
 
+    /// libbpf's warnings go to the forwarder's log, less the kernel's answer to a query for a
+    /// filter that is not there yet (how every first attach starts).
+    private static let quietLog: Void = {
+        _ = libbpf_set_print { level, format, args in
+            guard level != LIBBPF_DEBUG, let format, let args else { return 0 }
+            var line = [CChar](repeating: 0, count: 512)
+            _ = vsnprintf(&line, line.count, format, args)
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.contains("Cannot find specified filter chain") { return 0 }
+            _ = text.withCString { write(2, $0, strlen($0)) }
+            return 0
+        }
+    }()
+
     /// Loads the program (reusing pinned maps), attaches it to `interfaces` unless the same
     /// program already serves them. Call on a thread inside the chain's namespace.
     init(customer: String, interfaces: [Int32], capacity: Int) throws(SystemError) {
         self.customer = customer
+        Self.quietLog
         let directory = Self.directory(customer)
         try Self.mountFilesystem()
         try Self.makeDirectory(directory)

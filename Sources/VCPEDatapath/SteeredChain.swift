@@ -69,6 +69,8 @@ public final class SteeredChain: @unchecked Sendable {
                     cache = try FlowCache(customer: config.customer, interfaces: ports.map(\.ifindex), capacity: flowEntries)
                 } catch {
                     problem = "\(error)"
+                    // Whatever an earlier forwarder left attached would forward beside this one.
+                    FlowCache.remove(customer: config.customer, interfaces: ports.map(\.ifindex))
                 }
             }
             let ring = try PacketRing(namespace: config.namespace, frames: ringFrames, filter: cache?.missFilter)

@@ -89,8 +89,12 @@ json.dump({"customer": "bench", "namespace": "bs-fwd-m",
 PY
 }
 
-start_forwarder() {  # start_forwarder BUSY RULES CACHE
+stop_forwarder() {  # the kernel's and the sender's figures are taken with no forwarder (a busy-polling one eats a CPU)
   [ -n "$fwd_pid" ] && { kill "$fwd_pid"; wait "$fwd_pid" 2>/dev/null || true; }
+  fwd_pid=""
+}
+start_forwarder() {  # start_forwarder BUSY RULES CACHE
+  stop_forwarder
   write_chain "$2" "$3"
   if [ "$1" = 1 ]; then echo "{\"busyPoll\": true, \"cpu\": $busy_cpu, \"ringFrames\": 64, \"spinMicroseconds\": 50}"
   else echo '{"busyPoll": false, "ringFrames": 128, "spinMicroseconds": 50}'; fi > "$work/forwarder/settings.json"
@@ -162,6 +166,7 @@ echo "\"shape\": \"client ns, veth, middle ns, veth, server ns; the middle forwa
 declare -A out
 senders=""
 for r in $(seq 1 "$rounds"); do
+  stop_forwarder
   senders="${senders}${senders:+,}$(sender_cost)"
   for v in $variants; do
     # Started here, not in measure's subshell: the forwarder outlives the round's variant.
@@ -178,6 +183,7 @@ echo "}, \"sender\": [$senders],"
 # New flows: every datagram opens one, so every one is a miss the classifier decides.
 declare -A nf
 for r in $(seq 1 "$rounds"); do
+  stop_forwarder
   nf[kernel]="${nf[kernel]:-}${nf[kernel]:+,}$(pps kernel 0 1)"
   for n in $new_flow_rules; do
     for c in true false; do
