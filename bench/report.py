@@ -147,6 +147,13 @@ if st:
             "-" if fw[0] is None else "%.2f" % med(fw), med(g(v, lambda r: r["udp64_max"]["machine_us_per_packet"])),
             "-" if f is None else "%.2f" % f, "-" if f is None else "%.0f" % (1000 / f), "-" if f is None else "%.2fx" % (k_f / f),
             med(g(v, lambda r: r["udp64_fixed"]["loss_pct"]))))
+    lp = st.get("latency_pairs")
+    if lp:
+        r50 = [x["cache"]["p50"] / x["kernel"]["p50"] for x in lp]
+        r99 = [x["cache"]["p99"] / x["kernel"]["p99"] for x in lp]
+        out += ["", f"UDP request/response in {len(lp)} alternating pairs of short runs ({st['samples'] // 4:,} samples each), "
+                f"cache against kernel: p50 ratio {spread(r50, '%.2f')}x, p99 ratio {spread(r99, '%.2f')}x (median of the pairs' ratios [min-max]); "
+                f"kernel p50 {med([x['kernel']['p50'] for x in lp]):.1f} us, cache {med([x['cache']['p50'] for x in lp]):.1f} us."]
     if sender is not None:
         out.append("")
         out.append(f"The sender alone (dropped at the middle's ingress): {sender:.2f} us of machine CPU per packet, "

@@ -94,7 +94,8 @@ public final class Executor {
         case .veth(_, let up, let down):
             // An update or a broken pair: out with whatever is there, then a fresh pair.
             if remove || action.verb == .update {
-                try route(up.namespace).removeLink(up.interface)
+                // An end whose namespace is gone went with it.
+                if NetworkNamespace.existsOrHost(up.namespace) { try route(up.namespace).removeLink(up.interface) }
                 if NetworkNamespace.existsOrHost(down.namespace) { try route(down.namespace).removeLink(down.interface) }
                 if remove { return }
             }

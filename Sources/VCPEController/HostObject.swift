@@ -40,6 +40,20 @@ public enum HostObject: Sendable, Hashable, Codable {
     }
 
     /// Creation order: a thing's dependencies sort before it; removal runs in reverse.
+    /// Whether the object lives on one of `ends` and goes when its interface is deleted:
+    /// addresses, routes through it, bridge membership, netdev chains and per-interface sysctls.
+    public func hangs(on ends: Set<Topology.Endpoint>) -> Bool {
+        switch self {
+        case .address(let at, _): return ends.contains(at)
+        case .route(let ns, _, _, let dev, _): return ends.contains(Topology.Endpoint(namespace: ns, interface: dev))
+        case .bridgePort(let interface, _): return ends.contains(Topology.Endpoint(namespace: nil, interface: interface))
+        case .nftTable(let ns, let family, _, _, _): return family == "netdev" && ends.contains { $0.namespace == ns }
+        case .sysctl(let ns, let key, _):
+            return ends.contains { $0.namespace == ns && key.split(whereSeparator: { $0 == "." || $0 == "/" }).contains(Substring($0.interface)) }
+        default: return false
+        }
+    }
+
     public var rank: Int {
         switch self {
         case .namespace: 0

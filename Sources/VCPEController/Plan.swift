@@ -31,6 +31,20 @@ public struct Plan: Sendable, Codable {
             default: break
             }
         }
+        // A veth made anew (created or updated) takes with it what hung on its old ends. The
+        // observer may have seen those still there (on the surviving end of a pair whose other
+        // namespace the kernel was still tearing down), so they are done again: every such
+        // create is idempotent.
+        let ends = Set(changes.flatMap { a -> [Topology.Endpoint] in
+            if case .veth(_, let up, let down) = a.object { return [up, down] }
+            return []
+        })
+        if !ends.isEmpty {
+            let planned = Set(changes.map(\.object.id))
+            for (id, want) in desired.objects where !planned.contains(id) && want.hangs(on: ends) {
+                changes.append(PlanAction(verb: .create, object: want))
+            }
+        }
         // Deterministic order: rank, then id. Within a rank order does not matter to the kernel.
         removes.sort { ($0.object.rank, $0.object.id) > ($1.object.rank, $1.object.id) }
         changes.sort { ($0.object.rank, $0.object.id) < ($1.object.rank, $1.object.id) }

@@ -68,10 +68,13 @@ extension SteeredChain {
     func revalidateFlows(with table: SteeringTable, previous: SteeringTable?) {
         guard let cache else { return }
         let indexes = Set(ports.map { UInt32(bitPattern: $0.ifindex) })
+        let macs = Dictionary(ports.map { (UInt32(bitPattern: $0.ifindex), $0.mac) }, uniquingKeysWith: { a, _ in a })
         let lan = UInt32(bitPattern: self.lan.ifindex)
         var forward: [(key: vc_flow_key, value: vc_flow_value)] = []
         for entry in cache.entries() {
-            if !indexes.contains(entry.key.ifindex) || (entry.value.ifindex != 0 && !indexes.contains(entry.value.ifindex)) {
+            // Interface indexes repeat in a namespace made anew; its interfaces' addresses do not.
+            let source = withUnsafeBytes(of: entry.value.macs) { MAC(at: $0.baseAddress! + 6) }
+            if !indexes.contains(entry.key.ifindex) || (entry.value.ifindex != 0 && macs[entry.value.ifindex] != source) {
                 cache.delete(entry.key)
                 if let previous { carry(entry.value, into: previous) }
             } else if entry.key.ifindex == lan && entry.value.generation != table.generation {

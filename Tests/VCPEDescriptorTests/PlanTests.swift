@@ -36,10 +36,31 @@ import VCPEDescriptor
         host.objects[victim.id] = nil
         host.insert(.namespace(name: "vcpe-acme.stale"))
         let repair = try Planner.plan(c, observer: Fixed(s: host), allocator: &alloc)
-        #expect(repair.actions.count == 2)
         #expect(repair.actions.first?.verb == .remove)
         #expect(repair.actions.first?.object == .namespace(name: "vcpe-acme.stale"))
-        #expect(repair.actions.last?.object == victim)
+        #expect(repair.actions.dropFirst().first?.object == victim)
+        // What lived on the pair's ends is put back with it, and nothing else is touched.
+        guard case .veth(_, let up, let down) = victim else { return }
+        #expect(repair.actions.dropFirst(2).allSatisfy { $0.verb == .create && $0.object.hangs(on: [up, down]) })
+    }
+
+    /// A broken veth pair is made anew: what lived on its ends goes with the old pair, so the
+    /// plan puts it back even though it was observed in place.
+    @Test func aVethMadeAnewBringsBackWhatHungOnItsEnds() throws {
+        let c = try chain("multipath.json")
+        var alloc = TransitAllocator()
+        var host = HostState(try Planner.plan(c, observer: EmptyHost(), allocator: &alloc).actions.map(\.object))
+        let veth = host.objects.values.first { if case .veth(_, let up, _) = $0 { up.namespace?.hasSuffix(".classifier") == true } else { false } }!
+        guard case .veth(let key, let up, let down) = veth else { return }
+        host.objects[veth.id] = .veth(key: key, upstream: up, downstream: Topology.Endpoint(namespace: down.namespace, interface: "broken"))
+        struct Fixed: HostObserver { let s: HostState; func observe(customer: String) -> HostState { s } }
+        let plan = try Planner.plan(c, observer: Fixed(s: host), allocator: &alloc)
+        #expect(plan.actions.first?.verb == .update && plan.actions.first?.object == veth)
+        let redone = plan.actions.dropFirst().map(\.object)
+        #expect(!redone.isEmpty && redone.allSatisfy { $0.hangs(on: [up, down]) }, "\(redone.map(\.summary))")
+        #expect(redone.contains { if case .address(let at, _) = $0 { at == down } else { false } }, "the far end's address")
+        let ranks = plan.actions.map(\.object.rank)
+        #expect(ranks == ranks.sorted())
     }
 
     @Test func changingOneFirewallRuleTouchesOnlyThatTable() throws {

@@ -269,6 +269,51 @@ import VCPETestSupport
         _ = try sc.vcpe(["delete", sc.customer(0)])
     }
 
+    @Test func aNamespaceMadeAnewDoesNotInheritStaleFlows() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, _, file) = try SteeringTests.appliedWithHost(sc)
+        #expect(ping(from: lan, to: "203.0.113.1", count: 1))
+        try nftLoad("""
+            table inet probe {
+              chain seen {
+                type filter hook prerouting priority 0;
+                udp dport 9999 counter
+              }
+            }
+            """, namespace: sc.internet)
+        // One UDP flow (a fixed source port), 20 datagrams at a time.
+        let send = """
+            import socket, time
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("", 40000))
+            for _ in range(20):
+                s.sendto(b"x" * 32, ("203.0.113.1", 9999)); time.sleep(0.01)
+            """
+        func arrived() throws -> Int {
+            try nftRuleset(namespace: sc.internet).compactMap { $0["rule"] as? [String: Any] }
+                .flatMap { ($0["expr"] as? [[String: Any]]) ?? [] }.compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }.first ?? -1
+        }
+        _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", send])
+        #expect(try arrived() == 20)
+        // The forwarder and its supervisor die, the classifier namespace with them; the pinned
+        // map keeps the flow, under interface indexes the new namespace will hand out again.
+        for role in ["supervise", "run"] {
+            for p in SteeringTests.forwarderPIDs(sc, role) { kill(pid_t(p)!, SIGKILL) }
+        }
+        _ = try sh("/usr/sbin/ip", ["netns", "del", Self.classifier(sc)])
+        #expect(Self.pinned(sc))
+        _ = try sc.vcpe(["apply", file])
+        var back = false
+        for _ in 0..<20 where !back { back = ping(from: lan, to: "203.0.113.1", count: 1) }
+        #expect(back, "the chain made anew forwards; left to do: \((try? sc.vcpe(["plan", file])) ?? "?")")
+        // The same flow again: classified afresh, not sent to the vanished links' addresses.
+        _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", send])
+        usleep(100_000)
+        #expect(try arrived() == 40, "the flow after the namespace was made anew")
+    }
+
     @Test func idleFlowsExpire() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }

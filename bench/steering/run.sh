@@ -33,9 +33,11 @@ cleanup() {
   [ -n "$fwd_pid" ] && kill "$fwd_pid" 2>/dev/null && wait "$fwd_pid" 2>/dev/null
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for ns in $(ip netns list | awk '{print $1}' | grep -E '^bs-'); do ip netns del "$ns"; done
-  rm -rf "$work"
+  rm -rf "$work" /sys/fs/bpf/vcpe/bench
+  rmdir /sys/fs/bpf/vcpe 2>/dev/null
 }
 trap cleanup EXIT
+rm -rf /sys/fs/bpf/vcpe/bench  # a map an interrupted run left pinned
 
 shape() {  # shape PREFIX FORWARD: client 10.1.0.10 -- middle -- server 10.2.0.1
   local c=bs-$1-c m=bs-$1-m s=bs-$1-s forward=$2
@@ -180,6 +182,16 @@ for v in $variants; do
   echo "\"$v\": {\"rounds\": [${out[$v]}]}"
 done
 echo "}, \"sender\": [$senders],"
+# Latency in pairs: these machines drift by 20 % between runs, so kernel and cache alternate
+# in short runs and each pair gives a ratio.
+start_forwarder 0 $nrules true
+pairs=""
+for i in $(seq 1 $((rounds * 3))); do
+  k=$(ip netns exec bs-kernel-c $rr client udp 10.2.0.1 53 $((samples / 4)) $warmup)
+  c=$(ip netns exec bs-fwd-c $rr client udp 10.2.0.1 53 $((samples / 4)) $warmup)
+  pairs="${pairs}${pairs:+,}{\"kernel\": $(echo "$k" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["us"]))'), \"cache\": $(echo "$c" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["us"]))')}"
+done
+echo "\"latency_pairs\": [$pairs],"
 # New flows: every datagram opens one, so every one is a miss the classifier decides.
 declare -A nf
 for r in $(seq 1 "$rounds"); do
