@@ -154,6 +154,18 @@ if st:
         out += ["", f"UDP request/response in {len(lp)} alternating pairs of short runs ({st['samples'] // 4:,} samples each), "
                 f"cache against kernel: p50 ratio {spread(r50, '%.2f')}x, p99 ratio {spread(r99, '%.2f')}x (median of the pairs' ratios [min-max]); "
                 f"kernel p50 {med([x['kernel']['p50'] for x in lp]):.1f} us, cache {med([x['cache']['p50'] for x in lp]):.1f} us."]
+    tp = st.get("throughput_pairs")
+    if tp:
+        rt = [x["cache"]["tcp_gbit_s"] / x["kernel"]["tcp_gbit_s"] for x in tp]
+        line = (f"TCP throughput and 64-byte packets in {len(tp)} alternating pairs: TCP ratio {spread(rt, '%.2f')}x "
+                f"(kernel {med([x['kernel']['tcp_gbit_s'] for x in tp]):.1f}, cache {med([x['cache']['tcp_gbit_s'] for x in tp]):.1f} Gbit/s)")
+        if sender is not None:
+            fk = [max(0.01, x["kernel"]["udp64"]["machine_us_per_packet"] - sender) for x in tp]
+            fc = [max(0.01, x["cache"]["udp64"]["machine_us_per_packet"] - sender) for x in tp]
+            rp = [k / c for k, c in zip(fk, fc)]
+            line += (f"; packets per core, cache over kernel, {spread(rp, '%.2f')}x (forwarding cost kernel {med(fk):.2f} us, "
+                     f"cache {med(fc):.2f} us a packet: {1000 / med(fk):.0f} and {1000 / med(fc):.0f} kpps per core)")
+        out += ["", line + "."]
     if sender is not None:
         out.append("")
         out.append(f"The sender alone (dropped at the middle's ingress): {sender:.2f} us of machine CPU per packet, "

@@ -64,7 +64,10 @@ public final class SteeredChain: @unchecked Sendable {
         let (ring, ports, cache, problem) = try NetworkNamespace.perform(in: config.namespace) {
             let ports = try interfaces.map { try PacketPort(interface: $0) }
             var cache: FlowCache?, problem: String?
-            if config.flowCache {
+            if !config.flowCache {
+                // Turned off while no forwarder ran: the program would forward beside userspace.
+                FlowCache.remove(customer: config.customer, interfaces: ports.map(\.ifindex))
+            } else {
                 do {
                     cache = try FlowCache(customer: config.customer, interfaces: ports.map(\.ifindex), capacity: flowEntries)
                 } catch {

@@ -150,6 +150,17 @@ import VCPETestSupport
         _ = try sc.vcpe(["apply", off])
         #expect(try Self.ingressPrograms(sc, lanIf).isEmpty, "turned off, the program is gone")
         #expect(!Self.pinned(sc), "turned off, the maps are gone")
+
+        // On, then off while no forwarder runs: the one the apply starts takes the program off.
+        _ = try sc.vcpe(["apply", onFile])
+        #expect(try Self.ingressPrograms(sc, lanIf).count == 1)
+        for role in ["supervise", "run"] {
+            for p in SteeringTests.forwarderPIDs(sc, role) { kill(pid_t(p)!, SIGKILL) }
+        }
+        _ = try sc.vcpe(["apply", off])
+        #expect(try Self.ingressPrograms(sc, lanIf).isEmpty, "turned off while the forwarder was down")
+        #expect(!Self.pinned(sc))
+        #expect(Self.pingFlow(lan, "203.0.113.1", count: 20))
     }
 
     @Test func aRuleChangeRedirectsAnEstablishedFlowAndLeavesTheOthers() throws {

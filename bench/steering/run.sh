@@ -154,12 +154,15 @@ print([e["counter"]["packets"] for x in json.load(sys.stdin)["nftables"] if "rul
   ip netns exec bs-kernel-m nft delete table netdev gen
   python3 -c "print('{\"pps\": %d, \"machine_us_per_packet\": %.3f}' % (max(1, $got) / $secs, ($c1 - $c0) / $hz * 1e6 / max(1, $got)))"
 }
+tcp_gbit() {  # tcp_gbit CLIENT_NS SECONDS
+  timeout $(($2 + 20)) ip netns exec $1 iperf3 -c 10.2.0.1 -p 5201 -t $2 -O 1 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9)'
+}
 measure() {  # one variant, one round: a JSON object
   local v=$1 c; c=bs-$(prefix $v)-c
   local u t g
   u=$(ip netns exec $c $rr client udp 10.2.0.1 53 $samples $warmup)
   t=$(ip netns exec $c $rr client tcp 10.2.0.1 443 $samples $warmup)
-  g=$(timeout $((secs + 20)) ip netns exec $c iperf3 -c 10.2.0.1 -p 5201 -t $secs -O 1 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9)')
+  g=$(tcp_gbit $c $secs)
   echo "{\"udp_rr\": $u, \"tcp_rr\": $t, \"tcp_gbit_s\": $g, \"udp64_max\": $(pps $v 0), \"udp64_fixed\": $(pps $v $fixed_rate)}"
 }
 
@@ -192,6 +195,12 @@ for i in $(seq 1 $((rounds * 3))); do
   pairs="${pairs}${pairs:+,}{\"kernel\": $(echo "$k" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["us"]))'), \"cache\": $(echo "$c" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["us"]))')}"
 done
 echo "\"latency_pairs\": [$pairs],"
+# TCP throughput and 64-byte packets the same way: kernel and cache back to back.
+pairs=""
+for i in $(seq 1 $((rounds * 2))); do
+  pairs="${pairs}${pairs:+,}{\"kernel\": {\"tcp_gbit_s\": $(tcp_gbit bs-kernel-c $secs), \"udp64\": $(pps kernel 0)}, \"cache\": {\"tcp_gbit_s\": $(tcp_gbit bs-fwd-c $secs), \"udp64\": $(pps cache 0)}}"
+done
+echo "\"throughput_pairs\": [$pairs],"
 # New flows: every datagram opens one, so every one is a miss the classifier decides.
 declare -A nf
 for r in $(seq 1 "$rounds"); do
