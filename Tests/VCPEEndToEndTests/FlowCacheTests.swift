@@ -58,6 +58,23 @@ import VCPETestSupport
         (try? sh("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", String(count), "-i", interval, "-W", "1", target])) != nil
     }
 
+    /// Counts, on the internet host, the datagrams matching `match` as they arrive; returns
+    /// the reader of that count (the kernel's nft counter).
+    static func countArrivals(_ sc: Scenario, _ match: String) throws -> () throws -> Int {
+        try nftLoad("""
+            table inet probe {
+              chain seen {
+                type filter hook prerouting priority 0;
+                \(match) counter
+              }
+            }
+            """, namespace: sc.internet)
+        return {
+            try nftRuleset(namespace: sc.internet).compactMap { $0["rule"] as? [String: Any] }
+                .flatMap { ($0["expr"] as? [[String: Any]]) ?? [] }.compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }.first ?? -1
+        }
+    }
+
     @Test func aFlowsFirstPacketIsClassifiedInUserspaceAndTheRestForwardedByTheKernel() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
@@ -208,15 +225,7 @@ import VCPETestSupport
         defer { sc.cleanup() }
         let (lan, _, _) = try SteeringTests.appliedWithHost(sc)
         #expect(ping(from: lan, to: "203.0.113.1", count: 1))
-        // The internet host counts the flood's UDP datagrams as they arrive.
-        try nftLoad("""
-            table inet probe {
-              chain seen {
-                type filter hook prerouting priority 0;
-                udp dport 20000-29999 counter
-              }
-            }
-            """, namespace: sc.internet)
+        let arrived = try Self.countArrivals(sc, "udp dport 20000-29999")
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let established = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "300", "-i", "0.01", "-W", "1", "203.0.113.1"], stdout: out)
@@ -237,9 +246,8 @@ import VCPETestSupport
         let summary = try String(contentsOfFile: out, encoding: .utf8)
         #expect(summary.contains(" 0% packet loss"), "the established flow lost packets: \(summary)")
         usleep(200_000)
-        let arrived = try nftRuleset(namespace: sc.internet).compactMap { $0["rule"] as? [String: Any] }
-            .flatMap { ($0["expr"] as? [[String: Any]]) ?? [] }.compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }.first ?? 0
-        #expect(arrived >= 9_900, "\(arrived) of 10000 new flows' datagrams arrived")
+        let delivered = try arrived()
+        #expect(delivered >= 9_900, "\(delivered) of 10000 new flows' datagrams arrived")
         let st = try Self.cacheStatus(sc)
         #expect(st.flows >= 10_000, "both directions of the new flows cached: \(st.flows)")
     }
@@ -285,14 +293,7 @@ import VCPETestSupport
         defer { sc.cleanup() }
         let (lan, _, file) = try SteeringTests.appliedWithHost(sc)
         #expect(ping(from: lan, to: "203.0.113.1", count: 1))
-        try nftLoad("""
-            table inet probe {
-              chain seen {
-                type filter hook prerouting priority 0;
-                udp dport 9999 counter
-              }
-            }
-            """, namespace: sc.internet)
+        let arrived = try Self.countArrivals(sc, "udp dport 9999")
         // One UDP flow (a fixed source port), 20 datagrams at a time.
         let send = """
             import socket, time
@@ -302,10 +303,6 @@ import VCPETestSupport
             for _ in range(20):
                 s.sendto(b"x" * 32, ("203.0.113.1", 9999)); time.sleep(0.01)
             """
-        func arrived() throws -> Int {
-            try nftRuleset(namespace: sc.internet).compactMap { $0["rule"] as? [String: Any] }
-                .flatMap { ($0["expr"] as? [[String: Any]]) ?? [] }.compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }.first ?? -1
-        }
         _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", send])
         #expect(try arrived() == 20)
         // The forwarder and its supervisor die, the classifier namespace with them; the pinned
