@@ -9,17 +9,17 @@ extension SteeredChain {
         var flows = 0
         var packets: UInt64 = 0
         /// Per counter of the table in service.
-        var rules: [UInt64] = []
+        var rules: [UInt64]
         /// Per path: packets and bytes out, packets and bytes back (as `pathCounters`).
-        var paths: [UInt64] = []
+        var paths: [UInt64]
     }
 
-    /// What the cached flows have counted so far.
+    /// What the cached flows have counted so far (zeros without a cache).
     func flowTotals() -> FlowTotals {
-        guard let cache else { return FlowTotals() }
         let table = controlReader.withCurrent { $0 }
         var totals = FlowTotals(rules: [UInt64](repeating: 0, count: table.counterNames.count),
                                 paths: [UInt64](repeating: 0, count: config.paths.count * Self.perPath))
+        guard let cache else { return totals }
         for (_, value) in cache.entries() {
             totals.flows += 1
             totals.packets &+= value.packets
@@ -46,18 +46,13 @@ extension SteeredChain {
     }
 
     /// Removes flows idle for `idle` ns (the LRU map evicts on its own only when full).
-    /// Returns how many went.
-    @discardableResult
-    func sweepFlows(now: UInt64, idle: UInt64) -> Int {
-        guard let cache else { return 0 }
+    func sweepFlows(now: UInt64, idle: UInt64) {
+        guard let cache else { return }
         let table = controlReader.withCurrent { $0 }
-        var removed = 0
         for (key, value) in cache.entries() where now > value.last_seen && now - value.last_seen > idle {
             cache.delete(key)
             carry(value, into: table)
-            removed += 1
         }
-        return removed
     }
 
     /// Brings cached flows in line with `table`, the rules now in service. Flows on links

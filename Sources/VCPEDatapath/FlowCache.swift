@@ -20,13 +20,13 @@ public final class FlowCache: @unchecked Sendable {
     static let handle: UInt32 = 0x7663
     static let priority: UInt32 = 1
 
-    let customer: String
     let flows: Int32
     /// The socket filter program for the chain's ring.
     let missFilter: Int32
-    /// Interfaces where the program of an earlier forwarder was found in place and kept.
-    private(set) var adopted = 0
     private let object: OpaquePointer
+    /// The options of the forwarding thread's batch installs, made once (libbpf wants them
+    /// in zeroed memory, see `withOptions`): nothing is allocated per batch.
+    private let installOptions: UnsafeMutablePointer<bpf_map_batch_opts>
     private var closed = false
 
     private static let image: [UInt8] = Array(Data(base64Encoded: flowCacheObject) ?? Data())
@@ -48,7 +48,6 @@ public final class FlowCache: @unchecked Sendable {
     /// Loads the program (reusing pinned maps), attaches it to `interfaces` unless the same
     /// program already serves them. Call on a thread inside the chain's namespace.
     init(customer: String, interfaces: [Int32], capacity: Int) throws(SystemError) {
-        self.customer = customer
         Self.quietLog
         let directory = Self.directory(customer)
         try Self.mountFilesystem()
@@ -66,35 +65,40 @@ public final class FlowCache: @unchecked Sendable {
         self.object = object
         flows = bpf_map__fd(bpf_object__find_map_by_name(object, "flows"))
         missFilter = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_miss"))
-        do {
-            let program = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_cache"))
-            let mine = try Self.identity(program: program)
-            let maps: Set<UInt32> = [try Self.mapID(flows)]
-            for ifindex in interfaces {
-                let created = Self.withHook(ifindex, ingressOnly: true) { bpf_tc_hook_create($0) }
-                if created < 0 && created != -EEXIST { throw SystemError("create clsact on", "ifindex \(ifindex)", Errno(rawValue: -created)) }
-                let attached = Self.withHook(ifindex, ingressOnly: true) { hook in
-                    withOptions(Self.filter) { bpf_tc_query(hook, $0) == 0 ? $0.pointee.prog_id : nil }
-                }
-                if let attached, let theirs = try? Self.identity(id: attached), theirs.tag == mine.tag, maps.isSubset(of: theirs.maps) {
-                    adopted += 1
-                    continue
-                }
-                try bpfCall("attach flow cache to", "ifindex \(ifindex)") {
-                    Self.withHook(ifindex, ingressOnly: true) { hook in
-                        withOptions({ o in
-                            Self.filter(o)
-                            o.pointee.prog_fd = program
-                            o.pointee.flags = UInt32(BPF_TC_F_REPLACE.rawValue)
-                        }) { bpf_tc_attach(hook, $0) }
-                    }
+        installOptions = withOptions({ (_: UnsafeMutablePointer<bpf_map_batch_opts>) in }) { options in
+            let kept = UnsafeMutablePointer<bpf_map_batch_opts>.allocate(capacity: 1)
+            UnsafeMutableRawPointer(kept).copyMemory(from: options, byteCount: MemoryLayout<bpf_map_batch_opts>.stride)
+            kept.pointee.elem_flags = UInt64(BPF_ANY)
+            return kept
+        }
+        // A throw from here on runs deinit, which closes the object.
+        let program = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_cache"))
+        let mine = try Self.identity(program: program)
+        let maps: Set<UInt32> = [try Self.mapID(flows)]
+        for ifindex in interfaces {
+            let created = Self.withHook(ifindex, ingressOnly: true) { bpf_tc_hook_create($0) }
+            if created < 0 && created != -EEXIST { throw SystemError("create clsact on", "ifindex \(ifindex)", Errno(rawValue: -created)) }
+            let attached = Self.withHook(ifindex, ingressOnly: true) { hook in
+                withOptions(Self.filter) { bpf_tc_query(hook, $0) == 0 ? $0.pointee.prog_id : nil }
+            }
+            // The same program on the same map, left by an earlier forwarder: kept.
+            if let attached, let theirs = try? Self.identity(id: attached), theirs.tag == mine.tag, maps.isSubset(of: theirs.maps) { continue }
+            try bpfCall("attach flow cache to", "ifindex \(ifindex)") {
+                Self.withHook(ifindex, ingressOnly: true) { hook in
+                    withOptions({ o in
+                        Self.filter(o)
+                        o.pointee.prog_fd = program
+                        o.pointee.flags = UInt32(BPF_TC_F_REPLACE.rawValue)
+                    }) { bpf_tc_attach(hook, $0) }
                 }
             }
         }
-        // A throw from here on runs deinit, which closes the object.
     }
 
-    deinit { close() }
+    deinit {
+        close()
+        installOptions.deallocate()
+    }
 
     /// Lets go of this process's handles; what is pinned and attached stays.
     func close() {
@@ -103,13 +107,12 @@ public final class FlowCache: @unchecked Sendable {
         bpf_object__close(object)
     }
 
-    /// Takes the program off `interfaces` (with the clsact qdisc vcpe put there) and unpins the
-    /// maps: nothing of the cache is left. Inside the namespace; interfaces already gone are fine.
-    static func remove(customer: String, interfaces: [Int32]) {
+    /// Takes any program off `interfaces`, with the clsact qdisc vcpe put there. Inside the
+    /// namespace; interfaces already gone are fine.
+    static func detach(interfaces: [Int32]) {
         for ifindex in interfaces {
             _ = withHook(ifindex, ingressOnly: false) { bpf_tc_hook_destroy($0) }
         }
-        unpin(customer)
     }
 
     /// Removes the customer's pinned maps (the kernel frees them once no program holds them).
@@ -127,9 +130,7 @@ public final class FlowCache: @unchecked Sendable {
     func install(keys: UnsafePointer<vc_flow_key>, values: UnsafePointer<vc_flow_value>, count: Int) -> Int32 {
         guard count > 0 else { return 0 }
         var n = UInt32(count)
-        return withOptions({ (o: UnsafeMutablePointer<bpf_map_batch_opts>) in o.pointee.elem_flags = UInt64(BPF_ANY) }) {
-            bpf_map_update_batch(flows, keys, values, &n, $0)
-        }
+        return bpf_map_update_batch(flows, keys, values, &n, installOptions)
     }
 
     /// Every entry, read in batches (the control thread's: it allocates).

@@ -64,17 +64,18 @@ public final class SteeredChain: @unchecked Sendable {
         let (ring, ports, cache, problem) = try NetworkNamespace.perform(in: config.namespace) {
             let ports = try interfaces.map { try PacketPort(interface: $0) }
             var cache: FlowCache?, problem: String?
-            if !config.flowCache {
-                // Turned off while no forwarder ran: the program would forward beside userspace.
-                FlowCache.remove(customer: config.customer, interfaces: ports.map(\.ifindex))
-            } else {
+            if config.flowCache {
                 do {
                     cache = try FlowCache(customer: config.customer, interfaces: ports.map(\.ifindex), capacity: flowEntries)
                 } catch {
                     problem = "\(error)"
-                    // Whatever an earlier forwarder left attached would forward beside this one.
-                    FlowCache.remove(customer: config.customer, interfaces: ports.map(\.ifindex))
                 }
+            }
+            // Without a cache of its own (off, or it failed to load), whatever an earlier
+            // forwarder left attached would forward beside userspace.
+            if cache == nil {
+                FlowCache.detach(interfaces: ports.map(\.ifindex))
+                FlowCache.unpin(config.customer)
             }
             let ring = try PacketRing(namespace: config.namespace, frames: ringFrames, filter: cache?.missFilter)
             return (ring, ports, cache, problem)
@@ -123,7 +124,8 @@ public final class SteeredChain: @unchecked Sendable {
     /// no longer steered, or one that turned the cache off.
     func removeCache() {
         let indexes = ports.map(\.ifindex)
-        _ = try? NetworkNamespace.perform(in: config.namespace) { FlowCache.remove(customer: self.config.customer, interfaces: indexes) }
+        // The namespace may be gone, and the program with it; the pins are the host's.
+        _ = try? NetworkNamespace.perform(in: config.namespace) { FlowCache.detach(interfaces: indexes) }
         FlowCache.unpin(config.customer)
     }
 
@@ -173,7 +175,7 @@ public final class SteeredChain: @unchecked Sendable {
         let cachedNow = flowTotals()
         carriedPaths = config.paths.enumerated().flatMap { (i, link) -> [UInt64] in
             guard let p = before.paths.first(where: { $0.name == link.name }) else { return [0, 0, 0, 0] }
-            let live = (0..<Self.perPath).map { cachedNow.paths.isEmpty ? 0 : cachedNow.paths[i * Self.perPath + $0] }
+            let live = (0..<Self.perPath).map { cachedNow.paths[i * Self.perPath + $0] }
             return zip([p.packets, p.bytes, p.returnPackets, p.returnBytes], live).map { $0 > $1 ? $0 - $1 : 0 }
         }
         carriedDrops = [before.noNeighbour, before.truncated, before.sendFailed]
@@ -244,11 +246,11 @@ public final class SteeredChain: @unchecked Sendable {
         return ChainStats(
             customer: config.customer, digest: broken.load(ordering: .relaxed) ? "broken" : digest,
             interfaces: Dictionary(ports.map { ($0.interface, Int($0.ifindex)) }, uniquingKeysWith: { a, _ in a }),
-            rules: hits.indices.map { i in ChainStats.Rule(name: hits[i].name, hits: hits[i].hits &+ (cached.rules.isEmpty ? 0 : cached.rules[i])) },
+            rules: hits.indices.map { i in ChainStats.Rule(name: hits[i].name, hits: hits[i].hits &+ cached.rules[i]) },
             paths: config.paths.indices.map { p in
                 let c = { (k: Int) in
                     let i = p * Self.perPath + k
-                    return self.carriedPaths[i] &+ self.pathCounters.value(i) &+ (cached.paths.isEmpty ? 0 : cached.paths[i])
+                    return self.carriedPaths[i] &+ self.pathCounters.value(i) &+ cached.paths[i]
                 }
                 return ChainStats.Path(name: config.paths[p].name, packets: c(0), bytes: c(1), returnPackets: c(2), returnBytes: c(3))
             },
