@@ -188,10 +188,8 @@ import VCPETestSupport
         #expect(ping(from: lan, to: "203.0.113.1", count: 1) && ping(from: lan, to: "203.0.113.2", count: 1))
 
         // Two established flows: to .1 on main, to .2 on guest, 4 s each.
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
-        defer { for s in ["a", "b"] { try? FileManager.default.removeItem(atPath: out + s) } }
-        let moving = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "400", "-i", "0.01", "-W", "1", "203.0.113.1"], stdout: out + "a")
-        let staying = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "400", "-i", "0.01", "-W", "1", "203.0.113.2"], stdout: out + "b")
+        let moving = try startPingFlow(from: lan, to: "203.0.113.1", count: 400)
+        let staying = try startPingFlow(from: lan, to: "203.0.113.2", count: 400)
         usleep(1_000_000)
         let before = try Self.cacheStatus(sc)
         // .1 now goes the secure way.
@@ -203,9 +201,9 @@ import VCPETestSupport
         let during = try Self.cacheStatus(sc)
         usleep(1_000_000)
         let end = try SteeringTests.linkCounters(sc, 0)
-        #expect(waitFor(moving) == 0 && waitFor(staying) == 0)
-        for s in ["a", "b"] {
-            let summary = try String(contentsOfFile: out + s, encoding: .utf8)
+        let pings = [moving.finish(), staying.finish()]
+        #expect(pings.allSatisfy { $0.status == 0 })
+        for (_, summary) in pings {
             #expect(summary.contains(" 0% packet loss"), "\(summary)")
         }
         let delta = { (link: String) in (end[link]!.rx - middle[link]!.rx, end[link]!.tx - middle[link]!.tx) }
@@ -226,9 +224,7 @@ import VCPETestSupport
         let (lan, _, _) = try SteeringTests.appliedWithHost(sc)
         #expect(ping(from: lan, to: "203.0.113.1", count: 1))
         let arrived = try Self.countArrivals(sc, "udp dport 20000-29999")
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let established = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "300", "-i", "0.01", "-W", "1", "203.0.113.1"], stdout: out)
+        let established = try startPingFlow(from: lan, to: "203.0.113.1", count: 300)
         usleep(300_000)
         // 10,000 new flows (one datagram each, a port apiece), paced at about 10,000 a second.
         let flood = """
@@ -242,8 +238,8 @@ import VCPETestSupport
                     if delay > 0: time.sleep(delay)
             """
         _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", flood])
-        #expect(waitFor(established) == 0)
-        let summary = try String(contentsOfFile: out, encoding: .utf8)
+        let (status, summary) = established.finish()
+        #expect(status == 0)
         #expect(summary.contains(" 0% packet loss"), "the established flow lost packets: \(summary)")
         usleep(200_000)
         let delivered = try arrived()
@@ -262,9 +258,7 @@ import VCPETestSupport
         #expect(programs.count == 1)
 
         // An established flow while the worker is killed and the supervisor starts another.
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: out) }
-        let flow = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "300", "-i", "0.01", "-W", "1", "203.0.113.1"], stdout: out)
+        let flow = try startPingFlow(from: lan, to: "203.0.113.1", count: 300)
         usleep(500_000)
         let worker = SteeringTests.forwarderPIDs(sc)
         #expect(worker.count == 1)
@@ -272,8 +266,8 @@ import VCPETestSupport
         var restarted: [String] = []
         for _ in 0..<100 where restarted.isEmpty || restarted == worker { restarted = SteeringTests.forwarderPIDs(sc); usleep(50_000) }
         #expect(!restarted.isEmpty && restarted != worker)
-        #expect(waitFor(flow) == 0)
-        let summary = try String(contentsOfFile: out, encoding: .utf8)
+        let (status, summary) = flow.finish()
+        #expect(status == 0)
         #expect(summary.contains(" 0% packet loss"), "cached flows pass while the forwarder restarts: \(summary)")
         // The same program, not a second one; the flows it cached are still counted.
         #expect(try Self.ingressPrograms(sc, lanIf) == programs)

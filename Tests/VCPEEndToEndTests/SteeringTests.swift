@@ -200,9 +200,7 @@ import VCPETestSupport
         // A 4-second transfer on main and a ping flood on guest while the rules change three times.
         let stream = try startStream(from: lan, to: "203.0.113.1", port: 443, bytes: 24 << 20, seconds: 4)
         defer { try? FileManager.default.removeItem(atPath: stream.output) }
-        let pingOut = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: pingOut) }
-        let pinger = try spawn("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-q", "-c", "300", "-i", "0.01", "-W", "1", "203.0.113.2"], stdout: pingOut)
+        let pinger = try startPingFlow(from: lan, to: "203.0.113.2", count: 300)
         let variants = [
             #"{ "name": "web-secure", "priority": 5, "match": { "proto": "tcp", "dport": "8443" }, "path": "secure" },"#,
             #"{ "name": "web-secure", "priority": 5, "match": { "proto": "tcp", "dport": "8443" }, "path": "guest" }, { "name": "dns", "priority": 6, "match": { "proto": "udp", "dport": "53" }, "path": "secure" },"#,
@@ -215,8 +213,8 @@ import VCPETestSupport
         }
         #expect(waitFor(stream.pid) == 0)
         #expect(try String(contentsOfFile: stream.output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "intact")
-        #expect(waitFor(pinger) == 0)
-        let pingSummary = try String(contentsOfFile: pingOut, encoding: .utf8)
+        let (pingStatus, pingSummary) = pinger.finish()
+        #expect(pingStatus == 0)
         #expect(pingSummary.contains(" 0% packet loss"), "pings on an unchanged path lost nothing: \(pingSummary)")
         #expect(Self.forwarderPIDs(sc) == worker, "the rules were swapped, not the process")
         // Counters live on across the swaps: the guest rule counted every ping, old rules or new.

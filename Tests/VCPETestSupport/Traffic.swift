@@ -89,3 +89,22 @@ public func holdConnection(from namespace: String, to host: String, port: Int, d
     waitFor(pid)
     return ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
 }
+
+/// A ping flow (one ICMP identifier: `count` pings `interval` s apart) running in the
+/// background; `finish` waits for it and gives its exit status and summary.
+public struct PingFlow {
+    public let pid: pid_t
+    let output: String
+
+    public func finish() -> (status: Int32, summary: String) {
+        let status = waitFor(pid)
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
+    }
+}
+
+public func startPingFlow(from namespace: String, to host: String, count: Int, interval: String = "0.01") throws -> PingFlow {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ping-\(UUID().uuidString)").path
+    let pid = try spawn("/usr/sbin/ip", ["netns", "exec", namespace, "ping", "-q", "-c", String(count), "-i", interval, "-W", "1", host], stdout: output)
+    return PingFlow(pid: pid, output: output)
+}
