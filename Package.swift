@@ -27,6 +27,9 @@ let package = Package(
             dependencies: ["CSystemShim", .product(name: "SystemPackage", package: "swift-system")]
         ),
 
+        // Service processes as OCI containers: bundles, seccomp, limits, the runtime (runc) as a program.
+        .target(name: "VCPEContainer", dependencies: ["VCPESystem", .product(name: "SystemPackage", package: "swift-system")]),
+
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-genl-3-dev"])]),
         .target(name: "VCPENetlink", dependencies: ["VCPEDescriptor", "VCPESystem", "CNetlink"]),
@@ -34,7 +37,7 @@ let package = Package(
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
         .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem", "CNftnl"]),
         // WireGuard devices: keys (X25519), the UAPI protocol, the wireguard-go daemon.
-        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPENetlink", "CNetlink", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEContainer", "VCPENetlink", "CNetlink", .product(name: "Crypto", package: "swift-crypto"),
                                                    .product(name: "SystemPackage", package: "swift-system")]),
         // Vector kernels of the classifier: SSE4.2/AVX2 (picked at run time), NEON, scalar.
         .target(name: "CClassifier"),
@@ -44,7 +47,7 @@ let package = Package(
         // libbpf loads the flow cache (Sources/BPF, compiled by the BPFObject plugin) and attaches it.
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .plugin(name: "BPFObject", capability: .buildTool()),
-        .target(name: "VCPEDatapath", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEClassifier", "CDatapath", "CLibbpf",
+        .target(name: "VCPEDatapath", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEContainer", "VCPEClassifier", "CDatapath", "CLibbpf",
                                                   .product(name: "SystemPackage", package: "swift-system")],
                 plugins: ["BPFObject"]),
 
@@ -52,14 +55,14 @@ let package = Package(
             name: "VCPEController",
             dependencies: [
                 "VCPEDescriptor", "VCPESystem", "VCPENetlink", "VCPENftables",
-                "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath",
+                "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath", "VCPEContainer",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "vcpe",
             dependencies: [
-                "VCPEController", "VCPEDescriptor", "VCPESystem", "VCPEClassifier", "VCPEDatapath",
+                "VCPEController", "VCPEDescriptor", "VCPESystem", "VCPEClassifier", "VCPEDatapath", "VCPEContainer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,9 +1,20 @@
+import VCPEContainer
 import VCPEDescriptor
 import VCPENftables
 import VCPEWireGuard
 
 /// What a customer's VPN needs besides its descriptor: the private key (nil while planning
 /// a customer that has none yet; apply makes it) and the preshared keys from their files.
+/// A WireGuard device as apply wants it: its configuration and the limits of its daemon's
+/// container (unused by a kernel device).
+public struct WireGuardDevice: Sendable {
+    public var config: DeviceConfig
+    public var limits: ContainerLimits
+
+    /// Names both: a change of either is a change of the device.
+    static func digest(_ configDigest: String, _ limits: ContainerLimits) -> String { configDigest + ", " + limits.description }
+}
+
 public struct VPNSecrets: Sendable {
     public var privateKey: WireGuardKey?
     public var presharedKeys: [String: [UInt8]] = [:]
@@ -15,7 +26,7 @@ extension DesiredState {
     /// NAT and a forward of the listen port make both directions work. Returns the tunnel
     /// endpoint and the namespaces it crosses (their tables must let it through).
     static func addVPN(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets?,
-                       steered: Bool, into s: inout HostState, configs: inout [String: DeviceConfig])
+                       steered: Bool, into s: inout HostState, configs: inout [String: WireGuardDevice])
         -> (tunnel: ServiceTables.Tunnel, crossed: Set<String>)? {
         guard let (service, vpn) = chain.vpn else { return nil }
         let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
@@ -26,6 +37,7 @@ extension DesiredState {
         let out = hops[outIndex]
         let tunnelAddress = transit[out.key]!.network
         let interface = KernelNames.wireguardInterface(customer: chain.customer)
+        let limits = ContainerLimits(memoryBytes: vpn.resources.memoryBytes, pids: vpn.resources.pids)
 
         let device: HostObject
         if let key = secrets?.privateKey {
@@ -34,8 +46,8 @@ extension DesiredState {
                                   keepalive: p.keepalive ?? 0, allowedIPs: p.allowedIPs.map(\.canonical.description))
             })
             device = .wireguard(namespace: ns, interface: interface, listenPort: Int(vpn.listenPort),
-                                publicKey: key.publicKey.base64, digest: config.digest)
-            configs[device.id] = config
+                                publicKey: key.publicKey.base64, digest: WireGuardDevice.digest(config.digest, limits))
+            configs[device.id] = WireGuardDevice(config: config, limits: limits)
         } else {
             device = .wireguard(namespace: ns, interface: interface, listenPort: Int(vpn.listenPort),
                                 publicKey: "(made on first apply)", digest: "new")

@@ -8,8 +8,8 @@ import VCPEWireGuard
 public struct Desired: Sendable {
     public var state: HostState
     public var tables: [String: NftTable]
-    /// WireGuard configurations behind the `.wireguard` objects, by object id.
-    public var wireguard: [String: DeviceConfig] = [:]
+    /// WireGuard devices behind the `.wireguard` objects, by object id.
+    public var wireguard: [String: WireGuardDevice] = [:]
     /// Forwarder configurations behind the `.steering` objects, by object id.
     public var steering: [String: SteeringConfig] = [:]
 
@@ -92,7 +92,7 @@ public enum DesiredState {
                 }
             }
         }
-        var configs: [String: DeviceConfig] = [:]
+        var configs: [String: WireGuardDevice] = [:]
         let vpn = addVPN(chain, topo, transit: transit, secrets: secrets, steered: steered, into: &s, configs: &configs)
         for service in chain.services {
             let ns = KernelNames.namespace(customer: chain.customer, service: service.name)

@@ -140,10 +140,10 @@ public final class Executor {
 
         case .wireguard(let ns, let interface, _, _, _):
             if remove { try wireguard.remove(interface, in: ns); return }
-            guard let config = content.wireguard[action.object.id] else {
+            guard let device = content.wireguard[action.object.id] else {
                 throw StateError("no WireGuard configuration for \(action.object.summary)")
             }
-            try ensureDevice(interface, in: ns, config)
+            try ensureDevice(interface, in: ns, device)
 
         case .nftTable(let ns, let family, let name, _, _):
             guard let f = NftFamily(rawValue: family) else { return }
@@ -174,12 +174,15 @@ extension Executor {
     /// A running device in `ns` with `config`. A live device is changed in place, only
     /// where it differs, so peers whose settings stay keep their sessions; a dead daemon or
     /// a device outside the namespace is replaced by a fresh one.
-    private func ensureDevice(_ interface: String, in ns: String, _ config: DeviceConfig) throws {
+    private func ensureDevice(_ interface: String, in ns: String, _ device: WireGuardDevice) throws {
+        let config = device.config
         var current = try wireguard.state(of: interface, in: ns, configuredEndpoints: config.configuredEndpoints)?.config
         let inNamespace = try route(ns).link(named: interface) != nil
         if current == nil || !inNamespace {
-            try wireguard.create(interface, in: ns)
+            try wireguard.create(interface, in: ns, limits: device.limits)
             current = nil
+        } else {
+            try wireguard.setLimits(interface, device.limits)
         }
         if current != config { try wireguard.configure(interface, in: ns, config, over: current) }
         try route(ns).setLink(interface, up: true)

@@ -12,14 +12,14 @@ public struct KernelObserver: HostObserver {
     /// What should be there: says which veth pairs, sysctls and ports to look for.
     public let desired: HostState
     /// Which WireGuard peers have configured endpoints (the rest are learnt).
-    let wireguardConfigs: [String: DeviceConfig]
+    let wireguardDevices: [String: WireGuardDevice]
     let sockets: SocketCache
     let wireguard: any WireGuardDriver
     let steering: SteeringControl
 
     init(desired: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: SteeringControl) {
         self.desired = desired.state
-        self.wireguardConfigs = desired.wireguard
+        self.wireguardDevices = desired.wireguard
         self.sockets = sockets
         self.wireguard = wireguard
         self.steering = steering
@@ -130,7 +130,9 @@ public struct KernelObserver: HostObserver {
     private func observeWireGuard(_ customer: String, _ snaps: [String: NamespaceSnapshot], _ out: inout HostState) throws {
         let interface = KernelNames.wireguardInterface(customer: customer)
         let wanted = desired.objects.values.first { if case .wireguard = $0 { true } else { false } }
-        let endpoints = wireguardConfigs.values.reduce(into: Set<[UInt8]>()) { $0.formUnion($1.configuredEndpoints) }
+        let endpoints = wireguardDevices.values.reduce(into: Set<[UInt8]>()) { $0.formUnion($1.config.configuredEndpoints) }
+        // A daemon's limits are what its cgroup holds; a kernel device has none to differ.
+        let wantedLimits = wanted.flatMap { wireguardDevices[$0.id]?.limits }
         let holder = snaps.first { $0.value.link(named: interface) != nil }
         let ns = holder?.key ?? wanted?.namespace ?? KernelNames.namespace(customer: customer, service: "?")
         if let state = try wireguard.state(of: interface, in: ns, configuredEndpoints: endpoints) {
@@ -139,8 +141,10 @@ public struct KernelObserver: HostObserver {
                 out.insert(.wireguard(namespace: ns, interface: interface, listenPort: port, publicKey: "?", digest: "not-in-namespace"))
                 return
             }
+            let limits = wireguard.container(of: interface)?.limits ?? wantedLimits
             out.insert(.wireguard(namespace: ns, interface: interface, listenPort: port, publicKey: state.config.privateKey.publicKey.base64,
-                                  digest: state.config.digest + (link.isUp ? "" : " (down)")))
+                                  digest: (limits.map { WireGuardDevice.digest(state.config.digest, $0) } ?? state.config.digest)
+                                      + (link.isUp ? "" : " (down)")))
         } else if wanted != nil, wireguard.processID(of: interface) != nil {
             // Looked for only where a device is wanted: finding a process reads all of /proc.
             out.insert(.wireguard(namespace: ns, interface: interface, listenPort: 0, publicKey: "?", digest: "not-answering"))

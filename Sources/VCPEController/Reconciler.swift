@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VCPEContainer
 import VCPEDatapath
 import VCPEDescriptor
 import VCPENetlink
@@ -18,8 +19,10 @@ public final class Reconciler {
     private let sockets = SocketCache()
     /// Starts removing retired links in the background; nil: `delete` removes them itself.
     public var reapInBackground: (() throws -> Void)?
+    /// Runs service processes as OCI containers; bundles under the state directory.
+    public let containers: ContainerRuntime
     /// Runs the VPN services' WireGuard devices.
-    public let wireguard: any WireGuardDriver = WireGuard.driver()
+    public let wireguard: any WireGuardDriver
     /// The vcpe executable, which runs the forwarder for chains with a classifier.
     public var executable: String?
     public var forwarder: ForwarderProcess { ForwarderProcess(state: store.directory.standardizedFileURL.path, executable: executable) }
@@ -29,6 +32,8 @@ public final class Reconciler {
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
         self.logger = logger
+        containers = ContainerRuntime(bundles: store.directory.standardizedFileURL.path + "/containers")
+        wireguard = WireGuard.driver(containers: containers)
     }
 
     /// The plan `apply` would run now, touching nothing (allocations are not saved).

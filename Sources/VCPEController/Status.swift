@@ -1,4 +1,5 @@
 import Foundation
+import VCPEContainer
 import VCPEDatapath
 import VCPEDescriptor
 import VCPENetlink
@@ -23,6 +24,8 @@ public struct ServiceStatus: Codable, Sendable {
     public var health: String
     /// Services without a process are kernel configuration only.
     public var runtime: String
+    /// The OCI container its process runs in, if it has one.
+    public var container: ContainerInfo?
     public var rules: [RuleCounter]
     public var portForwards: [String]
     /// For a vpn service: its device and peers.
@@ -95,16 +98,21 @@ extension Reconciler {
                     forwards = rt.portForwards.map { "\($0.proto.rawValue) \(chain.wan.address.address):\($0.port) -> \($0.toAddress)" + ($0.toPort.map { ":\($0)" } ?? "") }
                 }
             }
-            var runtime = vpn.map { "\($0.driver)" + ($0.pid.map { " pid \($0)" } ?? ", not running") } ?? "namespace (kernel only)"
+            var runtime = vpn.map { "\($0.driver)" + ($0.pid.map { " pid \($0)" } ?? ", not running") } ?? "namespace only (kernel configuration, no process)"
+            var container = vpn.flatMap { wireguard.container(of: $0.interface) }
             var steering: ChainStats?
             if ns.type == "classifier" {
                 steering = report?.chains.first { $0.customer == customer }
-                runtime = report.map { "forwarder pid \($0.pid)" + (steering == nil ? ", chain not loaded" : "") } ?? "forwarder not running (nothing passes)"
+                container = forwarder.container()
+                // The worker's own pid is 1 in its container; the host's is the container's.
+                let pid = container.map(\.pid).flatMap { $0 > 0 ? $0 : nil } ?? report?.pid
+                runtime = report.map { _ in "forwarder pid \(pid ?? 0)" + (steering == nil ? ", chain not loaded" : "") } ?? "forwarder not running (nothing passes)"
                 if let restarts = forwarder.supervisorRecord()?.restarts, restarts > 0 { runtime += ", \(restarts) restart(s)" }
             }
+            if let c = container { runtime += ", " + c.summary }
             services.append(ServiceStatus(name: ns.service, type: ns.type, namespace: ns.name,
                                           health: !exists ? "missing" : touched.contains(ns.name) ? "drifted" : "ok",
-                                          runtime: runtime, rules: rules, portForwards: forwards, vpn: vpn, steering: steering))
+                                          runtime: runtime, container: container, rules: rules, portForwards: forwards, vpn: vpn, steering: steering))
         }
         var sockets: [String: RouteSocket] = [:]
         func socket(_ ns: String?) -> RouteSocket? {
@@ -185,5 +193,14 @@ extension CustomerStatus {
             out += "  link \(l.key) \(l.upstream) <-> \(l.downstream): \(l.state), rx \(l.rxPackets) pkts/\(l.rxBytes) B, tx \(l.txPackets) pkts/\(l.txBytes) B, drops \(l.drops)\n"
         }
         return out
+    }
+}
+
+extension ContainerInfo {
+    /// "runc container vcpe-wg-x running, 12.1 MiB of memory 128 MiB, 64 pids".
+    var summary: String {
+        var s = "\(runtime) container \(id) \(state)"
+        if let m = memoryBytes { s += String(format: ", %.1f MiB", Double(m) / 1048576) + (limits.map { " of \($0)" } ?? "") }
+        return s
     }
 }

@@ -50,7 +50,7 @@ public final class FlowCache: @unchecked Sendable {
     init(customer: String, interfaces: [Int32], capacity: Int) throws(SystemError) {
         Self.quietLog
         let directory = Self.directory(customer)
-        try Self.mountFilesystem()
+        try Self.ensureFilesystem()
         try Self.makeDirectory(directory)
         var loaded: OpaquePointer?
         do throws(SystemError) {
@@ -190,12 +190,14 @@ public final class FlowCache: @unchecked Sendable {
         return object
     }
 
+    static let filesystem = "/sys/fs/bpf"
+
     /// bpffs is where maps outlive the process; mounted if nobody has.
-    private static func mountFilesystem() throws(SystemError) {
+    static func ensureFilesystem() throws(SystemError) {
         var fs = statfs()
         let bpfMagic: Int = 0xcafe_4a11
-        if statfs("/sys/fs/bpf", &fs) == 0 && Int(fs.f_type) == bpfMagic { return }
-        try syscall("mount bpffs on", "/sys/fs/bpf") { mount("bpf", "/sys/fs/bpf", "bpf", 0, nil) }
+        if statfs(filesystem, &fs) == 0 && Int(fs.f_type) == bpfMagic { return }
+        try syscall("mount bpffs on", filesystem) { mount("bpf", filesystem, "bpf", 0, nil) }
     }
 
     private static func makeDirectory(_ path: String) throws(SystemError) {

@@ -1,6 +1,7 @@
 import CDatapath
 import Synchronization
 import VCPEClassifier
+import VCPEContainer
 import VCPESystem
 
 #if canImport(Glibc)
@@ -21,6 +22,12 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
     public var flowEntries = 16384
     /// Cached flows idle this long are removed.
     public var flowIdleSeconds = 60
+    /// The worker container's memory limit (its heap, rings' bookkeeping, the flow maps it creates).
+    public var memoryBytes: Int64 = 2 << 30
+    /// The worker container's limit on processes and threads.
+    public var pids: Int64 = 256
+
+    public var limits: ContainerLimits { ContainerLimits(memoryBytes: memoryBytes, pids: pids) }
 
     public init() {}
 
@@ -33,6 +40,8 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
         spinMicroseconds = try c.decodeIfPresent(Int.self, forKey: .spinMicroseconds) ?? spinMicroseconds
         flowEntries = try c.decodeIfPresent(Int.self, forKey: .flowEntries) ?? flowEntries
         flowIdleSeconds = try c.decodeIfPresent(Int.self, forKey: .flowIdleSeconds) ?? flowIdleSeconds
+        memoryBytes = try c.decodeIfPresent(Int64.self, forKey: .memoryBytes) ?? memoryBytes
+        pids = try c.decodeIfPresent(Int64.self, forKey: .pids) ?? pids
     }
 }
 

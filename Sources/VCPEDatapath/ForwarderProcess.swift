@@ -1,10 +1,11 @@
 import Foundation
+import VCPEContainer
 import VCPESystem
 
-/// The forwarder as processes: a supervisor that restarts the worker when it dies, and the
-/// worker. Both are `vcpe forwarder ROLE STATE`, found through /proc by that command line.
-/// While no worker runs, the classifier namespaces forward nothing (forwarding is off in
-/// them): the data path fails closed.
+/// The forwarder as processes: a supervisor on the host that restarts the worker when it
+/// dies, and the worker, in an OCI container. Both are `vcpe forwarder ROLE STATE`, found
+/// through /proc by that command line. While no worker runs, the classifier namespaces
+/// forward nothing (forwarding is off in them): the data path fails closed.
 public struct ForwarderProcess: Sendable {
     public let paths: ForwarderPaths
     public let state: String
@@ -16,6 +17,38 @@ public struct ForwarderProcess: Sendable {
         self.executable = executable
         paths = ForwarderPaths(state: state)
     }
+
+    /// Bundles beside the state they serve.
+    public var containers: ContainerRuntime { ContainerRuntime(bundles: state + "/containers") }
+
+    /// One forwarder per state directory, so the id carries a digest of its path.
+    public var containerID: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for b in state.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return "vcpe-forwarder-" + String(h >> 32, radix: 16)
+    }
+
+    /// The worker's container: a network namespace of its own (empty: it reaches chains
+    /// by entering their namespaces), NET_RAW for its packet sockets, NET_ADMIN for tc and
+    /// its links, BPF for the flow cache, SYS_ADMIN for setns into each chain's namespace
+    /// (the one forwarder serves every chain); its state directory writable, namespace
+    /// files and bpffs as the host has them, everything else read-only.
+    func workerSpec(_ executable: String, _ settings: ForwarderSettings) -> ContainerSpec {
+        var spec = ContainerSpec(id: containerID, arguments: [executable, "forwarder", Role.run.rawValue, state],
+                                 capabilities: Self.workerCapabilities, limits: settings.limits)
+        spec.allowedSyscalls = ["setns", "bpf"]
+        spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: true) + [
+            .init(paths.directory, writable: true),
+            .init(NetworkNamespace.runDirectory, followsHost: true),
+            .init(FlowCache.filesystem, writable: true, followsHost: true),
+        ]
+        // Sockets for every chain; a hard limit above the host's own needs a capability it lacks.
+        var limit = rlimit()
+        spec.openFiles = getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Int(min(limit.rlim_max, 1 << 16)) : 1024
+        return spec
+    }
+
+    public static let workerCapabilities = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "BPF"]
 
     public enum Role: String, Sendable { case supervise, run }
 
@@ -38,9 +71,14 @@ public struct ForwarderProcess: Sendable {
     public func ensureRunning(timeout: Duration = .seconds(10)) throws -> ForwarderReport {
         if processes()[.supervise]?.isEmpty ?? true {
             guard let executable else { throw Failure(description: "the forwarder is not running and no vcpe executable is known to start it") }
+            // A missing runtime is said now, not after a timeout.
+            _ = try containers.executable(for: containerID)
             try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
         }
-        return try request("stats", timeout: timeout)
+        do { return try request("stats", timeout: timeout) } catch {
+            let log = (try? String(contentsOfFile: paths.log, encoding: .utf8))?.split(separator: "\n").last.map { "; its log ends: \($0)" } ?? ""
+            throw Failure(description: "\(error)\(log)")
+        }
     }
 
     /// Sends a request, retrying while the worker is (re)starting.
@@ -73,13 +111,17 @@ public struct ForwarderProcess: Sendable {
         return try? JSONDecoder().decode(SupervisorRecord.self, from: data)
     }
 
-    /// Stops the supervisor first (so nothing restarts), then the worker.
+    /// Stops the supervisor first (so nothing restarts), then the worker and its container.
     public func stop() {
         let running = processes()
         for pid in running[.supervise] ?? [] { ProcessTable.terminate(pid) }
         for pid in running[.run] ?? [] { ProcessTable.terminate(pid) }
+        _ = try? containers.remove(containerID)
         unlink(paths.socket)
     }
+
+    /// The worker's container, as its runtime and cgroup report it.
+    public func container() -> ContainerInfo? { containers.info(containerID) }
 
     /// The supervisor's loop: runs the worker, restarts it when it ends (waiting longer after
     /// each quick failure), and ends when no chain is left to steer.
@@ -89,11 +131,21 @@ public struct ForwarderProcess: Sendable {
         unlink(paths.supervisor)
         var backoff = Duration.milliseconds(100)
         while true {
-            if (try? paths.configs())?.isEmpty ?? true { exit(0) }
+            if (try? paths.configs())?.isEmpty ?? true {
+                _ = try? containers.remove(containerID)
+                exit(0)
+            }
             let log = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
             let started = ContinuousClock.now
-            guard let pid = try? spawnChild(executable, ["forwarder", Role.run.rawValue, state], stderr: log >= 0 ? log : nil) else {
-                if log >= 0 { close(log) }
+            let pid: pid_t
+            do {
+                try FlowCache.ensureFilesystem()
+                pid = try containers.startAttached(workerSpec(executable, try paths.loadSettings()), log: log >= 0 ? log : nil)
+            } catch {
+                if log >= 0 {
+                    _ = "vcpe forwarder supervise: \(error)\n".withCString { write(log, $0, strlen($0)) }
+                    close(log)
+                }
                 sleep(1)
                 continue
             }

@@ -1,3 +1,4 @@
+import VCPEContainer
 import VCPESystem
 
 #if canImport(Glibc)
@@ -11,8 +12,9 @@ public protocol WireGuardDriver: Sendable {
     var name: String { get }
     /// The device and its state, or nil when there is none (or its daemon is dead).
     func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState?
-    /// Makes a fresh device in `namespace` (whatever stale one there is goes first).
-    func create(_ interface: String, in namespace: String) throws
+    /// Makes a fresh device in `namespace` (whatever stale one there is goes first); a
+    /// daemon behind it runs in a container held to `limits`.
+    func create(_ interface: String, in namespace: String, limits: ContainerLimits) throws
     /// Sends what turns `current` into `wanted`.
     func configure(_ interface: String, in namespace: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws
     /// Removes the device; fine when it is not there. nil `namespace`: wherever it runs (a
@@ -23,15 +25,19 @@ public protocol WireGuardDriver: Sendable {
     func removeAll(_ interfaces: [String]) throws -> [String]
     /// The process behind the device, if it has one.
     func processID(of interface: String) -> pid_t?
+    /// The container the device's process runs in; nil for a kernel device.
+    func container(of interface: String) -> ContainerInfo?
+    /// Sets a running daemon's container limits (nothing for a kernel device).
+    func setLimits(_ interface: String, _ limits: ContainerLimits) throws
 }
 
 public enum WireGuard {
     /// The kernel module when the kernel has it (asked through generic netlink, which
-    /// loads the module if it can), wireguard-go otherwise. `VCPE_WIREGUARD=userspace`
-    /// forces wireguard-go.
-    public static func driver() -> any WireGuardDriver {
+    /// loads the module if it can), wireguard-go in containers of `containers` otherwise.
+    /// `VCPE_WIREGUARD=userspace` forces wireguard-go.
+    public static func driver(containers: ContainerRuntime) -> any WireGuardDriver {
         if getenv("VCPE_WIREGUARD").map({ String(cString: $0) }) != "userspace", KernelDriver.isAvailable { return KernelDriver() }
-        return UserspaceDriver()
+        return UserspaceDriver(containers: containers)
     }
 
     public struct Failure: Error, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import CNetlink
+import VCPEContainer
 import VCPENetlink
 import VCPESystem
 
@@ -23,6 +24,8 @@ public struct KernelDriver: WireGuardDriver {
     }
 
     public func processID(of interface: String) -> pid_t? { nil }
+    public func container(of interface: String) -> ContainerInfo? { nil }
+    public func setLimits(_ interface: String, _ limits: ContainerLimits) throws {}
 
     public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
         guard NetworkNamespace.exists(namespace),
@@ -32,7 +35,7 @@ public struct KernelDriver: WireGuardDriver {
         return KernelMessages.parseDevice(replies, configuredEndpoints: configuredEndpoints)
     }
 
-    public func create(_ interface: String, in namespace: String) throws {
+    public func create(_ interface: String, in namespace: String, limits: ContainerLimits) throws {
         let route = try RouteSocket(namespace: namespace)
         try route.removeLink(interface)
         try route.addLink(interface, kind: "wireguard")

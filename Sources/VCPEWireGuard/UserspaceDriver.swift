@@ -1,22 +1,23 @@
+import Foundation
 import SystemPackage
+import VCPEContainer
 import VCPESystem
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// wireguard-go: one daemon per device, started inside the service's namespace, spoken to
-/// on /var/run/wireguard/IFACE.sock. That directory is shared by every namespace, so
-/// interface names must be unique on the host (vcpe's carry the customer).
+/// wireguard-go: one daemon per device, each in its own OCI container that joins the
+/// service's namespace, spoken to on /var/run/wireguard/IFACE.sock. That directory is
+/// shared by every namespace, so interface names must be unique on the host (vcpe's carry
+/// the customer).
 public struct UserspaceDriver: WireGuardDriver {
     public static let socketDirectory = "/var/run/wireguard"
     public static let program = "wireguard-go"
     public var name: String { "wireguard-go (userspace)" }
     let executable: String
+    let containers: ContainerRuntime
 
     /// `executable`, else `$VCPE_WIREGUARD_GO`, else wireguard-go from the usual places.
-    public init(executable: String? = nil) {
+    public init(executable: String? = nil, containers: ContainerRuntime) {
         self.executable = executable ?? getenv("VCPE_WIREGUARD_GO").map { String(cString: $0) } ?? Self.findExecutable()
+        self.containers = containers
     }
 
     static func findExecutable() -> String {
@@ -27,9 +28,17 @@ public struct UserspaceDriver: WireGuardDriver {
     }
 
     public static func socketPath(_ interface: String) -> String { "\(socketDirectory)/\(interface).sock" }
+    public static func containerID(_ interface: String) -> String { "vcpe-\(interface)" }
 
     public func processID(of interface: String) -> pid_t? {
         ProcessTable.find(program: Self.program, lastArgument: interface).first
+    }
+
+    public func container(of interface: String) -> ContainerInfo? { containers.info(Self.containerID(interface)) }
+
+    public func setLimits(_ interface: String, _ limits: ContainerLimits) throws {
+        guard let c = container(of: interface), c.state == "running", c.limits != limits else { return }
+        try containers.update(c.id, limits)
     }
 
     public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
@@ -50,22 +59,40 @@ public struct UserspaceDriver: WireGuardDriver {
         return try s.read(until: "\n\n")
     }
 
-    public func create(_ interface: String, in namespace: String) throws {
+    /// The daemon's container: the service's namespace, its own PID, mount, UTS and IPC
+    /// namespaces, NET_ADMIN alone (it makes a TUN device and sets it up), /dev/net/tun,
+    /// the socket directory writable, everything else read-only.
+    func spec(_ interface: String, in namespace: String, limits: ContainerLimits) -> ContainerSpec {
+        var spec = ContainerSpec(id: Self.containerID(interface), arguments: [executable, interface], capabilities: ["NET_ADMIN"], limits: limits)
+        // In the foreground the daemon is the container's process; the argument list stays
+        // `wireguard-go IFACE`, which is how it is found.
+        spec.environment = ["WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error"]
+        spec.networkNamespace = NetworkNamespace.path(namespace)
+        spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: false) + [.init(Self.socketDirectory, writable: true)]
+        spec.devices = [.tun]
+        return spec
+    }
+
+    public func create(_ interface: String, in namespace: String, limits: ContainerLimits) throws {
         try remove(interface, in: nil)
         guard access(executable, X_OK) == 0 else {
             throw WireGuard.Failure(interface: interface, message: "\(executable) not found (Debian: apt-get install wireguard-go)")
         }
-        // Without -f wireguard-go makes the device and the socket, hands them to a
-        // background copy of itself and exits: status 0 means the device is ready.
-        let r = try runProgram(executable, [interface], namespace: namespace)
-        guard r.status == 0 else {
-            let why = r.stderr.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-                .last { !$0.isEmpty && !$0.hasPrefix("│") && !$0.hasPrefix("┌") && !$0.hasPrefix("└") } ?? "no message"
-            throw WireGuard.Failure(interface: interface, message: "wireguard-go exited \(r.status): \(why)")
+        try FileManager.default.createDirectory(atPath: Self.socketDirectory, withIntermediateDirectories: true)
+        let id = Self.containerID(interface)
+        do { try containers.start(spec(interface, in: namespace, limits: limits)) } catch {
+            throw WireGuard.Failure(interface: interface, message: "\(error)")
         }
-        guard access(Self.socketPath(interface), F_OK) == 0 else {
-            throw WireGuard.Failure(interface: interface, message: "wireguard-go started but made no socket at \(Self.socketPath(interface))")
+        // The socket is the daemon's word that the device is ready.
+        for _ in 0..<500 {
+            if access(Self.socketPath(interface), F_OK) == 0 { return }
+            guard containers.info(id)?.state == "running" else { break }
+            usleep(10_000)
         }
+        let why = (try? String(contentsOfFile: "\(containers.bundles)/\(id)/container.log", encoding: .utf8))
+            .flatMap { $0.split(separator: "\n").last.map(String.init) } ?? "no message"
+        _ = try? remove(interface, in: nil)
+        throw WireGuard.Failure(interface: interface, message: "wireguard-go made no socket at \(Self.socketPath(interface)): \(why)")
     }
 
     public func configure(_ interface: String, in namespace: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws {
@@ -86,13 +113,18 @@ public struct UserspaceDriver: WireGuardDriver {
         return try interfaces.filter { try stop($0, running[$0] ?? []) }
     }
 
+    /// The container first (its runtime kills the daemon), then any daemon outside one.
     private func stop(_ interface: String, _ pids: [pid_t]) throws -> Bool {
-        for pid in pids where !ProcessTable.terminate(pid) {
+        let hadContainer: Bool
+        do { hadContainer = try containers.remove(Self.containerID(interface)) } catch {
+            throw WireGuard.Failure(interface: interface, message: "\(error)")
+        }
+        for pid in pids where ProcessTable.isAlive(pid) && !ProcessTable.terminate(pid) {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go pid \(pid) did not stop")
         }
         // A daemon killed hard leaves its socket file.
         if unlink(Self.socketPath(interface)) == 0 { return true }
         if errno != ENOENT { throw SystemError("unlink", Self.socketPath(interface), Errno(rawValue: errno)) }
-        return !pids.isEmpty
+        return hadContainer || !pids.isEmpty
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VCPEDatapath
+import VCPEDescriptor
 import VCPESystem
 
 /// The forwarder that steers chains with a classifier: `apply` starts it; `configure`
@@ -25,6 +26,8 @@ struct ForwarderCommand: ParsableCommand {
         @Option(help: "Microseconds to keep polling after the last packet before sleeping.") var spin: Int?
         @Option(help: "Flows each steered chain's kernel flow cache holds (least recently used go first).") var flowEntries: Int?
         @Option(help: "Seconds after which an idle cached flow is removed.") var flowIdle: Int?
+        @Option(help: "Memory limit of the forwarder's container, e.g. 512MiB or 2GiB.") var memory: String?
+        @Option(help: "Limit on the forwarder container's processes and threads.") var pids: Int?
 
         func validate() throws {
             if busyPoll != nil && sleepWhenIdle { throw ValidationError("--busy-poll and --sleep-when-idle exclude each other") }
@@ -36,6 +39,10 @@ struct ForwarderCommand: ParsableCommand {
             // The kernel's hash maps take up to 2^28 buckets; the flag does not second-guess it.
             if let f = flowEntries, !(16...(1 << 30)).contains(f) { throw ValidationError("--flow-entries is 16-1073741824") }
             if let i = flowIdle, !(1...86_400).contains(i) { throw ValidationError("--flow-idle is 1-86400 seconds") }
+            if let m = memory, Resources.parseMemory(m).map({ (64 << 20)...(1 << 40) ~= $0 }) != true {
+                throw ValidationError("--memory is a size like 512MiB or 2GiB, 64MiB-1024GiB; got \(m)")
+            }
+            if let p = pids, !(16...65_536).contains(p) { throw ValidationError("--pids is 16-65536") }
         }
 
         func run() throws {
@@ -48,6 +55,8 @@ struct ForwarderCommand: ParsableCommand {
             if let s = spin { settings.spinMicroseconds = s }
             if let f = flowEntries { settings.flowEntries = f }
             if let i = flowIdle { settings.flowIdleSeconds = i }
+            if let m = memory.flatMap(Resources.parseMemory) { settings.memoryBytes = m }
+            if let p = pids { settings.pids = Int64(p) }
             try FileManager.default.createDirectory(atPath: process.paths.directory, withIntermediateDirectories: true)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
@@ -56,7 +65,8 @@ struct ForwarderCommand: ParsableCommand {
             let workers = process.processes()[.run] ?? []
             for pid in workers { ProcessTable.terminate(pid) }
             print("forwarder: " + (settings.busyPoll ? "busy-polling on CPU \(settings.cpu ?? 0)" : "sleeping when idle after \(settings.spinMicroseconds) µs")
-                  + ", \(settings.ringFrames) frames per ring, \(settings.flowEntries) cached flows per chain (idle \(settings.flowIdleSeconds) s)" + (workers.isEmpty ? "" : "; restarted"))
+                  + ", \(settings.ringFrames) frames per ring, \(settings.flowEntries) cached flows per chain (idle \(settings.flowIdleSeconds) s)"
+                  + ", container \(settings.limits)" + (workers.isEmpty ? "" : "; restarted"))
         }
     }
 
@@ -74,6 +84,9 @@ struct ForwarderCommand: ParsableCommand {
         @Argument(help: "The state directory.") var state: String
 
         func run() throws {
+            // As a container's first process it gets no default action for SIGTERM: stop
+            // on it as any process would.
+            signal(SIGTERM) { _ in _exit(0) }
             do {
                 try ForwarderService(paths: ForwarderPaths(state: state)).run()
             } catch {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VCPEContainer
 import VCPEController
 import VCPEDescriptor
 import VCPESystem
@@ -9,9 +10,14 @@ struct StateOptions: ParsableArguments {
     @Option(name: .long, help: "Where vcpe keeps its state (default: $VCPE_STATE_DIR or /var/lib/vcpe).")
     var stateDir: String = ProcessInfo.processInfo.environment["VCPE_STATE_DIR"] ?? StateStore.defaultDirectory
 
+    @Option(name: .long, help: "The OCI runtime that runs service processes: a name on PATH or a path, e.g. runc, crun, runsc (default: $VCPE_OCI_RUNTIME or runc).")
+    var runtime: String?
+
     /// The store, locked against other vcpe processes for as long as it lives.
     func lockedReconciler() throws -> Reconciler {
         try requireRoot()
+        // Read by the container runtime here and by the forwarder's supervisor, which inherits it.
+        if let runtime { setenv(ContainerRuntime.environmentKey, runtime, 1) }
         let store = try StateStore(directory: stateDir)
         try store.lock { printError("vcpe: waiting for another vcpe process to finish") }
         var logger = Logger(label: "vcpe")

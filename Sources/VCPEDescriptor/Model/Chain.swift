@@ -63,6 +63,31 @@ public struct Service: Sendable, Hashable, Codable {
     }
 }
 
+/// What a service's process may use: its container's cgroup limits.
+public struct Resources: Sendable, Hashable, Codable {
+    public var memoryBytes: Int64
+    public var pids: Int64
+
+    public init(memoryBytes: Int64, pids: Int64) {
+        self.memoryBytes = memoryBytes
+        self.pids = pids
+    }
+
+    /// wireguard-go uses 10-20 MiB and a dozen threads.
+    public static let vpnDefault = Resources(memoryBytes: 128 << 20, pids: 64)
+    public static let memoryRange: ClosedRange<Int64> = (16 << 20)...(64 << 30)
+    public static let pidsRange: ClosedRange<Int64> = 8...65536
+
+    /// "64MiB", "2GiB": a whole number of MiB or GiB, in bytes; nil otherwise.
+    public static func parseMemory(_ text: String) -> Int64? {
+        for (unit, shift) in [("MiB", 20), ("GiB", 30)] where text.hasSuffix(unit) {
+            guard let n = Int64(text.dropLast(unit.count)), n > 0, n <= Int64.max >> (shift + 1) else { return nil }
+            return n << shift
+        }
+        return nil
+    }
+}
+
 public enum Zone: String, Sendable, Hashable, Codable, CaseIterable { case lan, wan }
 public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable { case accept, drop, reject }
 public enum IPProtocolMatch: String, Sendable, Hashable, Codable, CaseIterable {
@@ -121,6 +146,8 @@ public struct VPN: Sendable, Hashable, Codable {
     public var address: IPPrefix
     public var listenPort: UInt16
     public var peers: [Peer]
+    /// The limits of the container its daemon runs in.
+    public var resources = Resources.vpnDefault
 
     public struct Peer: Sendable, Hashable, Codable {
         public var name: String

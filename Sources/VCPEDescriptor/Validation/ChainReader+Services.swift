@@ -9,13 +9,13 @@ extension ChainReader {
                 sv.error("\"\(name)\" is reserved for vcpe's own use; choose another service name")
                 continue
             }
-            guard let o = sv.object(keys: ["type", "default", "rules", "nat", "portForwards", "wireguard", "description"]) else { continue }
+            guard let o = sv.object(keys: ["type", "default", "rules", "nat", "portForwards", "wireguard", "resources", "description"]) else { continue }
             _ = o["description"]?.string()
             guard let type = o.required("type", "\"firewall\", \"router\" or \"vpn\"")?.string() else { continue }
             let allowed: [String: [String]] = [
                 "firewall": ["type", "default", "rules", "description"],
                 "router": ["type", "nat", "portForwards", "description"],
-                "vpn": ["type", "wireguard", "description"],
+                "vpn": ["type", "wireguard", "resources", "description"],
             ]
             guard let keys = allowed[type] else {
                 o["type"]!.error("expected \"firewall\", \"router\" or \"vpn\", got \"\(type)\"\(suggestion(for: type, among: ["firewall", "router", "vpn"]))")
@@ -190,8 +190,36 @@ extension ChainReader {
             let at = ObjectReader.member(item, "allowedIPs") ?? item
             for a in p.allowedIPs { claimed.append((a, "peer \"\(p.name)\"'s allowed IPs", at, true)) }
         }
-        guard ok, let addr, let port else { return nil }
-        return VPN(address: addr, listenPort: UInt16(port), peers: peers.map(\.peer))
+        let resources = o["resources"].map(readResources) ?? Resources.vpnDefault
+        guard ok, let addr, let port, let resources else { return nil }
+        return VPN(address: addr, listenPort: UInt16(port), peers: peers.map(\.peer), resources: resources)
+    }
+
+    /// `{"memory": "64MiB", "pids": 32}`: either may be left out (the default stays).
+    func readResources(_ v: Value) -> Resources? {
+        guard let o = v.object(keys: ["memory", "pids"]) else { return nil }
+        var r = Resources.vpnDefault
+        var ok = true
+        if let mv = o["memory"] {
+            if let text = mv.string("a size like \"64MiB\" or \"1GiB\"") {
+                if let bytes = Resources.parseMemory(text) {
+                    r.memoryBytes = bytes
+                    if !Resources.memoryRange.contains(bytes) {
+                        mv.error("expected a memory limit from 16MiB to 64GiB, got \"\(text)\"")
+                        ok = false
+                    }
+                } else {
+                    mv.error("expected a size like \"64MiB\" or \"1GiB\" (a whole number, then MiB or GiB), got \"\(text)\"")
+                    ok = false
+                }
+            } else { ok = false }
+        }
+        if let pv = o["pids"] {
+            if let n = pv.integer(in: Int(Resources.pidsRange.lowerBound)...Int(Resources.pidsRange.upperBound), "a process and thread limit") {
+                r.pids = Int64(n)
+            } else { ok = false }
+        }
+        return ok ? r : nil
     }
 
     func readPeer(_ v: Value) -> VPN.Peer? {

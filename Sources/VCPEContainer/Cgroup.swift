@@ -1,0 +1,40 @@
+import Foundation
+
+/// A process's memory and pid limits and memory use, read from its cgroups (v1 controllers
+/// where mounted, else the unified v2 hierarchy): what the kernel enforces, whichever
+/// runtime set it.
+enum Cgroup {
+    static let root = "/sys/fs/cgroup"
+
+    static func memoryUsage(of pid: Int32) -> Int64? {
+        guard let (v1, dir) = directory(of: pid, controller: "memory") else { return nil }
+        return number(dir + (v1 ? "/memory.usage_in_bytes" : "/memory.current"))
+    }
+
+    static func limits(of pid: Int32) -> ContainerLimits? {
+        guard let (v1, memDir) = directory(of: pid, controller: "memory"), let (_, pidsDir) = directory(of: pid, controller: "pids"),
+              let memory = number(memDir + (v1 ? "/memory.limit_in_bytes" : "/memory.max")),
+              let pids = number(pidsDir + "/pids.max") else { return nil }
+        return ContainerLimits(memoryBytes: memory, pids: pids)
+    }
+
+    /// The controller's directory for the process, and whether it is a v1 hierarchy.
+    private static func directory(of pid: Int32, controller: String) -> (Bool, String)? {
+        guard pid > 0, let text = readProcFile("/proc/\(pid)/cgroup") else { return nil }
+        var unified: String?
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            if parts[1].split(separator: ",").contains(Substring(controller)) { return (true, "\(root)/\(controller)\(parts[2])") }
+            if parts[0] == "0" && parts[1].isEmpty { unified = String(parts[2]) }
+        }
+        guard let unified, FileManager.default.fileExists(atPath: "\(root)/cgroup.controllers") else { return nil }
+        return (false, root + unified)
+    }
+
+    /// A cgroup file's number; "max" (v2's no limit) is Int64.max.
+    private static func number(_ path: String) -> Int64? {
+        guard let s = readProcFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines) else { return nil }
+        return s == "max" ? Int64.max : Int64(s)
+    }
+}

@@ -1,0 +1,141 @@
+import Foundation
+import SystemPackage
+import VCPESystem
+
+/// An OCI runtime (runc by default; crun, runsc or Kata's runtime by name or path) run as
+/// a program, the way runtimes are meant to be used. Bundles live under `bundles`, one
+/// directory per container id, so what vcpe started can always be found and removed.
+public struct ContainerRuntime: Sendable {
+    /// Environment variable that names the runtime when no option does.
+    public static let environmentKey = "VCPE_OCI_RUNTIME"
+    public static let defaultName = "runc"
+
+    /// As configured: a name looked up on PATH, or a path.
+    public let name: String
+    public let bundles: String
+
+    /// `name`, else `$VCPE_OCI_RUNTIME`, else runc.
+    public init(name: String? = nil, bundles: String) {
+        self.name = name ?? ProcessInfo.processInfo.environment[Self.environmentKey].flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultName
+        self.bundles = bundles
+    }
+
+    /// The runtime's executable, or an error that says what to install.
+    public func executable(for id: String) throws(ContainerError) -> String {
+        if name.contains("/") {
+            guard access(name, X_OK) == 0 else { throw ContainerError(id, "OCI runtime \(name) is not an executable file") }
+            return name
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        let dirs = path.split(separator: ":").map(String.init) + ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+        for dir in dirs where access("\(dir)/\(name)", X_OK) == 0 { return "\(dir)/\(name)" }
+        throw ContainerError(id, "OCI runtime \"\(name)\" not found on PATH" + (name == Self.defaultName ? " (Debian: apt-get install runc)" : "")
+                                 + "; choose one with --runtime or $\(Self.environmentKey)")
+    }
+
+    func bundle(_ id: String) -> OCIBundle { OCIBundle(directory: "\(bundles)/\(id)") }
+
+    /// Starts the container in the background and returns once its process runs. A
+    /// container of the same id goes first. On failure nothing of it is left.
+    @discardableResult
+    public func start(_ spec: ContainerSpec) throws -> ContainerInfo {
+        let runtime = try prepare(spec)
+        let b = bundle(spec.id)
+        let log = open(b.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw SystemError("open", b.log, Errno(rawValue: errno)) }
+        let status: Int32
+        do {
+            // Detached: the runtime hands its standard streams to the process, so stderr is
+            // a file (a pipe would stay open for the container's whole life).
+            let pid = try spawnChild(runtime, ["run", "--detach", "--bundle", b.directory, spec.id], stderr: log)
+            close(log)
+            status = waitForExit(pid)
+        } catch {
+            close(log)
+            _ = try? remove(spec.id)
+            throw error
+        }
+        if status == 0, let info = info(spec.id), info.state == "running" { return info }
+        let why = b.lastLogLine ?? "no message"
+        _ = try? remove(spec.id)
+        throw ContainerError(spec.id, "\(runtime) run " + (status == 0 ? "started nothing that runs" : "exited \(status)") + ": \(why)")
+    }
+
+    /// Starts the container in the foreground: returns the runtime's pid, which ends when
+    /// the container's process does (the caller waits for it). stderr goes to `log`.
+    public func startAttached(_ spec: ContainerSpec, log: Int32?) throws -> pid_t {
+        let runtime = try prepare(spec)
+        return try spawnChild(runtime, ["run", "--bundle", bundle(spec.id).directory, spec.id], stderr: log)
+    }
+
+    /// Removes what an earlier container of this id left, then writes its bundle.
+    private func prepare(_ spec: ContainerSpec) throws -> String {
+        let runtime = try executable(for: spec.id)
+        try remove(spec.id)
+        try FileManager.default.createDirectory(atPath: bundles, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try bundle(spec.id).write(spec, runtime: runtime)
+        return runtime
+    }
+
+    /// The container as its runtime sees it, with its cgroup's figures; nil when it has no
+    /// bundle here or its runtime does not know it.
+    public func info(_ id: String) -> ContainerInfo? {
+        let b = bundle(id)
+        guard let runtime = b.recordedRuntime,
+              let r = try? runProgram(runtime, ["state", id], captureOutput: true), r.status == 0,
+              let state = try? JSONDecoder().decode(RuntimeState.self, from: Data(r.stdout.utf8)) else { return nil }
+        let live = state.status == "running" || state.status == "paused"
+        return ContainerInfo(id: id, runtime: URL(fileURLWithPath: runtime).lastPathComponent, state: state.status,
+                             pid: live ? state.pid : 0, bundle: state.bundle ?? b.directory,
+                             memoryBytes: live ? Cgroup.memoryUsage(of: state.pid) : nil, limits: live ? Cgroup.limits(of: state.pid) : nil)
+    }
+
+    /// Changes a running container's limits in place.
+    public func update(_ id: String, _ limits: ContainerLimits) throws {
+        let runtime = try bundle(id).recordedRuntime ?? executable(for: id)
+        let r = try runProgram(runtime, ["update", "--memory", "\(limits.memoryBytes)", "--pids-limit", "\(limits.pids)", id])
+        guard r.status == 0 else { throw ContainerError(id, "\(runtime) update exited \(r.status): \(Self.lastLine(r.stderr))") }
+    }
+
+    /// Kills and deletes the container and removes its bundle; fine when neither is there.
+    /// True if there was something to remove.
+    @discardableResult
+    public func remove(_ id: String) throws -> Bool {
+        let b = bundle(id)
+        // Only containers with a bundle here are vcpe's: no runtime call for the many
+        // services that never had one (delete stays fast).
+        guard FileManager.default.fileExists(atPath: b.directory) else { return false }
+        if let runtime = b.recordedRuntime {
+            // A runtime that never knew the id (its start failed) may say so: only a
+            // container that is still there after the delete is an error.
+            let r = try runProgram(runtime, ["delete", "--force", id])
+            if r.status != 0, (try? runProgram(runtime, ["state", id]))?.status == 0 {
+                throw ContainerError(id, "\(runtime) delete exited \(r.status): \(Self.lastLine(r.stderr))")
+            }
+        }
+        try FileManager.default.removeItem(atPath: b.directory)
+        return true
+    }
+
+    /// Ids of the containers whose bundles are here.
+    public func bundledIDs() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: bundles)) ?? []).sorted()
+    }
+
+    private struct RuntimeState: Decodable {
+        var id: String
+        var pid: Int32
+        var status: String
+        var bundle: String?
+    }
+
+    private func waitForExit(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    }
+
+    static func lastLine(_ text: String) -> String {
+        text.split(separator: "\n").last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? "no message"
+    }
+}
