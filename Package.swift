@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
         .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPEDatapath", "VCPEClassifier", "VCPEDescriptor", "CDatapath"]),
-        .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPEWireGuard", "VCPENetlink", "VCPETestSupport"]),
+        .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPEWireGuard", "VCPEContainer", "VCPENetlink", "VCPETestSupport"]),
         .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
     ],
     swiftLanguageModes: [.v6]

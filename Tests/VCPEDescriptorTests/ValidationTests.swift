@@ -88,6 +88,37 @@ import Testing
         }
     }
 
+    /// A vpn service's container limits: units, ranges, and only where a process runs.
+    @Test func resourcesOfAVPNService() throws {
+        func vpn(_ resources: String) -> String {
+            chainText(services: """
+                { "vpn": { "type": "vpn", "resources": \(resources), "wireguard": { "address": "10.99.0.2/32", "listenPort": 51820, "peers": [
+                    { "name": "hq", "publicKey": "8QGZ+4NRWk6WInN1JEfGBFZhzq205CfY3G5HLS3fRkw=", "allowedIPs": ["10.0.0.0/8"] } ] } },
+                  "rt": { "type": "router" } }
+                """, paths: #"{ "a": ["vpn", "rt"] }"#)
+        }
+        let chain = try #require(ChainDecoder.validate(vpn(#"{ "memory": "96MiB", "pids": 40 }"#)).chain)
+        guard case .vpn(let v) = chain.service(named: "vpn")?.kind else { Issue.record("vpn"); return }
+        #expect(v.resources == Resources(memoryBytes: 96 << 20, pids: 40))
+        guard case .vpn(let d) = ChainDecoder.validate(vpn(#"{ "pids": 20 }"#)).chain?.service(named: "vpn")?.kind else { Issue.record("vpn"); return }
+        #expect(d.resources == Resources(memoryBytes: Resources.vpnDefault.memoryBytes, pids: 20))
+        for (resources, pointer, fragment) in [
+            (#"{ "memory": "64MB" }"#, "/services/vpn/resources/memory", "then MiB or GiB"),
+            (#"{ "memory": 67108864 }"#, "/services/vpn/resources/memory", "a size like"),
+            (#"{ "memory": "8MiB" }"#, "/services/vpn/resources/memory", "from 16MiB to 64GiB"),
+            (#"{ "memory": "65GiB" }"#, "/services/vpn/resources/memory", "from 16MiB to 64GiB"),
+            (#"{ "memory": "99999999999999999GiB" }"#, "/services/vpn/resources/memory", "then MiB or GiB"),
+            (#"{ "pids": 2 }"#, "/services/vpn/resources/pids", "out of range 8-65536"),
+            (#"{ "cpu": 1 }"#, "/services/vpn/resources/cpu", "expected"),
+        ] {
+            let errs = errors(vpn(resources))
+            #expect(errs.contains { $0.hasPrefix(pointer + " ") && $0.contains(fragment) }, "wanted \(pointer) ~ \(fragment), got \(errs)")
+        }
+        // A firewall is kernel configuration: no process to limit.
+        let fw = errors(chainText(services: #"{ "fw": { "type": "firewall", "resources": { "pids": 10 } }, "rt": { "type": "router" } }"#))
+        #expect(fw.contains { $0.hasPrefix("/services/fw/resources ") && $0.contains("does not belong to a firewall") }, "\(fw)")
+    }
+
     @Test func allErrorsOfAFileAreReportedTogether() {
         let text = chainText(lan: #"{ "subnet": "192.168.1.7/24", "gateway": "192.168.1.1", "x": 1 }"#,
                              wan: #"{ "address": "203.0.113.10/24", "gateway": "203.0.114.1", "segment": "wan0" }"#,

@@ -8,7 +8,8 @@ import VCPETestSupport
 @Suite(.serialized) struct VPNTests {
     /// Site n (1 or 2): LAN 192.168.3n.0/24 behind fw -> vpn -> rt, WAN 203.0.113.3n; its
     /// peer is the other site.
-    static func site(_ sc: Scenario, _ n: Int, attach: String, peerKey: String, psk: String? = nil, reachOut: Bool = true) -> String {
+    static func site(_ sc: Scenario, _ n: Int, attach: String, peerKey: String, psk: String? = nil, reachOut: Bool = true,
+                     resources: String? = nil) -> String {
         let me = 30 + n, other = n == 1 ? 32 : 31
         let reach = reachOut ? "\"endpoint\": \"203.0.113.\(other):51820\", \"keepalive\": 25, " : ""
         return """
@@ -21,7 +22,7 @@ import VCPETestSupport
             "fw": { "type": "firewall", "default": "drop", "rules": [
               { "name": "lan-out", "action": "accept", "from": "lan" },
               { "name": "site-in", "action": "accept", "from": "wan", "src": "192.168.\(other).0/24" } ] },
-            "vpn": { "type": "vpn", "wireguard": { "address": "10.99.0.\(me)/32", "listenPort": 51820,
+            "vpn": { "type": "vpn", \(resources.map { "\"resources\": \($0), " } ?? "")"wireguard": { "address": "10.99.0.\(me)/32", "listenPort": 51820,
               "peers": [ { "name": "site\(3 - n)", "publicKey": "\(peerKey)", \(reach)
                            "allowedIPs": ["192.168.\(other).0/24", "10.99.0.\(other)/32"]\(psk.map { ", \"presharedKeyFile\": \"\($0)\"" } ?? "") } ] } },
             "rt": { "type": "router", "nat": "masquerade" }

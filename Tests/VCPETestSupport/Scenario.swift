@@ -81,6 +81,8 @@ public final class Scenario: @unchecked Sendable {
         #expect(daemons.isEmpty, "WireGuard daemons left: \(daemons)")
         let forwarders = (try? sh("/usr/bin/pgrep", ["-a", "-f", "vcpe forwarder .* \(stateDir)$"])) ?? ""
         #expect(forwarders.isEmpty, "forwarder processes left: \(forwarders)")
+        let containers = runcContainers().filter { ($0["bundle"] as? String)?.hasPrefix(stateDir + "/") == true }
+        #expect(containers.isEmpty, "containers left: \(containers)")
         let pins = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/bpf/vcpe")) ?? []).filter { $0.hasPrefix(fx.tag) }
         #expect(pins.isEmpty, "flow cache maps left pinned: \(pins)")
         fx.cleanup()
@@ -88,6 +90,12 @@ public final class Scenario: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: stateDir)
         for f in files { try? FileManager.default.removeItem(at: f) }
     }
+}
+
+/// `runc list` as JSON (the runtime's own view of what runs).
+public func runcContainers() -> [[String: Any]] {
+    guard let out = try? sh("/usr/sbin/runc", ["list", "--format", "json"]) else { return [] }
+    return (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [[String: Any]] ?? []
 }
 
 /// The built `vcpe` binary beside the test bundle.

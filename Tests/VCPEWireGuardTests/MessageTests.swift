@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import VCPENetlink
 import VCPETestSupport
+import VCPEContainer
 import VCPEWireGuard
 
 /// The two ways of configuring a device (the kernel's generic netlink messages, wireguard-go's
@@ -115,6 +116,6 @@ import VCPEWireGuard
     @Test func theDriverFollowsTheKernel() throws {
         let kernelHasIt = try sh("/usr/sbin/genl", ["ctrl", "list"]).contains("Name: wireguard")
         #expect(KernelDriver.isAvailable == kernelHasIt)
-        #expect(WireGuard.driver().name == (kernelHasIt ? "kernel (generic netlink)" : "wireguard-go (userspace)"))
+        #expect(WireGuard.driver(containers: ContainerRuntime(bundles: "/nonexistent")).name == (kernelHasIt ? "kernel (generic netlink)" : "wireguard-go (userspace)"))
     }
 }
