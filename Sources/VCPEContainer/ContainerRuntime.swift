@@ -105,7 +105,8 @@ public struct ContainerRuntime: Sendable {
         // Only containers with a bundle here are vcpe's: no runtime call for the many
         // services that never had one (delete stays fast).
         guard FileManager.default.fileExists(atPath: b.directory) else { return false }
-        if let runtime = b.recordedRuntime {
+        // A runtime uninstalled since cannot be asked; the caller stops what still runs.
+        if let runtime = b.recordedRuntime, access(runtime, X_OK) == 0 {
             // A runtime that never knew the id (its start failed) may say so: only a
             // container that is still there after the delete is an error.
             let r = try runProgram(runtime, ["delete", "--force", id])
