@@ -1,7 +1,9 @@
 // The flow cache in front of the forwarder, loaded once per classifier namespace.
 // flow_cache: tc (clsact) ingress on the LAN and path links; a cached flow is rewritten and
 // redirected (or dropped) in the kernel; anything else goes on (to the nft netdev drop for
-// transit, to the stack for ARP and the namespace's own addresses).
+// transit, to the stack for ARP and the namespace's own addresses). Every link is a veth
+// whose peer is in another namespace (or on the host), so the redirect goes straight to the
+// peer's ingress (bpf_redirect_peer): no veth transmit, no backlog queue, no second softirq.
 // flow_miss: the forwarder's packet socket filter; the tap sees every frame before tc runs,
 // so it keeps only what the cache will not take: userspace sees misses alone.
 #include <linux/bpf.h>
@@ -78,7 +80,7 @@ int flow_cache(struct __sk_buff *skb) {
     __u32 out = v->ifindex;
     if (!out) return TC_ACT_SHOT;
     __builtin_memcpy(h->eth.h_dest, v->macs, 12);
-    return bpf_redirect(out, 0);
+    return bpf_redirect_peer(out, 0);
 }
 
 SEC("socket")
