@@ -94,7 +94,7 @@ public struct ContainerRuntime: Sendable {
     public func update(_ id: String, _ limits: ContainerLimits) throws {
         let runtime = try bundle(id).recordedRuntime ?? executable(for: id)
         let r = try runProgram(runtime, ["update", "--memory", "\(limits.memoryBytes)", "--pids-limit", "\(limits.pids)", id])
-        guard r.status == 0 else { throw ContainerError(id, "\(runtime) update exited \(r.status): \(Self.lastLine(r.stderr))") }
+        guard r.status == 0 else { throw ContainerError(id, "\(runtime) update exited \(r.status): \(lastLine(r.stderr) ?? "no message")") }
     }
 
     /// Kills and deletes the container and removes its bundle; fine when neither is there.
@@ -111,17 +111,15 @@ public struct ContainerRuntime: Sendable {
             // container that is still there after the delete is an error.
             let r = try runProgram(runtime, ["delete", "--force", id])
             if r.status != 0, (try? runProgram(runtime, ["state", id]))?.status == 0 {
-                throw ContainerError(id, "\(runtime) delete exited \(r.status): \(Self.lastLine(r.stderr))")
+                throw ContainerError(id, "\(runtime) delete exited \(r.status): \(lastLine(r.stderr) ?? "no message")")
             }
         }
         try FileManager.default.removeItem(atPath: b.directory)
         return true
     }
 
-    /// Ids of the containers whose bundles are here.
-    public func bundledIDs() -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: bundles)) ?? []).sorted()
-    }
+    /// The last line the runtime or the container's process wrote to its log, if any.
+    public func lastLogLine(of id: String) -> String? { bundle(id).lastLogLine }
 
     private struct RuntimeState: Decodable {
         var id: String
@@ -135,8 +133,9 @@ public struct ContainerRuntime: Sendable {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
     }
+}
 
-    static func lastLine(_ text: String) -> String {
-        text.split(separator: "\n").last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? "no message"
-    }
+/// The last line with something on it: what a program said last, for error messages.
+func lastLine(_ text: String) -> String? {
+    text.split(separator: "\n").last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init)
 }

@@ -37,7 +37,6 @@ struct OCIBundle {
 
     /// The last line the runtime or the process wrote, for error messages.
     var lastLogLine: String? {
-        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return nil }
-        return text.split(separator: "\n").last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init)
+        (try? String(contentsOfFile: log, encoding: .utf8)).flatMap(lastLine)
     }
 }

@@ -89,8 +89,7 @@ public struct UserspaceDriver: WireGuardDriver {
             guard containers.info(id)?.state == "running" else { break }
             usleep(10_000)
         }
-        let why = (try? String(contentsOfFile: "\(containers.bundles)/\(id)/container.log", encoding: .utf8))
-            .flatMap { $0.split(separator: "\n").last.map(String.init) } ?? "no message"
+        let why = containers.lastLogLine(of: id) ?? "no message"
         _ = try? remove(interface, in: nil)
         throw WireGuard.Failure(interface: interface, message: "wireguard-go made no socket at \(Self.socketPath(interface)): \(why)")
     }
