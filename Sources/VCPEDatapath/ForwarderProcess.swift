@@ -69,15 +69,25 @@ public struct ForwarderProcess: Sendable {
 
     /// Starts the supervisor unless one runs, and waits until the worker answers.
     public func ensureRunning(timeout: Duration = .seconds(10)) throws -> ForwarderReport {
+        let log = { (try? String(contentsOfFile: paths.log, encoding: .utf8))?.split(separator: "\n").last.map { "; its log ends: \($0)" } ?? "" }
         if processes()[.supervise]?.isEmpty ?? true {
             guard let executable else { throw Failure(description: "the forwarder is not running and no vcpe executable is known to start it") }
             // A missing runtime is said now, not after a timeout.
             _ = try containers.executable(for: containerID)
+            let started = Date()
             try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
+            // A worker that ends before it answers (a runtime that refuses the container,
+            // say) is said at once too: the supervisor records every end.
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let answer = try? request("stats", timeout: .milliseconds(200)) { return answer }
+                if let r = supervisorRecord(), r.lastExitAt >= started {
+                    throw Failure(description: "the forwarder ended as it started (\(r.lastExit))\(log())")
+                }
+            }
         }
         do { return try request("stats", timeout: timeout) } catch {
-            let log = (try? String(contentsOfFile: paths.log, encoding: .utf8))?.split(separator: "\n").last.map { "; its log ends: \($0)" } ?? ""
-            throw Failure(description: "\(error)\(log)")
+            throw Failure(description: "\(error)\(log())")
         }
     }
 

@@ -165,7 +165,6 @@ import VCPETestSupport
         for (runtime, expected) in [("/nonexistent/runc", "OCI runtime /nonexistent/runc is not an executable file"),
                                     (refusing, "refusing-runtime: will not run")] {
             for (n, file) in [(1, vpnFile), (0, steered)] {
-                if n == 0 && runtime == refusing { continue }  // the forwarder's runtime is checked before it starts
                 let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["VCPE_WIREGUARD=userspace", vcpeBinary.path, "apply", file,
                                                                       "--state-dir", sc.stateDir, "--runtime", runtime])
                 #expect(r.status == 1)
