@@ -71,7 +71,9 @@ public struct ContainerRuntime: Sendable {
     /// Removes what an earlier container of this id left, then writes its bundle.
     private func prepare(_ spec: ContainerSpec) throws -> String {
         let runtime = try executable(for: spec.id)
-        try remove(spec.id)
+        // The runtime may know the id though its bundle is gone (removed by hand, or a crash
+        // between the two): it would refuse to run another container of that id.
+        try remove(spec.id, unbundled: true)
         try FileManager.default.createDirectory(atPath: bundles, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try bundle(spec.id).write(spec, runtime: runtime)
         return runtime
@@ -98,13 +100,16 @@ public struct ContainerRuntime: Sendable {
     }
 
     /// Kills and deletes the container and removes its bundle; fine when neither is there.
-    /// True if there was something to remove.
+    /// True if there was something to remove. Without a bundle the runtime is asked only
+    /// when `unbundled` says a container may still run (its process was seen): the many
+    /// services that never had one cost no runtime call.
     @discardableResult
-    public func remove(_ id: String) throws -> Bool {
+    public func remove(_ id: String, unbundled: Bool = false) throws -> Bool {
         let b = bundle(id)
-        // Only containers with a bundle here are vcpe's: no runtime call for the many
-        // services that never had one (delete stays fast).
-        guard FileManager.default.fileExists(atPath: b.directory) else { return false }
+        guard FileManager.default.fileExists(atPath: b.directory) else {
+            if unbundled, let runtime = try? executable(for: id) { _ = try runProgram(runtime, ["delete", "--force", id]) }
+            return false
+        }
         // A runtime uninstalled since cannot be asked; the caller stops what still runs.
         if let runtime = b.recordedRuntime, access(runtime, X_OK) == 0 {
             // A runtime that never knew the id (its start failed) may say so: only a

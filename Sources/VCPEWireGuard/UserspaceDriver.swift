@@ -115,7 +115,7 @@ public struct UserspaceDriver: WireGuardDriver {
     /// The container first (its runtime kills the daemon), then any daemon outside one.
     private func stop(_ interface: String, _ pids: [pid_t]) throws -> Bool {
         let hadContainer: Bool
-        do { hadContainer = try containers.remove(Self.containerID(interface)) } catch {
+        do { hadContainer = try containers.remove(Self.containerID(interface), unbundled: !pids.isEmpty) } catch {
             throw WireGuard.Failure(interface: interface, message: "\(error)")
         }
         for pid in pids where ProcessTable.isAlive(pid) && !ProcessTable.terminate(pid) {

@@ -105,7 +105,8 @@ import VCPETestSupport
         #expect(VPNTests.wireguardPIDs(sc, 1) == pids)
         #expect(ping(from: s.lan1, to: "192.168.32.10"))
 
-        // Delete: no container, no bundle.
+        // A bundle removed by hand under the running container: delete still takes the container.
+        try FileManager.default.removeItem(atPath: sc.stateDir + "/containers/\(id)")
         try sc.vcpe(["delete", sc.customer(1)])
         #expect(Self.container(id) == nil)
         #expect(!FileManager.default.fileExists(atPath: sc.stateDir + "/containers/\(id)"))
