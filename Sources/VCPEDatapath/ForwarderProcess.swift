@@ -126,7 +126,7 @@ public struct ForwarderProcess: Sendable {
         let running = processes()
         for pid in running[.supervise] ?? [] { ProcessTable.terminate(pid) }
         for pid in running[.run] ?? [] { ProcessTable.terminate(pid) }
-        _ = try? containers.remove(containerID)
+        _ = try? containers.remove(containerID, unbundled: !(running[.run] ?? []).isEmpty)
         unlink(paths.socket)
     }
 
