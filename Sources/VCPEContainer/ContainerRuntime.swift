@@ -49,7 +49,7 @@ public struct ContainerRuntime: Sendable {
             // a file (a pipe would stay open for the container's whole life).
             let pid = try spawnChild(runtime, ["run", "--detach", "--bundle", b.directory, spec.id], stderr: log)
             close(log)
-            status = waitForExit(pid)
+            status = try waitForExit(pid, runtime)
         } catch {
             close(log)
             _ = try? remove(spec.id)
@@ -133,11 +133,6 @@ public struct ContainerRuntime: Sendable {
         var bundle: String?
     }
 
-    private func waitForExit(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-    }
 }
 
 /// The last line with something on it: what a program said last, for error messages.

@@ -52,10 +52,15 @@ public func runProgram(_ path: String, _ arguments: [String], namespace: String?
     // stdout first: a program's output fits the pipe less often than its errors do.
     let stdout = captureOutput ? try readAll(FileDescriptor(rawValue: out[0]), limit: 16 << 20) : []
     let stderr = try readAll(errReader, limit: 64 << 10)
-    var status: Int32 = 0
-    try syscall("waitpid", path) { waitpid(pid, &status, 0) }
-    let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    let code = try waitForExit(pid, path)
     return ProgramResult(status: code, stderr: String(decoding: stderr, as: UTF8.self), stdout: String(decoding: stdout, as: UTF8.self))
+}
+
+/// Waits for a child to end: its exit code, or 128 + the signal that ended it.
+public func waitForExit(_ pid: pid_t, _ program: String) throws(SystemError) -> Int32 {
+    var status: Int32 = 0
+    try syscall("waitpid", program) { waitpid(pid, &status, 0) }
+    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
 
 /// Reads to end of file, keeping at most `limit` bytes.
