@@ -12,9 +12,20 @@ enum Cgroup {
     }
 
     static func limits(of pid: Int32) -> ContainerLimits? {
-        guard let (v1, memDir) = directory(of: pid, controller: "memory"), let (_, pidsDir) = directory(of: pid, controller: "pids"),
-              let memory = number(memDir + (v1 ? "/memory.limit_in_bytes" : "/memory.max")),
-              let pids = number(pidsDir + "/pids.max") else { return nil }
+        guard let (v1, memDir) = directory(of: pid, controller: "memory"), let (_, pidsDir) = directory(of: pid, controller: "pids") else { return nil }
+        return limits(memoryFile: memDir + (v1 ? "/memory.limit_in_bytes" : "/memory.max"), pidsFile: pidsDir + "/pids.max")
+    }
+
+    /// The limits of a cgroup by its path (the bundle's cgroupsPath), without asking the
+    /// runtime or finding the process: what apply compares, for every VPN customer.
+    static func limits(ofGroup group: String) -> ContainerLimits? {
+        let v1 = "\(root)/memory\(group)/memory.limit_in_bytes"
+        if FileManager.default.fileExists(atPath: v1) { return limits(memoryFile: v1, pidsFile: "\(root)/pids\(group)/pids.max") }
+        return limits(memoryFile: "\(root)\(group)/memory.max", pidsFile: "\(root)\(group)/pids.max")
+    }
+
+    private static func limits(memoryFile: String, pidsFile: String) -> ContainerLimits? {
+        guard let memory = number(memoryFile), let pids = number(pidsFile) else { return nil }
         return ContainerLimits(memoryBytes: memory, pids: pids)
     }
 

@@ -92,6 +92,9 @@ public struct ContainerRuntime: Sendable {
                              memoryBytes: live ? Cgroup.memoryUsage(of: state.pid) : nil, limits: live ? Cgroup.limits(of: state.pid) : nil)
     }
 
+    /// The limits in force for a running container, read from its cgroup (no runtime call).
+    public func limits(_ id: String) -> ContainerLimits? { Cgroup.limits(ofGroup: OCIBundle.cgroupsPath(id)) }
+
     /// Changes a running container's limits in place.
     public func update(_ id: String, _ limits: ContainerLimits) throws {
         let runtime = try bundle(id).recordedRuntime ?? executable(for: id)

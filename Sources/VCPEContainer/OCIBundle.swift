@@ -4,6 +4,8 @@ import Foundation
 /// host's /usr, the runtime that runs it, and the log of its standard error.
 struct OCIBundle {
     static let rootfsName = "rootfs"
+    /// Where the runtime puts the container's cgroups, in each hierarchy.
+    static func cgroupsPath(_ id: String) -> String { "/vcpe/" + id }
     let directory: String
 
     var configPath: String { directory + "/config.json" }
@@ -26,7 +28,7 @@ struct OCIBundle {
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(OCIConfig(spec, cgroupsPath: "/vcpe/" + spec.id)).write(to: URL(fileURLWithPath: configPath))
+        try encoder.encode(OCIConfig(spec, cgroupsPath: Self.cgroupsPath(spec.id))).write(to: URL(fileURLWithPath: configPath))
         try Data(runtime.utf8).write(to: URL(fileURLWithPath: runtimeRecord))
     }
 

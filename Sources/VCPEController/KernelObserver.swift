@@ -141,7 +141,7 @@ public struct KernelObserver: HostObserver {
                 out.insert(.wireguard(namespace: ns, interface: interface, listenPort: port, publicKey: "?", digest: "not-in-namespace"))
                 return
             }
-            let limits = wireguard.container(of: interface)?.limits ?? wantedLimits
+            let limits = wireguard.limits(of: interface) ?? wantedLimits
             out.insert(.wireguard(namespace: ns, interface: interface, listenPort: port, publicKey: state.config.privateKey.publicKey.base64,
                                   digest: (limits.map { WireGuardDevice.digest(state.config.digest, $0) } ?? state.config.digest)
                                       + (link.isUp ? "" : " (down)")))

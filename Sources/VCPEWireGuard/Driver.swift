@@ -27,6 +27,8 @@ public protocol WireGuardDriver: Sendable {
     func processID(of interface: String) -> pid_t?
     /// The container the device's process runs in; nil for a kernel device.
     func container(of interface: String) -> ContainerInfo?
+    /// The limits in force on the device's process; nil for a kernel device.
+    func limits(of interface: String) -> ContainerLimits?
     /// Sets a running daemon's container limits (nothing for a kernel device).
     func setLimits(_ interface: String, _ limits: ContainerLimits) throws
 }

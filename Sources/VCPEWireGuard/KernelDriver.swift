@@ -25,6 +25,7 @@ public struct KernelDriver: WireGuardDriver {
 
     public func processID(of interface: String) -> pid_t? { nil }
     public func container(of interface: String) -> ContainerInfo? { nil }
+    public func limits(of interface: String) -> ContainerLimits? { nil }
     public func setLimits(_ interface: String, _ limits: ContainerLimits) throws {}
 
     public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {

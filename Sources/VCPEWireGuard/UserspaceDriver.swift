@@ -35,10 +35,11 @@ public struct UserspaceDriver: WireGuardDriver {
     }
 
     public func container(of interface: String) -> ContainerInfo? { containers.info(Self.containerID(interface)) }
+    public func limits(of interface: String) -> ContainerLimits? { containers.limits(Self.containerID(interface)) }
 
     public func setLimits(_ interface: String, _ limits: ContainerLimits) throws {
-        guard let c = container(of: interface), c.state == "running", c.limits != limits else { return }
-        try containers.update(c.id, limits)
+        guard let current = self.limits(of: interface), current != limits else { return }
+        try containers.update(Self.containerID(interface), limits)
     }
 
     public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
