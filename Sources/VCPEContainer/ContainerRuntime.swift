@@ -113,8 +113,10 @@ public struct ContainerRuntime: Sendable {
             if unbundled, let runtime = try? executable(for: id) { _ = try runProgram(runtime, ["delete", "--force", id]) }
             return false
         }
-        // A runtime uninstalled since cannot be asked; the caller stops what still runs.
-        if let runtime = b.recordedRuntime, access(runtime, X_OK) == 0 {
+        // A runtime uninstalled since cannot be asked: the configured one may share its
+        // state (a wrapper around it); else the caller stops what still runs.
+        let candidates = [b.recordedRuntime, try? executable(for: id)].compactMap { $0 }
+        if let runtime = candidates.first(where: { access($0, X_OK) == 0 }) {
             // A runtime that never knew the id (its start failed) may say so: only a
             // container that is still there after the delete is an error.
             let r = try runProgram(runtime, ["delete", "--force", id])

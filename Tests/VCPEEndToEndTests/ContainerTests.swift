@@ -177,8 +177,21 @@ import VCPETestSupport
                 #expect(!runcContainers().contains { ($0["bundle"] as? String)?.hasPrefix(sc.stateDir) == true })
             }
         }
-        // The same descriptor with the default runtime works.
-        try sc.vcpe(["apply", vpnFile])
-        #expect(Self.container("vcpe-wg-\(sc.customer(1))")?["status"] as? String == "running")
+        // Another runtime by path (here a wrapper around runc, as crun or runsc would be
+        // named): the daemon and the forwarder run under it, and status says which.
+        let wrapper = sc.stateDir + "-wrapped-runc"
+        try "#!/bin/sh\nexec /usr/sbin/runc \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper, 0o755)
+        defer { try? FileManager.default.removeItem(atPath: wrapper) }
+        for (n, file, service) in [(1, vpnFile, "vpn"), (0, steered, "classifier")] {
+            let r = try run(URL(fileURLWithPath: "/usr/bin/env"), ["VCPE_WIREGUARD=userspace", vcpeBinary.path, "apply", file,
+                                                                  "--state-dir", sc.stateDir, "--runtime", wrapper])
+            #expect(r.status == 0, "\(r.stderr)")
+            let shown = try Self.statusContainer(sc, n, service: service)
+            #expect(shown["runtime"] as? String == URL(fileURLWithPath: wrapper).lastPathComponent && shown["state"] as? String == "running", "\(shown)")
+        }
+        // Delete with the runtime that made them.
+        try sc.vcpe(["delete", sc.customer(0), sc.customer(1)])
+        #expect(!runcContainers().contains { ($0["bundle"] as? String)?.hasPrefix(sc.stateDir) == true })
     }
 }
