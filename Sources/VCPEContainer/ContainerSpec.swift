@@ -61,7 +61,7 @@ public struct ContainerLimits: Sendable, Hashable, Codable, CustomStringConverti
 
     public var description: String { "memory \(ContainerLimits.format(bytes: memoryBytes)), \(pids) pids" }
 
-    /// Bytes in the largest binary unit that divides them (the descriptor's form).
+    /// Bytes in the largest binary unit that divides them ("128 MiB").
     public static func format(bytes: Int64) -> String {
         for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] where bytes % (1 << shift) == 0 && bytes >= 1 << shift {
             return "\(bytes >> shift) \(unit)"

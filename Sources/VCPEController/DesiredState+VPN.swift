@@ -3,8 +3,6 @@ import VCPEDescriptor
 import VCPENftables
 import VCPEWireGuard
 
-/// What a customer's VPN needs besides its descriptor: the private key (nil while planning
-/// a customer that has none yet; apply makes it) and the preshared keys from their files.
 /// A WireGuard device as apply wants it: its configuration and the limits of its daemon's
 /// container (unused by a kernel device).
 public struct WireGuardDevice: Sendable {
@@ -15,6 +13,8 @@ public struct WireGuardDevice: Sendable {
     static func digest(_ configDigest: String, _ limits: ContainerLimits) -> String { configDigest + ", " + limits.description }
 }
 
+/// What a customer's VPN needs besides its descriptor: the private key (nil while planning
+/// a customer that has none yet; apply makes it) and the preshared keys from their files.
 public struct VPNSecrets: Sendable {
     public var privateKey: WireGuardKey?
     public var presharedKeys: [String: [UInt8]] = [:]
