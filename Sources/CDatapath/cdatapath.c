@@ -15,21 +15,16 @@ int vc_sendmmsg(int fd, struct vc_mmsghdr *messages, unsigned int count, int fla
 
 int vc_errno(void) { return errno; }
 
-int vc_interface(const char *name, int *index, uint8_t mac[6]) {
+int vc_interface(int fd, const char *name, int *index, uint8_t mac[6]) {
     struct ifreq req;
     memset(&req, 0, sizeof req);
     strncpy(req.ifr_name, name, IFNAMSIZ - 1);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
     int rc = ioctl(fd, SIOCGIFINDEX, &req);
     if (rc == 0) {
         *index = req.ifr_ifindex;
         rc = ioctl(fd, SIOCGIFHWADDR, &req);
         if (rc == 0) memcpy(mac, req.ifr_hwaddr.sa_data, 6);
     }
-    int saved = errno;
-    close(fd);
-    errno = saved;
     return rc;
 }
 

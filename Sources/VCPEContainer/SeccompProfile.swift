@@ -1,7 +1,7 @@
 /// The seccomp filter of every vcpe container: everything a network daemon uses is allowed;
 /// what changes the host or escapes the container (modules, mounts, namespaces, keys,
 /// tracing, clocks, swap, reboot) fails with EPERM. A service that needs one of them (the
-/// forwarder enters chains' namespaces and loads eBPF) names it and gets only that one back.
+/// forwarder updates its eBPF flow map) names it and gets only that one back.
 enum SeccompProfile {
     static let refused: [String] = [
         "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module", "finit_module",

@@ -21,9 +21,10 @@ public final class FlowCache: @unchecked Sendable {
     static let priority: UInt32 = 1
 
     let flows: Int32
-    /// The socket filter program for the chain's ring.
+    /// The socket filter program for the chain's ring (-1 in a cache adopted by its map).
     let missFilter: Int32
-    private let object: OpaquePointer
+    /// nil in a cache adopted by its map: only the map's descriptor is held.
+    private let object: OpaquePointer?
     /// The options of the forwarding thread's batch installs, made once (libbpf wants them
     /// in zeroed memory, see `withOptions`): nothing is allocated per batch.
     private let installOptions: UnsafeMutablePointer<bpf_map_batch_opts>
@@ -65,12 +66,7 @@ public final class FlowCache: @unchecked Sendable {
         self.object = object
         flows = bpf_map__fd(bpf_object__find_map_by_name(object, "flows"))
         missFilter = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_miss"))
-        installOptions = withOptions({ (_: UnsafeMutablePointer<bpf_map_batch_opts>) in }) { options in
-            let kept = UnsafeMutablePointer<bpf_map_batch_opts>.allocate(capacity: 1)
-            UnsafeMutableRawPointer(kept).copyMemory(from: options, byteCount: MemoryLayout<bpf_map_batch_opts>.stride)
-            kept.pointee.elem_flags = UInt64(BPF_ANY)
-            return kept
-        }
+        installOptions = Self.makeInstallOptions()
         // A throw from here on runs deinit, which closes the object.
         let program = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_cache"))
         let mine = try Self.identity(program: program)
@@ -95,6 +91,24 @@ public final class FlowCache: @unchecked Sendable {
         }
     }
 
+    /// The cache of a map another process loaded and attached (it passed the descriptor):
+    /// the forwarder installs, reads and sweeps flows with nothing but the map.
+    init(adopting flows: Int32) {
+        object = nil
+        self.flows = flows
+        missFilter = -1
+        installOptions = Self.makeInstallOptions()
+    }
+
+    private static func makeInstallOptions() -> UnsafeMutablePointer<bpf_map_batch_opts> {
+        withOptions({ (_: UnsafeMutablePointer<bpf_map_batch_opts>) in }) { options in
+            let kept = UnsafeMutablePointer<bpf_map_batch_opts>.allocate(capacity: 1)
+            UnsafeMutableRawPointer(kept).copyMemory(from: options, byteCount: MemoryLayout<bpf_map_batch_opts>.stride)
+            kept.pointee.elem_flags = UInt64(BPF_ANY)
+            return kept
+        }
+    }
+
     deinit {
         close()
         installOptions.deallocate()
@@ -104,7 +118,7 @@ public final class FlowCache: @unchecked Sendable {
     func close() {
         guard !closed else { return }
         closed = true
-        bpf_object__close(object)
+        if let object { bpf_object__close(object) } else { Glibc.close(flows) }
     }
 
     /// Takes any program off `interfaces`, with the clsact qdisc vcpe put there. Inside the

@@ -28,18 +28,19 @@ public struct ForwarderProcess: Sendable {
         return "vcpe-forwarder-" + String(h >> 32, radix: 16)
     }
 
-    /// The worker's container: a network namespace of its own (empty: it reaches chains
-    /// by entering their namespaces), NET_RAW for its packet sockets, NET_ADMIN for tc and
-    /// its links, BPF for the flow cache, SYS_ADMIN for setns into each chain's namespace
-    /// (the one forwarder serves every chain); its state directory writable, namespace
-    /// files and bpffs as the host has them, everything else read-only.
+    /// The worker's container: a network namespace of its own (empty), and no capability
+    /// at all: the supervisor's broker makes each chain's sockets inside the chain's
+    /// namespace and loads and attaches its flow cache, and the worker only uses what it is
+    /// handed (packet sockets, the flow map). Its state directory and bpffs (to unpin a
+    /// chain's map) are writable, everything else read-only; seccomp lets `bpf` through for
+    /// the map's updates and lookups.
     func workerSpec(_ executable: String, _ settings: ForwarderSettings) -> ContainerSpec {
         var spec = ContainerSpec(id: containerID, arguments: [executable, "forwarder", Role.run.rawValue, state],
                                  capabilities: Self.workerCapabilities, limits: settings.limits)
-        spec.allowedSyscalls = ["setns", "bpf"]
+        spec.allowedSyscalls = ["bpf"]
+        spec.environment = ["\(NamespaceAccess.environmentKey)=\(paths.broker)"]
         spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: true) + [
             .init(paths.directory, writable: true),
-            .init(NetworkNamespace.runDirectory, followsHost: true),
             .init(FlowCache.filesystem, writable: true, followsHost: true),
         ]
         // Sockets for every chain; a hard limit above the host's own needs a capability it lacks.
@@ -48,7 +49,7 @@ public struct ForwarderProcess: Sendable {
         return spec
     }
 
-    public static let workerCapabilities = ["NET_ADMIN", "NET_RAW", "SYS_ADMIN", "BPF"]
+    public static let workerCapabilities: [String] = []
 
     public enum Role: String, Sendable { case supervise, run }
 
@@ -140,6 +141,11 @@ public struct ForwarderProcess: Sendable {
         var restarts = 0
         unlink(paths.supervisor)
         var backoff = Duration.milliseconds(100)
+        // The worker's way into chains' namespaces, for as long as this process runs.
+        let broker = NamespaceBroker(paths: paths)
+        let brokerThread = Thread { _ = try? broker.serve() }
+        brokerThread.name = "namespace broker"
+        brokerThread.start()
         while true {
             if (try? paths.configs())?.isEmpty ?? true {
                 _ = try? containers.remove(containerID)

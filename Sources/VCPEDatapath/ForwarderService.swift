@@ -16,6 +16,8 @@ public struct ForwarderPaths: Sendable {
     public var socket: String { directory + "/control.sock" }
     public var log: String { directory + "/forwarder.log" }
     public var supervisor: String { directory + "/supervisor.json" }
+    /// Where the supervisor makes namespace sockets for a forwarder in a container.
+    public var broker: String { directory + "/broker.sock" }
 
     /// Every customer's configuration.
     public func configs() throws -> [SteeringConfig] {
@@ -51,6 +53,9 @@ public final class ForwarderService: @unchecked Sendable {
     private let lock = NSLock()
     private var running: [String: SteeredChain] = [:]
     private var failed: [String: String] = [:]
+
+    /// Chains' namespaces, entered here or through the supervisor's broker.
+    let access = NamespaceAccess.current
 
     public init(paths: ForwarderPaths) throws {
         self.paths = paths
@@ -119,10 +124,10 @@ public final class ForwarderService: @unchecked Sendable {
             }
             next[config.customer] = current
         }
-        let frames = forwarder.settings.ringFrames, entries = forwarder.settings.flowEntries
+        let frames = forwarder.settings.ringFrames, entries = forwarder.settings.flowEntries, access = access
         var replacing: [(new: SteeredChain, old: SteeredChain)] = []
         let fresh = changed
-        let opened = (try? inParallel(fresh.count) { i in Result { try SteeredChain(fresh[i], ringFrames: frames, flowEntries: entries) } }) ?? []
+        let opened = (try? inParallel(fresh.count) { i in Result { try SteeredChain(fresh[i], ringFrames: frames, flowEntries: entries, access: access) } }) ?? []
         for (config, result) in zip(fresh, opened) {
             switch result {
             case .success(let chain):

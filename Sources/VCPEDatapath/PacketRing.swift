@@ -29,17 +29,17 @@ public final class PacketRing: @unchecked Sendable {
     /// Where the kernel puts the frame's sockaddr_ll: after the aligned tpacket2_hdr.
     static let addressOffset = (MemoryLayout<tpacket2_hdr>.size + 15) & ~15
 
-    /// `frames` is rounded up to a multiple of 2; the ring holds frames × 64 KiB of kernel memory.
-    /// `filter`, an eBPF socket filter program, decides which frames the ring gets at all.
-    public init(namespace: String, frames: Int, filter: Int32? = nil) throws(SystemError) {
+    /// Frames in a ring asked for `frames`: whole 128 KiB blocks of two.
+    static func frameCount(_ frames: Int) -> Int { max(1, (frames + 1) / 2) * (blockBytes / frameBytes) }
+
+    /// The ring's socket, set up and bound: made inside the namespace (the socket stays of
+    /// it), mapped by whoever holds it. `frames` is rounded up to a multiple of 2; the ring
+    /// holds frames × 64 KiB of kernel memory. `filter`, an eBPF socket filter program,
+    /// decides which frames the ring gets at all.
+    static func openSocket(namespace: String, frames: Int, filter: Int32? = nil) throws(SystemError) -> Int32 {
         // Protocol 0 until bound: nothing lands in the ring before it is set up.
         let fd = try syscall("socket AF_PACKET", namespace) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        self.fd = fd
-        let frameSize = Self.frameBytes
-        self.frameSize = frameSize
-        let blocks = max(1, (frames + 1) / 2)
-        let frameCount = blocks * (Self.blockBytes / Self.frameBytes)
-        self.frameCount = frameCount
+        let frameCount = Self.frameCount(frames)
         do throws(SystemError) {
             try packetOption(fd, namespace, PACKET_VNET_HDR, 1)
             try packetOption(fd, namespace, PACKET_VERSION, Int32(TPACKET_V2.rawValue))
@@ -49,26 +49,30 @@ public final class PacketRing: @unchecked Sendable {
                     setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &program, socklen_t(MemoryLayout<Int32>.size))
                 }
             }
-            var req = tpacket_req(tp_block_size: UInt32(Self.blockBytes), tp_block_nr: UInt32(blocks),
-                                  tp_frame_size: UInt32(frameSize), tp_frame_nr: UInt32(frameCount))
+            var req = tpacket_req(tp_block_size: UInt32(Self.blockBytes), tp_block_nr: UInt32(frameCount * frameBytes / blockBytes),
+                                  tp_frame_size: UInt32(frameBytes), tp_frame_nr: UInt32(frameCount))
             try syscall("set PACKET_RX_RING in", namespace) {
                 setsockopt(fd, SOL_PACKET, PACKET_RX_RING, &req, socklen_t(MemoryLayout<tpacket_req>.size))
             }
-            let length = frameCount * frameSize
-            guard let p = mmap(nil, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-                throw SystemError("mmap ring in", namespace, Errno(rawValue: vc_errno()))
-            }
-            do throws(SystemError) {
-                try bindPacketSocket(fd, namespace, ifindex: 0, protocol: UInt16(ETH_P_ALL))
-            } catch {
-                munmap(p, length)
-                throw error
-            }
-            base = p
+            try bindPacketSocket(fd, namespace, ifindex: 0, protocol: UInt16(ETH_P_ALL))
         } catch {
             Glibc.close(fd)
             throw error
         }
+        return fd
+    }
+
+    /// Maps the ring of a socket `openSocket` made with the same `frames`; takes the socket.
+    init(socket fd: Int32, frames: Int, namespace: String) throws(SystemError) {
+        self.fd = fd
+        frameSize = Self.frameBytes
+        frameCount = Self.frameCount(frames)
+        guard let p = mmap(nil, frameCount * frameSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
+            let e = Errno(rawValue: vc_errno())
+            Glibc.close(fd)
+            throw SystemError("mmap ring in", namespace, e)
+        }
+        base = p
     }
 
     deinit { close() }
@@ -118,24 +122,48 @@ public final class PacketPort: @unchecked Sendable {
     let tx = TxQueue(capacity: Forwarder.batch)
     private var closed = false
 
-    public init(interface: String) throws(SystemError) {
-        var index: Int32 = 0
-        var hw = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
-        let found = withUnsafeMutableBytes(of: &hw) { vc_interface(interface, &index, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-        guard found == 0 else { throw SystemError("look up interface", interface, Errno(rawValue: vc_errno())) }
-        self.interface = interface
-        ifindex = index
-        mac = MAC(hw.0, hw.1, hw.2, hw.3, hw.4, hw.5)
+    /// What `open` makes inside the namespace: the bound socket and what the interface is.
+    struct Opened {
+        var interface: String
+        var fd: Int32
+        var ifindex: Int32
+        var mac: MAC
+    }
+
+    /// The interface's socket, made and bound inside its namespace (the socket stays of it).
+    static func open(interface: String) throws(SystemError) -> Opened {
         let fd = try syscall("socket AF_PACKET", interface) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         do throws(SystemError) {
+            let (index, mac) = try identify(interface, on: fd)
             try packetOption(fd, interface, PACKET_VNET_HDR, 1)
             try bindPacketSocket(fd, interface, ifindex: index, protocol: 0)
+            return Opened(interface: interface, fd: fd, ifindex: index, mac: mac)
         } catch {
             Glibc.close(fd)
             throw error
         }
-        self.fd = fd
     }
+
+    /// Index and address of the interface of that name in the socket's namespace.
+    static func identify(_ interface: String, on fd: Int32) throws(SystemError) -> (Int32, MAC) {
+        var index: Int32 = 0
+        var hw = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
+        let found = withUnsafeMutableBytes(of: &hw) { vc_interface(fd, interface, &index, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
+        guard found == 0 else { throw SystemError("look up interface", interface, Errno(rawValue: vc_errno())) }
+        return (index, MAC(hw.0, hw.1, hw.2, hw.3, hw.4, hw.5))
+    }
+
+    /// Takes a socket `open` made.
+    init(_ opened: Opened) {
+        interface = opened.interface
+        ifindex = opened.ifindex
+        mac = opened.mac
+        fd = opened.fd
+    }
+
+    /// Whether the interface that now has the port's name is the one it is bound to (asked
+    /// through its own socket, so from any namespace).
+    var isCurrent: Bool { (try? Self.identify(interface, on: fd))?.0 == ifindex }
 
     deinit { close() }
 

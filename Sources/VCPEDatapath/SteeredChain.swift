@@ -52,36 +52,24 @@ public final class SteeredChain: @unchecked Sendable {
     let cache: FlowCache?
     /// Why the chain runs without the cache it asked for.
     let cacheProblem: String?
+    /// How the chain's namespace was reached, for taking the cache off later.
+    let access: NamespaceAccess
     /// Frames the forwarder handled itself (every frame, without the cache; misses with it).
     let handled = Counters(count: 1)
     /// Packets and bytes of cached flows that expired or were revalidated, and of a replaced chain.
     var carriedCached: UInt64 = 0
 
-    /// Opens the ports, the flow cache and the ring inside the chain's namespace.
-    public init(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int = ForwarderSettings().flowEntries) throws {
+    /// Gets the ports, the flow cache and the ring of the chain's namespace through `access`.
+    init(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int = ForwarderSettings().flowEntries, access: NamespaceAccess) throws {
         let table = try SteeringTable(config)
-        let interfaces = [config.lan.interface] + config.paths.map(\.interface)
-        let (ring, ports, cache, problem) = try NetworkNamespace.perform(in: config.namespace) {
-            let ports = try interfaces.map { try PacketPort(interface: $0) }
-            var cache: FlowCache?, problem: String?
-            if config.flowCache {
-                do {
-                    cache = try FlowCache(customer: config.customer, interfaces: ports.map(\.ifindex), capacity: flowEntries)
-                } catch {
-                    problem = "\(error)"
-                }
-            }
-            // Without a cache of its own (off, or it failed to load), whatever an earlier
-            // forwarder left attached would forward beside userspace.
-            if cache == nil {
-                FlowCache.detach(interfaces: ports.map(\.ifindex))
-                FlowCache.unpin(config.customer)
-            }
-            let ring = try PacketRing(namespace: config.namespace, frames: ringFrames, filter: cache?.missFilter)
-            return (ring, ports, cache, problem)
-        }
+        let sockets = try access.open(config, ringFrames: ringFrames, flowEntries: flowEntries)
+        let ports = sockets.ports.map(PacketPort.init)
+        let cache = sockets.flows.map(FlowCache.init(adopting:))
+        // The ports and the cache close themselves from here; the ring takes its socket.
+        let ring = try PacketRing(socket: sockets.ring, frames: ringFrames, namespace: config.namespace)
+        self.access = access
         self.cache = cache
-        cacheProblem = problem
+        cacheProblem = sockets.problem
         self.config = config
         digest = config.digest
         self.ring = ring
@@ -123,9 +111,8 @@ public final class SteeredChain: @unchecked Sendable {
     /// Takes the flow cache off the chain's interfaces and unpins its maps: for a customer
     /// no longer steered, or one that turned the cache off.
     func removeCache() {
-        let indexes = ports.map(\.ifindex)
         // The namespace may be gone, and the program with it; the pins are the host's.
-        _ = try? NetworkNamespace.perform(in: config.namespace) { FlowCache.detach(interfaces: indexes) }
+        access.detachCache(namespace: config.namespace, interfaces: ports.map(\.ifindex))
         FlowCache.unpin(config.customer)
     }
 
@@ -135,14 +122,7 @@ public final class SteeredChain: @unchecked Sendable {
     /// Whether every port is still bound to the interface that now has its name.
     func isCurrent() -> Bool {
         guard !broken.load(ordering: .relaxed) else { return false }
-        let found = try? NetworkNamespace.perform(in: config.namespace) { [ports] in
-            ports.allSatisfy { port in
-                var index: Int32 = 0
-                var mac = [UInt8](repeating: 0, count: 6)
-                return vc_interface(port.interface, &index, &mac) == 0 && index == port.ifindex
-            }
-        }
-        return found ?? false
+        return ports.allSatisfy(\.isCurrent)
     }
 
     /// Puts new rules in service without touching the rings: flows whose path did not

@@ -1,3 +1,4 @@
+import CSystemShim
 import SystemPackage
 
 #if canImport(Glibc)
@@ -32,6 +33,30 @@ public final class UnixStream {
     }
 
     deinit { try? fd.close() }
+
+    /// Writes `text` with `descriptors` passed along (SCM_RIGHTS); the peer gets its own copies.
+    public func write(_ text: String, passing descriptors: [Int32]) throws(SystemError) {
+        var bytes = Array(text.utf8)
+        let count = bytes.count
+        let sent = try syscall("sendmsg", path) { vcpe_send_with_fds(fd.rawValue, &bytes, count, descriptors, Int32(descriptors.count)) }
+        if sent < count { try write(String(decoding: bytes[sent...], as: UTF8.self)) }
+    }
+
+    /// Reads one line (up to and without "\n") and the descriptors passed with it.
+    public func readLine(receivingDescriptors: Bool) throws(SystemError) -> (line: String, descriptors: [Int32]) {
+        var out: [UInt8] = [], fds: [Int32] = []
+        var byte: UInt8 = 0
+        // A byte at a time: the line is short, and nothing past it may be consumed.
+        while true {
+            var got = [Int32](repeating: -1, count: Int(VCPE_MAX_PASSED_FDS))
+            var count: Int32 = 0
+            let n = try syscall("recvmsg", path) { vcpe_recv_with_fds(fd.rawValue, &byte, 1, &got, Int32(got.count), &count) }
+            fds += got.prefix(Int(count))
+            if n == 0 || byte == UInt8(ascii: "\n") { break }
+            out.append(byte)
+        }
+        return (String(decoding: out, as: UTF8.self), fds)
+    }
 
     public func write(_ text: String) throws(SystemError) {
         do { _ = try fd.writeAll(Array(text.utf8)) } catch { throw SystemError("write", path, (error as? Errno) ?? .ioError) }

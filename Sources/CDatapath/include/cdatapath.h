@@ -26,8 +26,8 @@ int vc_sendmmsg(int fd, struct vc_mmsghdr *messages, unsigned int count, int fla
 int vc_errno(void);
 // Pins the calling thread to one CPU (CPU_SET is a macro).
 int vc_pin_cpu(int cpu);
-// The interface's index and MAC address, looked up in the calling thread's namespace.
-int vc_interface(const char *name, int *index, uint8_t mac[6]);
+// The interface's index and MAC address, looked up in the namespace of socket fd (SIOCGIF*).
+int vc_interface(int fd, const char *name, int *index, uint8_t mac[6]);
 
 static inline uint32_t vc_load_acquire(const volatile uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static inline void vc_store_release(volatile uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }

@@ -21,4 +21,8 @@ short vcpe_posix_spawn_setsid(void);
 int vcpe_spawn_closefrom(posix_spawn_file_actions_t *actions, int from);
 // 1 if path is on nsfs (a mounted namespace), 0 if not, -1 with errno on failure.
 int vcpe_is_nsfs(const char *path);
+// sendmsg/recvmsg with descriptors passed as SCM_RIGHTS (at most VCPE_MAX_PASSED_FDS).
+#define VCPE_MAX_PASSED_FDS 64
+ssize_t vcpe_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
+ssize_t vcpe_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 #endif
