@@ -1,4 +1,5 @@
 import Foundation
+import VCPESystem
 
 /// A process's memory and pid limits and memory use, read from its cgroups (v1 controllers
 /// where mounted, else the unified v2 hierarchy): what the kernel enforces, whichever
@@ -31,7 +32,7 @@ enum Cgroup {
 
     /// The controller's directory for the process, and whether it is a v1 hierarchy.
     private static func directory(of pid: Int32, controller: String) -> (Bool, String)? {
-        guard pid > 0, let text = readProcFile("/proc/\(pid)/cgroup") else { return nil }
+        guard pid > 0, let text = readKernelFile("/proc/\(pid)/cgroup").map({ String(decoding: $0, as: UTF8.self) }) else { return nil }
         var unified: String?
         for line in text.split(separator: "\n") {
             let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
@@ -45,7 +46,7 @@ enum Cgroup {
 
     /// A cgroup file's number; "max" (v2's no limit) is Int64.max.
     private static func number(_ path: String) -> Int64? {
-        guard let s = readProcFile(path)?.trimmingCharacters(in: .whitespacesAndNewlines) else { return nil }
+        guard let s = readKernelFile(path).map { String(decoding: $0, as: UTF8.self) }?.trimmingCharacters(in: .whitespacesAndNewlines) else { return nil }
         return s == "max" ? Int64.max : Int64(s)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import VCPESystem
 
 extension ContainerSpec {
     /// Read-only mounts that make `executable` runnable inside: the file itself unless
@@ -6,7 +7,7 @@ extension ContainerSpec {
     /// libraries it has loaded from elsewhere (the Swift runtime under /opt, say).
     public static func programMounts(_ executable: String, sameAsCaller: Bool) -> [Mount] {
         var paths = [executable]
-        if sameAsCaller, let maps = readProcFile("/proc/self/maps") {
+        if sameAsCaller, let maps = readKernelFile("/proc/self/maps").map({ String(decoding: $0, as: UTF8.self) }) {
             for line in maps.split(separator: "\n") {
                 guard let slash = line.firstIndex(of: "/") else { continue }
                 let path = String(line[slash...])

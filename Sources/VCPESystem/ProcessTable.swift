@@ -31,20 +31,20 @@ public enum ProcessTable {
 
     /// argv of a process, or nil when it is gone.
     public static func arguments(of pid: pid_t) -> [String]? {
-        guard let bytes = readFile("/proc/\(pid)/cmdline"), !bytes.isEmpty else { return nil }
+        guard let bytes = readKernelFile("/proc/\(pid)/cmdline"), !bytes.isEmpty else { return nil }
         return bytes.split(separator: 0, omittingEmptySubsequences: false).dropLast().map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// True while the process exists and has not exited (a zombie has).
     public static func isAlive(_ pid: pid_t) -> Bool {
-        guard let stat = readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+        guard let stat = readKernelFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
               close + 2 < stat.count else { return false }
         return stat[close + 2] != UInt8(ascii: "Z") && stat[close + 2] != UInt8(ascii: "X")
     }
 
     /// Resident memory in bytes (VmRSS), or nil when the process is gone.
     public static func residentBytes(of pid: pid_t) -> UInt64? {
-        guard let bytes = readFile("/proc/\(pid)/status") else { return nil }
+        guard let bytes = readKernelFile("/proc/\(pid)/status") else { return nil }
         let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("VmRSS:") }
         return line.flatMap { UInt64($0.split(separator: " ")[1]) }.map { $0 * 1024 }
     }
@@ -65,13 +65,16 @@ public enum ProcessTable {
         }
         return !isAlive(pid)
     }
+}
 
-    private static func readFile(_ path: String) -> [UInt8]? {
-        guard let fd = try? FileDescriptor.open(path, .readOnly) else { return nil }
-        defer { try? fd.close() }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while let n = try? buf.withUnsafeMutableBytes({ try fd.read(into: $0) }), n > 0 { out += buf[..<n] }
-        return out
-    }
+/// A /proc or /sys file read to its end, or nil if it cannot be opened. Those files say
+/// their size is 0 (or a page), so Foundation's one-shot reads cut them short
+/// (/proc/self/maps at 4 KiB).
+public func readKernelFile(_ path: String) -> [UInt8]? {
+    guard let fd = try? FileDescriptor.open(path, .readOnly) else { return nil }
+    defer { try? fd.close() }
+    var out: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 4096)
+    while let n = try? buf.withUnsafeMutableBytes({ try fd.read(into: $0, retryOnInterrupt: true) }), n > 0 { out += buf[..<n] }
+    return out
 }
