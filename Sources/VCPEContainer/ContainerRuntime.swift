@@ -89,11 +89,13 @@ public struct ContainerRuntime: Sendable {
         let live = state.status == "running" || state.status == "paused"
         return ContainerInfo(id: id, runtime: URL(fileURLWithPath: runtime).lastPathComponent, state: state.status,
                              pid: live ? state.pid : 0, bundle: state.bundle ?? b.directory,
-                             memoryBytes: live ? Cgroup.memoryUsage(of: state.pid) : nil, limits: live ? Cgroup.limits(of: state.pid) : nil)
+                             memoryBytes: live ? cgroup(id).memoryUsage : nil, limits: live ? cgroup(id).limits : nil)
     }
 
+    func cgroup(_ id: String) -> Cgroup { Cgroup(group: OCIBundle.cgroupsPath(id)) }
+
     /// The limits in force for a running container, read from its cgroup (no runtime call).
-    public func limits(_ id: String) -> ContainerLimits? { Cgroup.limits(ofGroup: OCIBundle.cgroupsPath(id)) }
+    public func limits(_ id: String) -> ContainerLimits? { cgroup(id).limits }
 
     /// Changes a running container's limits in place.
     public func update(_ id: String, _ limits: ContainerLimits) throws {
