@@ -111,12 +111,10 @@ public struct ContainerRuntime: Sendable {
     @discardableResult
     public func remove(_ id: String, unbundled: Bool = false) throws -> Bool {
         let b = bundle(id)
-        guard FileManager.default.fileExists(atPath: b.directory) else {
-            if unbundled, let runtime = try? executable(for: id) { _ = try runProgram(runtime, ["delete", "--force", id]) }
-            return false
-        }
-        // A runtime uninstalled since cannot be asked: the configured one may share its
-        // state (a wrapper around it); else the caller stops what still runs.
+        let bundled = FileManager.default.fileExists(atPath: b.directory)
+        guard bundled || unbundled else { return false }
+        // The runtime that made it, else (none recorded, or uninstalled since) the configured
+        // one, which may share its state (a wrapper around it); else the caller stops what runs.
         let candidates = [b.recordedRuntime, try? executable(for: id)].compactMap { $0 }
         if let runtime = candidates.first(where: { access($0, X_OK) == 0 }) {
             // A runtime that never knew the id (its start failed) may say so: only a
@@ -126,20 +124,18 @@ public struct ContainerRuntime: Sendable {
                 throw ContainerError(id, "\(runtime) delete exited \(r.status): \(lastLine(r.stderr) ?? "no message")")
             }
         }
-        try FileManager.default.removeItem(atPath: b.directory)
-        return true
+        if bundled { try FileManager.default.removeItem(atPath: b.directory) }
+        return bundled
     }
 
     /// The last line the runtime or the container's process wrote to its log, if any.
     public func lastLogLine(of id: String) -> String? { bundle(id).lastLogLine }
 
     private struct RuntimeState: Decodable {
-        var id: String
         var pid: Int32
         var status: String
         var bundle: String?
     }
-
 }
 
 /// The last line with something on it: what a program said last, for error messages.

@@ -18,8 +18,6 @@ struct ChainSockets {
 
     var descriptors: [Int32] { [ring] + ports.map(\.fd) + (flows.map { [$0] } ?? []) }
 
-    func closeAll() { for fd in descriptors { close(fd) } }
-
     /// Inside the chain's namespace: the ports, the flow cache loaded and attached (or
     /// taken off if the chain has none), the ring with the cache's miss filter.
     static func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets {
