@@ -42,18 +42,24 @@ public final class UnixStream {
         if sent < count { try write(String(decoding: bytes[sent...], as: UTF8.self)) }
     }
 
-    /// Reads one line (up to and without "\n") and the descriptors passed with it.
+    /// Reads one line (up to and without "\n") and, if `receivingDescriptors`, the
+    /// descriptors passed with it; otherwise any that came are closed (a peer cannot make
+    /// this process hold its descriptors).
     public func readLine(receivingDescriptors: Bool) throws(SystemError) -> (line: String, descriptors: [Int32]) {
         var out: [UInt8] = [], fds: [Int32] = []
         var byte: UInt8 = 0
+        var got = [Int32](repeating: -1, count: Int(VCPE_MAX_PASSED_FDS))
         // A byte at a time: the line is short, and nothing past it may be consumed.
         while true {
-            var got = [Int32](repeating: -1, count: Int(VCPE_MAX_PASSED_FDS))
             var count: Int32 = 0
             let n = try syscall("recvmsg", path) { vcpe_recv_with_fds(fd.rawValue, &byte, 1, &got, Int32(got.count), &count) }
             fds += got.prefix(Int(count))
             if n == 0 || byte == UInt8(ascii: "\n") { break }
             out.append(byte)
+        }
+        if !receivingDescriptors {
+            for d in fds { close(d) }
+            fds = []
         }
         return (String(decoding: out, as: UTF8.self), fds)
     }
