@@ -81,13 +81,15 @@ public struct UserspaceDriver: WireGuardDriver {
         }
         try FileManager.default.createDirectory(atPath: Self.socketDirectory, withIntermediateDirectories: true)
         let id = Self.containerID(interface)
-        do { try containers.start(spec(interface, in: namespace, limits: limits)) } catch {
+        let started: ContainerInfo
+        do { started = try containers.start(spec(interface, in: namespace, limits: limits)) } catch {
             throw WireGuard.Failure(interface: interface, message: "\(error)")
         }
-        // The socket is the daemon's word that the device is ready.
+        // The socket is the daemon's word that the device is ready; while waiting, its
+        // process (read from /proc, no runtime call) says whether it still tries.
         for _ in 0..<500 {
             if access(Self.socketPath(interface), F_OK) == 0 { return }
-            guard containers.info(id)?.state == "running" else { break }
+            guard ProcessTable.isAlive(started.pid) else { break }
             usleep(10_000)
         }
         let why = containers.lastLogLine(of: id) ?? "no message"
