@@ -152,7 +152,7 @@ public final class ForwarderService: @unchecked Sendable {
         _ = try? inParallel(dropped.count) { i in
             let chain = dropped[i]
             chain.close()
-            if chain.cache != nil && !cached.contains(chain.config.customer) { chain.removeCache() }
+            if chain.cache != nil && !cached.contains(chain.config.customer) { chain.removeCache(via: access) }
         }
         return errors
     }

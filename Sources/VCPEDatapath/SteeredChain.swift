@@ -52,8 +52,6 @@ public final class SteeredChain: @unchecked Sendable {
     let cache: FlowCache?
     /// Why the chain runs without the cache it asked for.
     let cacheProblem: String?
-    /// How the chain's namespace was reached, for taking the cache off later.
-    let access: NamespaceAccess
     /// Frames the forwarder handled itself (every frame, without the cache; misses with it).
     let handled = Counters(count: 1)
     /// Packets and bytes of cached flows that expired or were revalidated, and of a replaced chain.
@@ -67,7 +65,6 @@ public final class SteeredChain: @unchecked Sendable {
         let cache = sockets.flows.map(FlowCache.init(adopting:))
         // The ports and the cache close themselves from here; the ring takes its socket.
         let ring = try PacketRing(socket: sockets.ring, frames: ringFrames, namespace: config.namespace)
-        self.access = access
         self.cache = cache
         cacheProblem = sockets.problem
         self.config = config
@@ -110,7 +107,7 @@ public final class SteeredChain: @unchecked Sendable {
 
     /// Takes the flow cache off the chain's interfaces and unpins its maps: for a customer
     /// no longer steered, or one that turned the cache off.
-    func removeCache() {
+    func removeCache(via access: NamespaceAccess) {
         // The namespace may be gone, and the program with it; the pins are the host's.
         access.detachCache(namespace: config.namespace, interfaces: ports.map(\.ifindex))
         FlowCache.unpin(config.customer)
