@@ -144,6 +144,31 @@ import VCPETestSupport
         #expect(ping(from: lan, to: "203.0.113.1"))
         #expect(try sc.pendingActions(file) == 0)
 
+        // The broker the capability-less worker depends on: it opens a configured chain (the
+        // descriptors come with the answer) and nothing else.
+        let broker = sc.stateDir + "/forwarder/broker.sock"
+        let ask = """
+            import json, socket, sys
+            s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(sys.argv[2].encode() + b"\\n")
+            msg, fds, _, _ = socket.recv_fds(s, 65536, 64)
+            while not msg.endswith(b"\\n"):
+                more = s.recv(65536)
+                if not more: break
+                msg += more
+            print(json.dumps({"reply": json.loads(msg), "fds": len(fds)}))
+            """
+        func brokerAnswer(_ request: String) throws -> [String: Any] {
+            let out = try sh("/usr/bin/env", ["python3", "-c", ask, broker, request])
+            return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
+        }
+        let opened = try brokerAnswer("open \(sc.customer(0)) 2 16384")
+        let ports = ((opened["reply"] as? [String: Any])?["ports"] as? [Any])?.count ?? 0
+        #expect(ports == 4 && opened["fds"] as? Int == 1 + ports + 1, "ring, one socket per link, the flow map: \(opened)")
+        for request in ["open nosuchcustomer 2 16384", "detach vcpe-\(sc.customer(0)).fw 1", "open \(sc.customer(0)) 0 16384", "mount /"] {
+            let refused = try brokerAnswer(request)
+            #expect((refused["reply"] as? [String: Any])?["error"] != nil && refused["fds"] as? Int == 0, "\(request): \(refused)")
+        }
+
         try sc.vcpe(["delete", sc.customer(0)])
         #expect(Self.container(id) == nil)
         #expect(SteeringTests.forwarderPIDs(sc).isEmpty)
