@@ -71,3 +71,11 @@ ssize_t vcpe_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds
     }
     return n;
 }
+
+int vcpe_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return -1;
+    *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
+    return 0;
+}

@@ -18,6 +18,9 @@ public struct ContainerSpec: Sendable, Equatable {
     /// Character devices the process may open (their cgroup rule and the node in /dev).
     public var devices: [Device] = []
     public var openFiles = 1024
+    /// The user the process runs as; a service that needs capabilities gets them as
+    /// ambient ones when it is not root.
+    public var user = User.root
 
     public init(id: String, arguments: [String], capabilities: [String], limits: ContainerLimits) {
         self.id = id
@@ -27,16 +30,30 @@ public struct ContainerSpec: Sendable, Equatable {
     }
 
     public struct Mount: Sendable, Equatable {
+        /// Where the process sees it.
         public var path: String
+        /// The host's directory or file: `path` unless it is shown elsewhere.
+        public var source: String
         public var writable: Bool
         /// Mounts made under the host path later show up inside (namespace files, bpffs).
         public var followsHost: Bool
 
-        public init(_ path: String, writable: Bool = false, followsHost: Bool = false) {
+        public init(_ path: String, from source: String? = nil, writable: Bool = false, followsHost: Bool = false) {
             self.path = path
+            self.source = source ?? path
             self.writable = writable
             self.followsHost = followsHost
         }
+    }
+
+    public struct User: Sendable, Equatable {
+        public var uid: UInt32
+        public var gid: UInt32
+        public init(uid: UInt32, gid: UInt32) {
+            self.uid = uid
+            self.gid = gid
+        }
+        public static let root = User(uid: 0, gid: 0)
     }
 
     public struct Device: Sendable, Equatable {

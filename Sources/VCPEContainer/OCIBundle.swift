@@ -17,7 +17,10 @@ struct OCIBundle {
     func write(_ spec: ContainerSpec, runtime: String) throws {
         let fm = FileManager.default
         try? fm.removeItem(atPath: directory)
-        try fm.createDirectory(atPath: rootfs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // The bundle's directory is root's alone; its root is the container's "/", which a
+        // service that is not root must be able to search.
+        try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try fm.createDirectory(atPath: rootfs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         // Mount points; runc makes those of the service's own mounts.
         for dir in ["usr", "proc", "dev", "sys", "tmp", "run", "var", "etc"] {
             try fm.createDirectory(atPath: rootfs + "/" + dir, withIntermediateDirectories: true)

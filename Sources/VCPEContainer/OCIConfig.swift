@@ -18,15 +18,17 @@ struct OCIConfig: Encodable {
         var noNewPrivileges = true
     }
 
-    struct User: Encodable { var uid = 0, gid = 0 }
+    struct User: Encodable { var uid: UInt32 = 0, gid: UInt32 = 0, additionalGids: [UInt32] = [] }
 
-    /// The same set everywhere: the process cannot gain one it was not given.
+    /// The same set everywhere: the process cannot gain one it was not given. A process
+    /// that is not root keeps its capabilities across exec only as ambient ones.
     struct Capabilities: Encodable {
         var bounding: [String], effective: [String], permitted: [String]
         var inheritable: [String] = [], ambient: [String] = []
-        init(_ names: [String]) {
+        init(_ names: [String], root: Bool) {
             let caps = names.map { "CAP_" + $0 }
             bounding = caps; effective = caps; permitted = caps
+            if !root { inheritable = caps; ambient = caps }
         }
     }
 
@@ -71,7 +73,12 @@ struct OCIConfig: Encodable {
         var defaultAction: String
         var architectures: [String]
         var syscalls: [Rule]
-        struct Rule: Encodable { var names: [String], action: String, errnoRet: UInt32? }
+        struct Rule: Encodable {
+            var names: [String], action: String, errnoRet: UInt32?
+            var args: [Argument]? = nil
+        }
+        /// A condition on one argument (SCMP_CMP_MASKED_EQ: `value` is the mask, `valueTwo` the result).
+        struct Argument: Encodable { var index: Int, value: UInt64, valueTwo: UInt64, op: String }
     }
 }
 
@@ -82,8 +89,9 @@ extension OCIConfig {
     init(_ spec: ContainerSpec, cgroupsPath: String) {
         let deviceRules = [DeviceRule(allow: false, type: nil, major: nil, minor: nil)]
             + (Self.standardDevices + spec.devices.map { ($0.major, $0.minor) }).map { DeviceRule(allow: true, type: "c", major: $0.0, minor: $0.1) }
-        process = Process(args: spec.arguments, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + spec.environment,
-                          capabilities: Capabilities(spec.capabilities),
+        process = Process(user: User(uid: spec.user.uid, gid: spec.user.gid),
+                          args: spec.arguments, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + spec.environment,
+                          capabilities: Capabilities(spec.capabilities, root: spec.user.uid == 0),
                           rlimits: [Rlimit(type: "RLIMIT_NOFILE", hard: UInt64(spec.openFiles), soft: UInt64(spec.openFiles))])
         hostname = String(spec.id.prefix(64))
         // A fresh /proc for its PID namespace, /dev with only what it may use, /sys and
@@ -95,7 +103,7 @@ extension OCIConfig {
             Mount(destination: "/usr", type: "bind", source: "/usr", options: ["rbind", "ro", "nosuid", "nodev"]),
             Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "size=16m"]),
         ] + spec.mounts.map { m in
-            Mount(destination: m.path, type: "bind", source: m.path,
+            Mount(destination: m.path, type: "bind", source: m.source,
                   options: [m.followsHost ? "rbind" : "bind", m.writable ? "rw" : "ro", "nosuid", "nodev"] + (m.followsHost ? ["rslave"] : []))
         }
         var namespaces = ["pid", "ipc", "uts", "mount"].map { Namespace(type: $0, path: nil) }

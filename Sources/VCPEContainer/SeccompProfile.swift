@@ -1,6 +1,7 @@
 /// The seccomp filter of every vcpe container: everything a network daemon uses is allowed;
-/// what changes the host or escapes the container (modules, mounts, namespaces, keys,
-/// tracing, clocks, swap, reboot) fails with EPERM. A service that needs one of them (the
+/// what changes the host or escapes the container (modules, mounts, namespaces, including
+/// clone's namespace flags, clone3 and io_uring, keys, tracing, clocks, swap, reboot) fails
+/// with EPERM (clone3 with ENOSYS). A service that needs one of them (the
 /// forwarder updates its eBPF flow map) names it and gets only that one back.
 enum SeccompProfile {
     static let refused: [String] = [
@@ -13,9 +14,33 @@ enum SeccompProfile {
         "swapoff", "swapon", "sysfs", "_sysctl", "umount", "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
     ]
 
+    /// io_uring runs system calls the filter never sees.
+    static let refusedIOUring = ["io_uring_setup", "io_uring_enter", "io_uring_register"]
+
+    /// clone's namespace flags (its first argument): a process may start threads and
+    /// children, never new namespaces. (CLONE_NEWTIME lies in clone's signal byte: only
+    /// unshare and clone3 can ask for it, and both are refused.)
+    static let namespaceFlags: [UInt64] = [
+        0x0002_0000,  // CLONE_NEWNS
+        0x0200_0000,  // CLONE_NEWCGROUP
+        0x0400_0000,  // CLONE_NEWUTS
+        0x0800_0000,  // CLONE_NEWIPC
+        0x1000_0000,  // CLONE_NEWUSER
+        0x2000_0000,  // CLONE_NEWPID
+        0x4000_0000,  // CLONE_NEWNET
+    ]
+
     static func config(allowing allowed: Set<String>) -> OCIConfig.Seccomp {
-        OCIConfig.Seccomp(defaultAction: "SCMP_ACT_ALLOW", architectures: architectures,
-                          syscalls: [.init(names: refused.filter { !allowed.contains($0) }, action: "SCMP_ACT_ERRNO", errnoRet: 1)])
+        let names = (refused + refusedIOUring).filter { !allowed.contains($0) }
+        var rules: [OCIConfig.Seccomp.Rule] = [.init(names: names, action: "SCMP_ACT_ERRNO", errnoRet: 1)]
+        // clone3 passes its flags in memory, where a filter cannot look: ENOSYS makes libc
+        // and Go fall back to clone, whose flags it can.
+        rules.append(.init(names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38))
+        for flag in namespaceFlags {
+            rules.append(.init(names: ["clone"], action: "SCMP_ACT_ERRNO", errnoRet: 1,
+                               args: [.init(index: 0, value: flag, valueTwo: flag, op: "SCMP_CMP_MASKED_EQ")]))
+        }
+        return OCIConfig.Seccomp(defaultAction: "SCMP_ACT_ALLOW", architectures: architectures, syscalls: rules)
     }
 
     /// The native ABI and its 32-bit sibling, so the filter cannot be sidestepped through it.

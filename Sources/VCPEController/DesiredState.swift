@@ -92,13 +92,25 @@ public enum DesiredState {
                 }
             }
         }
+        // Where LAN traffic enters a service: the gateway's interface, or (steered) each
+        // path's first link out of the classifier.
+        var lanEntries: [String: [String]] = [:]
+        if steered {
+            for link in topo.links where link.role == .transit && link.upstream.namespace == topo.lanGateway.namespace {
+                lanEntries[link.downstream.namespace!, default: []].append(link.downstream.interface)
+            }
+        } else {
+            lanEntries[topo.lanGateway.namespace!] = [topo.lanGateway.interface]
+        }
         var configs: [String: WireGuardDevice] = [:]
         let vpn = addVPN(chain, topo, transit: transit, secrets: secrets, steered: steered, into: &s, configs: &configs)
         for service in chain.services {
             let ns = KernelNames.namespace(customer: chain.customer, service: service.name)
             let tunnel = vpn.flatMap { $0.crossed.contains(ns) ? $0.tunnel : nil }
             let steering = arrivals[ns].map(ServiceTables.steeringChain(arrivals:))
-            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo, tunnel: tunnel, steering: steering) {
+            let guarded = lanEntries[ns].map { ServiceTables.lanSourceChain(interfaces: $0, subnet: chain.lan.subnet) }
+            if let (object, table) = TableObjects.table(for: service, in: chain, topology: topo, tunnel: tunnel,
+                                                        extra: [guarded, steering].compactMap { $0 }) {
                 s.insert(object)
                 tables[object.id] = table
             }

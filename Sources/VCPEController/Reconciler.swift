@@ -28,6 +28,9 @@ public final class Reconciler {
     public var forwarder: ForwarderProcess { ForwarderProcess(state: store.directory.standardizedFileURL.path, executable: executable) }
     /// Made on first use, after `executable` is set; caches the forwarder's report for the run.
     lazy var steering = SteeringControl(forwarder: forwarder)
+    /// Every applied customer's chain, read once per run (the lock keeps it current).
+    private lazy var appliedChains: [String: Chain] = Dictionary(
+        store.customers().compactMap { c in store.lastApplied(c).map { (c, $0) } }, uniquingKeysWith: { a, _ in a })
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
@@ -61,8 +64,11 @@ public final class Reconciler {
         var out = VPNSecrets(privateKey: key)
         for peer in vpn.peers {
             guard let file = peer.presharedKeyFile else { continue }
-            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw StateError("vpn peer \(peer.name): cannot read presharedKeyFile \(file)")
+            // Read by root under the lock: a regular file of a key's size, never a link, a
+            // FIFO or a device.
+            let text: String
+            do { text = String(decoding: try SafeFile.readRegular(file, limit: 4096), as: UTF8.self) } catch {
+                throw StateError("vpn peer \(peer.name): cannot read presharedKeyFile \(file): \(error)")
             }
             guard let psk = WireGuardKey(base64: text) else {
                 throw StateError("vpn peer \(peer.name): presharedKeyFile \(file) does not hold a key (expected 44 characters of base64, as `wg genpsk` writes)")
@@ -93,6 +99,9 @@ public final class Reconciler {
     /// Makes the host match the chain. On failure the customer is rolled back to what it
     /// was and the error says what failed; a crash half-way is repaired by the next apply.
     public func apply(_ chain: Chain, descriptor: String) throws -> ApplyResult {
+        if let why = try HostClaims.conflict(chain, others: Array(appliedChains.values), host: sockets.route(nil)) {
+            throw StateError("\(chain.customer): \(why)")
+        }
         let before = allocator
         var allocator = before
         let (desired, plan) = try planAgainstHost(chain, allocator: &allocator, secrets: try secrets(chain, makeKey: true))
@@ -124,6 +133,7 @@ public final class Reconciler {
         if !plan.isEmpty || record?.descriptor != descriptor {
             try store.save(StateStore.CustomerRecord(descriptor: descriptor, appliedAt: Date()), for: chain.customer)
         }
+        appliedChains[chain.customer] = chain
         logger.info("applied", metadata: ["customer": "\(chain.customer)", "actions": "\(plan.actions.count)"])
         return ApplyResult(customer: chain.customer, actions: plan.actions.count, plan: plan)
     }
@@ -194,6 +204,7 @@ public final class Reconciler {
             if let segment = store.lastApplied(customer)?.wan.segment { segments[segment] = i }
             allocator.release(customer: customer)
             try store.removeRecord(customer)
+            appliedChains[customer] = nil
             logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(results[i].removed.count)"])
         }
         if allocator != before { try store.save(allocator) }
@@ -212,24 +223,34 @@ public final class Reconciler {
         for port in try host.links() where port.masterIndex.map(indexes.contains) == true {
             try host.release(port.name)
         }
-        for b in bridges {
+        // Recorded before the rename: gc removes what is recorded, and nothing else.
+        var retired = store.retiredLinks()
+        let names = bridges.map { _ in KernelNames.retiredLink(serial: .random(in: 0...UInt64.max)) }
+        retired.formUnion(names)
+        try store.save(retiredLinks: retired)
+        for (b, name) in zip(bridges, names) {
             try host.setLink(b.name, up: false)
-            try host.setLink(b.name, newName: KernelNames.retiredLink(serial: .random(in: 0...UInt64.max)))
+            try host.setLink(b.name, newName: name)
         }
     }
 
     /// Removes retired links in a detached process when `reapInBackground` is set (the
     /// command line sets it), else here and now.
     public func reapRetiredLinks() throws {
-        guard try sockets.route(nil).links().contains(where: { $0.name.hasPrefix(KernelNames.retiredLinkPrefix) }) else { return }
-        if let reapInBackground { try reapInBackground() } else { _ = try Self.removeRetiredLinks() }
+        guard !store.retiredLinks().isEmpty else { return }
+        if let reapInBackground { try reapInBackground() } else { _ = try removeRetiredLinks() }
     }
 
-    /// Removes every link delete retired, in one kernel teardown; returns their names.
-    public static func removeRetiredLinks() throws -> [String] {
-        let host = try RouteSocket()
-        let names = try host.links().map(\.name).filter { $0.hasPrefix(KernelNames.retiredLinkPrefix) }
+    /// Removes the bridges delete retired (recorded in the state; a link of another owner
+    /// that carries the prefix stays), in one kernel teardown; returns their names. The
+    /// caller holds the lock.
+    public func removeRetiredLinks() throws -> [String] {
+        let host = try sockets.route(nil)
+        let recorded = store.retiredLinks()
+        guard !recorded.isEmpty else { return [] }
+        let names = try host.links().filter { recorded.contains($0.name) && $0.kind == "bridge" }.map(\.name)
         try host.removeLinks(names)
+        try store.save(retiredLinks: [])
         return names
     }
 

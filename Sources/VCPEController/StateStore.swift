@@ -1,5 +1,6 @@
 import Foundation
 import VCPEDescriptor
+import VCPESystem
 import VCPEWireGuard
 
 /// What vcpe remembers between runs, under one directory (default /var/lib/vcpe): transit
@@ -11,10 +12,17 @@ public final class StateStore {
     public let directory: URL
     private var lockFD: Int32 = -1
 
+    /// Root's directory (made 0700 if missing), refused if anyone else could write it or a
+    /// directory above it: root opens, runs and hands out what it finds there.
     public init(directory: String = StateStore.defaultDirectory) throws {
-        self.directory = URL(fileURLWithPath: directory)
-        try FileManager.default.createDirectory(at: customersDirectory, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        let path = URL(fileURLWithPath: directory).standardizedFileURL.path
+        self.directory = URL(fileURLWithPath: path)
+        var st = stat()
+        if lstat(path, &st) != 0 { try SafeFile.ensureDirectory(path, mode: 0o700) }
+        if let reason = SafeFile.unsafeOwnership(of: path) {
+            throw StateError("state directory \(path) is not safe for root to keep state in: \(reason)")
+        }
+        if lstat(customersDirectory.path, &st) != 0 { try SafeFile.ensureDirectory(customersDirectory.path, mode: 0o700) }
     }
 
     deinit { unlock() }
@@ -26,7 +34,7 @@ public final class StateStore {
     /// Serialises vcpe processes: waits for any other holder, then holds until `unlock`.
     public func lock(onWait: () -> Void = {}) throws {
         guard lockFD < 0 else { return }
-        let fd = open(directory.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        let fd = open(directory.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw StateError("cannot open the lock file in \(directory.path): errno \(errno)") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             onWait()
@@ -89,6 +97,16 @@ public final class StateStore {
         try write(createdSegments, to: directory.appendingPathComponent("segments.json"))
     }
 
+    /// Bridges delete took out of service (renamed `vx-*`), which `gc` removes: only these,
+    /// never another link that happens to carry the prefix.
+    public func retiredLinks() -> Set<String> {
+        read(directory.appendingPathComponent("retired.json")) ?? []
+    }
+
+    public func save(retiredLinks: Set<String>) throws {
+        try write(retiredLinks, to: directory.appendingPathComponent("retired.json"))
+    }
+
     // MARK: - Keys
 
     /// Private keys live apart from the records, readable by root only (directory 0700,
@@ -103,7 +121,7 @@ public final class StateStore {
     }
 
     public func save(wireguardKey key: WireGuardKey, for customer: String) throws {
-        try FileManager.default.createDirectory(at: keysDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try SafeFile.ensureDirectory(keysDirectory.path, mode: 0o700)
         try write(StoredKey(privateKey: key.base64), to: keysDirectory.appendingPathComponent("\(customer).json"))
     }
 
@@ -120,28 +138,17 @@ public final class StateStore {
         return try? d.decode(T.self, from: data)
     }
 
-    /// Write a temporary file, fsync it, rename it over the old one, fsync the directory:
-    /// a crash leaves either the old file or the new one, never a torn one.
+    /// Write a new file (O_EXCL, from the directory's descriptor, links never followed),
+    /// fsync it, rename it over the old one: a crash leaves either the old file or the new
+    /// one, never a torn one. Root's alone (0600).
     private func write<T: Encodable>(_ value: T, to url: URL) throws {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         e.dateEncodingStrategy = .iso8601
-        let data = try e.encode(value)
-        let tmp = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp")
-        let fd = open(tmp.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StateError("cannot write \(tmp.path): errno \(errno)") }
-        let ok = data.withUnsafeBytes { b -> Bool in
-            var off = 0
-            while off < b.count {
-                let n = Foundation.write(fd, b.baseAddress! + off, b.count - off)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                off += n
-            }
-            return fsync(fd) == 0
+        do { try SafeFile.writeAtomically(Array(e.encode(value)), to: url.path, mode: 0o600) } catch let error as SystemError {
+            throw StateError("cannot write \(url.path): \(error)")
         }
-        close(fd)
-        guard ok, rename(tmp.path, url.path) == 0 else { throw StateError("cannot write \(url.path): errno \(errno)") }
-        let dfd = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY)
+        let dfd = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }

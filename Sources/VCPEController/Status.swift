@@ -179,7 +179,7 @@ extension CustomerStatus {
                 for p in st.paths {
                     out += "    path \(p.name): out \(p.packets) pkts/\(p.bytes) B, back \(p.returnPackets) pkts/\(p.returnBytes) B\n"
                 }
-                out += "    dropped: \(st.noNeighbour) no neighbour, \(st.truncated) too large, \(st.sendFailed) send failed\n"
+                out += "    dropped: \(st.noNeighbour) no neighbour, \(st.truncated) too large, \(st.sendFailed) send failed, \(st.spoofed ?? 0) spoofed source\n"
             }
             if let v = s.vpn {
                 out += "    wireguard \(v.interface) \(v.state), udp \(v.listenPort), public key \(v.publicKey ?? "none yet")\n"

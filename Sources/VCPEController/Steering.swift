@@ -44,11 +44,11 @@ final class SteeringControl {
     func ensure(_ config: SteeringConfig) throws {
         let path = forwarder.paths.chain(config.customer)
         let before = FileManager.default.contents(atPath: path)
-        try FileManager.default.createDirectory(atPath: forwarder.paths.chains, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        // Root's directory, readable by the worker, writable by root alone.
+        try forwarder.paths.prepare()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try encoder.encode(config).write(to: URL(fileURLWithPath: path), options: .atomic)
+        try SafeFile.writeAtomically(Array(encoder.encode(config)), to: path, mode: 0o644)
         cached = nil
         do {
             _ = try forwarder.ensureRunning()
@@ -62,7 +62,7 @@ final class SteeringControl {
             }
         } catch {
             if let before {
-                try? before.write(to: URL(fileURLWithPath: path), options: .atomic)
+                try? SafeFile.writeAtomically(Array(before), to: path, mode: 0o644)
                 cached = nil
                 _ = try? forwarder.request("reload \(config.customer)", timeout: .seconds(5))
             } else {

@@ -6,13 +6,14 @@ import VCPENftables
 enum TableObjects {
     /// The table's host object and the table itself, its comment naming its digest so that
     /// the observer can tell what is installed.
-    /// `steering` is added to the service's table (made for it if the service has none).
+    /// `extra` chains (steering, the LAN source guard) are added to the service's table
+    /// (made for it if the service has none).
     static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: ServiceTables.Tunnel?,
-                      steering: NftChain? = nil) -> (HostObject, NftTable)? {
+                      extra: [NftChain] = []) -> (HostObject, NftTable)? {
         var table = ServiceTables.table(for: service, in: chain, topology: topology, tunnel: tunnel)
-        if let steering {
+        if !extra.isEmpty {
             if table == nil { table = NftTable(family: .inet, name: ServiceTables.tableName) }
-            table!.chains.insert(steering, at: 0)
+            table!.chains.insert(contentsOf: extra, at: 0)
         }
         guard let table else { return nil }
         return object(for: table, in: KernelNames.namespace(customer: chain.customer, service: service.name))

@@ -1,4 +1,6 @@
 import Foundation
+import VCPEContainer
+import VCPEDescriptor
 import VCPESystem
 
 #if canImport(Glibc)
@@ -75,7 +77,8 @@ enum NamespaceAccess {
         case .direct:
             return try ChainSockets.open(config, ringFrames: ringFrames, flowEntries: flowEntries)
         case .broker(let path):
-            let (reply, fds) = try NamespaceBroker.ask(path, "open \(config.customer) \(ringFrames) \(flowEntries)")
+            // The broker sizes the ring and the map from the settings root wrote, not from us.
+            let (reply, fds) = try NamespaceBroker.ask(path, "open \(config.customer)")
             guard let ports = reply.ports, let hasCache = reply.cache, fds.count == 1 + ports.count + (hasCache ? 1 : 0) else {
                 for fd in fds { close(fd) }
                 throw NamespaceBroker.Failure(description: "namespace broker: open \(config.customer): \(reply.error ?? "a malformed answer")")
@@ -86,26 +89,41 @@ enum NamespaceAccess {
         }
     }
 
-    /// Takes the flow cache off the interfaces (the namespace may be gone: fine).
-    func detachCache(namespace: String, interfaces: [Int32]) {
+    /// Takes a customer's flow cache off its classifier namespace's interfaces (the
+    /// namespace may be gone: fine) and unpins its map.
+    func removeCache(customer: String, namespace: String, interfaces: [Int32]) {
         switch self {
         case .direct:
             _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: interfaces) }
+            FlowCache.unpin(customer)
         case .broker(let path):
-            _ = try? NamespaceBroker.ask(path, "detach \(namespace) " + interfaces.map(String.init).joined(separator: " "))
+            _ = try? NamespaceBroker.ask(path, "detach \(customer)")
         }
     }
 }
 
 /// The forwarder's supervisor, on the host with vcpe's privileges, makes what only they can
-/// make for the forwarder's container: a chain's sockets and flow cache (`open CUSTOMER
-/// FRAMES ENTRIES`, answered with one JSON line and the descriptors), and takes a cache off
-/// (`detach NAMESPACE IFINDEX...`). It serves only chains apply configured and classifier
-/// namespaces, so the container cannot reach anything else through it.
+/// make for the forwarder's container: a chain's sockets and flow cache (`open CUSTOMER`,
+/// answered with one JSON line and the descriptors), and takes a cache off (`detach
+/// CUSTOMER`). It decides from what only root writes (the chain files and settings in the
+/// forwarder directory, which the worker can read but not write), serves only the worker's
+/// user (and root), only configured customers' classifier namespaces and their own links,
+/// reads at most one short line per connection, and several clients at once.
 public struct NamespaceBroker: Sendable {
     let paths: ForwarderPaths
+    let worker: ContainerSpec.User
 
-    public init(paths: ForwarderPaths) { self.paths = paths }
+    public init(paths: ForwarderPaths, worker: ContainerSpec.User = ForwarderProcess.workerUser) {
+        self.paths = paths
+        self.worker = worker
+    }
+
+    /// A request is one line of at most this many bytes.
+    static let maxRequest = 128
+    /// Connections served at once; more wait in the listen queue (or are closed when it is full).
+    static let maxClients = 8
+    /// A client that sends nothing for this long is dropped.
+    static let clientTimeout = Duration.seconds(5)
 
     struct Reply: Codable {
         var error: String?
@@ -124,41 +142,89 @@ public struct NamespaceBroker: Sendable {
         public var description: String
     }
 
-    /// Serves requests one at a time until the process ends.
+    /// Serves requests, each connection on a thread of its own, until the process ends.
     public func serve() throws -> Never {
-        let listener = try UnixListener(path: paths.broker)
+        let listener = try UnixListener(path: paths.broker, backlog: 32, group: worker.gid)
+        let slots = DispatchSemaphore(value: Self.maxClients)
         while true {
-            guard let client = try? listener.accept(timeout: .seconds(30)) else { continue }
-            guard let request = try? client.readLine(receivingDescriptors: false).line else { continue }
-            let (reply, fds) = answer(request)
-            let line = String(decoding: (try? JSONEncoder().encode(reply)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
-            try? client.write(line, passing: fds)
-            for fd in fds { close(fd) }
+            slots.wait()
+            guard let client = try? listener.accept(timeout: Self.clientTimeout) else {
+                slots.signal()
+                continue
+            }
+            nonisolated(unsafe) let connection = client
+            let thread = Thread { [self] in
+                handle(connection)
+                slots.signal()
+            }
+            thread.name = "broker client"
+            thread.start()
         }
     }
 
-    func answer(_ request: String) -> (Reply, [Int32]) {
-        let words = request.split(separator: " ").map(String.init)
-        switch (words.first, words.count) {
-        case ("open", 4):
-            guard let frames = Int(words[2]), let entries = Int(words[3]), frames > 0, entries > 0 else {
-                return (Reply(error: "bad request: \(request)"), [])
-            }
+    /// One connection: who it is, one bounded line, one answer.
+    func handle(_ client: UnixStream) {
+        let reply: Reply, fds: [Int32]
+        if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
             do {
-                let config = try paths.config(words[1])  // only what apply configured
-                let s = try ChainSockets.open(config, ringFrames: frames, flowEntries: entries)
+                let request = try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line
+                (reply, fds) = answer(request)
+            } catch {
+                (reply, fds) = (Reply(error: "bad request: \(error)"), [])
+            }
+        } else {
+            (reply, fds) = (Reply(error: "refused: not the forwarder's user"), [])
+        }
+        let line = String(decoding: (try? JSONEncoder().encode(reply)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
+        try? client.write(line, passing: fds)
+        for fd in fds { close(fd) }
+    }
+
+    func answer(_ request: String) -> (Reply, [Int32]) {
+        let words = request.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        guard words.count == 2, KernelNames.isValidName(words[1], maxLength: KernelNames.maxCustomerName) else {
+            return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
+        }
+        let customer = words[1]
+        switch words[0] {
+        case "open":
+            do {
+                let config = try checkedConfig(customer)
+                let settings = try paths.loadSettings()
+                guard ForwarderSettings.ringFramesRange.contains(settings.ringFrames),
+                      ForwarderSettings.flowEntriesRange.contains(settings.flowEntries) else {
+                    return (Reply(error: "settings out of range: \(settings.ringFrames) frames, \(settings.flowEntries) flow entries"), [])
+                }
+                let s = try ChainSockets.open(config, ringFrames: settings.ringFrames, flowEntries: settings.flowEntries)
                 let ports = s.ports.map { p in Port(interface: p.interface, ifindex: p.ifindex, mac: withUnsafeBytes(of: p.mac.bytes) { Array($0) }) }
                 return (Reply(ports: ports, cache: s.flows != nil, problem: s.problem), s.descriptors)
             } catch {
                 return (Reply(error: "\(error)"), [])
             }
-        case ("detach", _) where words.count >= 2 && words[1].hasPrefix("vcpe-") && words[1].hasSuffix(".classifier"):
-            let interfaces = words.dropFirst(2).compactMap { Int32($0) }
-            NamespaceAccess.direct.detachCache(namespace: words[1], interfaces: interfaces)
+        case "detach":
+            // Only a cache apply no longer wants: a chain that is configured with one keeps it.
+            if let config = try? paths.config(customer), config.flowCache {
+                return (Reply(error: "\(customer) is configured with a flow cache"), [])
+            }
+            let namespace = KernelNames.classifierNamespace(customer: customer)
+            _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: FlowCache.interfacesHere()) }
+            FlowCache.unpin(customer)
             return (Reply(), [])
         default:
-            return (Reply(error: "bad request: \(request)"), [])
+            return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
         }
+    }
+
+    /// The customer's chain file as apply wrote it, and only if it names that customer's own
+    /// classifier namespace and links.
+    func checkedConfig(_ customer: String) throws -> SteeringConfig {
+        let config = try paths.config(customer)
+        let expected = [KernelNames.lanInterface] + config.paths.map { KernelNames.pathOut($0.name) }
+        guard config.customer == customer, config.namespace == KernelNames.classifierNamespace(customer: customer),
+              [config.lan.interface] + config.paths.map(\.interface) == expected else {
+            throw Failure(description: "\(paths.chain(customer)) does not describe \(customer)'s classifier namespace")
+        }
+        return config
     }
 
     /// One request to the broker at `path`: its answer and the descriptors that came with it.

@@ -2,6 +2,7 @@ import CDatapath
 import CLibbpf
 import Foundation
 import SystemPackage
+import VCPEDescriptor
 import VCPESystem
 
 #if canImport(Glibc)
@@ -129,8 +130,23 @@ public final class FlowCache: @unchecked Sendable {
         }
     }
 
+    /// The indexes of the calling thread's namespace's interfaces.
+    static func interfacesHere() -> [Int32] {
+        guard let list = if_nameindex() else { return [] }
+        defer { if_freenameindex(list) }
+        var out: [Int32] = []
+        var i = 0
+        while list[i].if_index != 0 {
+            out.append(Int32(list[i].if_index))
+            i += 1
+        }
+        return out
+    }
+
     /// Removes the customer's pinned maps (the kernel frees them once no program holds them).
     public static func unpin(_ customer: String) {
+        // The name becomes a path root removes files under.
+        guard KernelNames.isValidName(customer, maxLength: KernelNames.maxCustomerName) else { return }
         let directory = directory(customer)
         for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] { unlink(directory + "/" + name) }
         rmdir(directory)

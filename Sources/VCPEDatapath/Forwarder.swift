@@ -29,6 +29,12 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
 
     public var limits: ContainerLimits { ContainerLimits(memoryBytes: memoryBytes, pids: pids) }
 
+    /// What `forwarder configure` accepts and the broker serves: a ring is 64 KiB a frame of
+    /// kernel memory (4096 frames: 256 MiB); the kernel's hash maps take up to 2^28 buckets,
+    /// and past that it refuses the map itself.
+    public static let ringFramesRange = 2...4096
+    public static let flowEntriesRange = 16...(1 << 30)
+
     public init() {}
 
     /// A settings file may name only what it changes.
@@ -216,7 +222,9 @@ public final class Forwarder: @unchecked Sendable {
                   let ip = HeaderParser.ipv4(frame, length: length) else { continue }
             // For the gateway itself, or between two LAN hosts: the kernel's business.
             if ip.dst == chain.gateway || chain.isLAN(ip.dst) { continue }
-            if chain.isLAN(ip.src) { chain.learnHost(ip.src, MAC(at: frame + 6)) }
+            // BCP 38: a source outside the LAN goes nowhere and is never cached or learnt.
+            guard chain.isLAN(ip.src), ip.src != chain.gateway else { chain.count(.spoofed); continue }
+            chain.learnHost(ip.src, MAC(at: frame + 6))
             CompiledClassifier.encodeV4(src: ip.src, dst: ip.dst, proto: ip.proto, sport: ip.sport, dport: ip.dport,
                                         dscp: ip.dscp, into: rows + k * CompiledClassifier.v4Lanes)
             held[k] = h

@@ -28,20 +28,21 @@ public struct ForwarderProcess: Sendable {
         return "vcpe-forwarder-" + String(h >> 32, radix: 16)
     }
 
-    /// The worker's container: a network namespace of its own (empty), and no capability
-    /// at all: the supervisor's broker makes each chain's sockets inside the chain's
-    /// namespace and loads and attaches its flow cache, and the worker only uses what it is
-    /// handed (packet sockets, the flow map). Its state directory and bpffs (to unpin a
-    /// chain's map) are writable, everything else read-only; seccomp lets `bpf` through for
-    /// the map's updates and lookups.
+    /// The worker's container: a network namespace of its own (empty), no capability at
+    /// all, and not root: the supervisor's broker makes each chain's sockets inside the
+    /// chain's namespace and loads and attaches its flow cache, and the worker only uses
+    /// what it is handed (packet sockets, the flow map). It reads the forwarder directory
+    /// (chains, settings, the broker's socket) and writes only its own `run/`; no bpffs.
+    /// seccomp lets `bpf` through for the map's updates and lookups.
     func workerSpec(_ executable: String, _ settings: ForwarderSettings) -> ContainerSpec {
         var spec = ContainerSpec(id: containerID, arguments: [executable, "forwarder", Role.run.rawValue, state],
                                  capabilities: Self.workerCapabilities, limits: settings.limits)
+        spec.user = Self.workerUser
         spec.allowedSyscalls = ["bpf"]
         spec.environment = ["\(NamespaceAccess.environmentKey)=\(paths.broker)"]
         spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: true) + [
-            .init(paths.directory, writable: true),
-            .init(FlowCache.filesystem, writable: true, followsHost: true),
+            .init(paths.directory, writable: false),
+            .init(paths.run, writable: true),
         ]
         // Sockets for every chain; a hard limit above the host's own needs a capability it lacks.
         var limit = rlimit()
@@ -50,6 +51,9 @@ public struct ForwarderProcess: Sendable {
     }
 
     public static let workerCapabilities: [String] = []
+    /// The worker's user and group: no account's, so it owns nothing on the host but its
+    /// `run/` directory, and the broker's socket lets only it (and root) connect.
+    public static let workerUser = ContainerSpec.User(uid: 64_512, gid: 64_512)
 
     public enum Role: String, Sendable { case supervise, run }
 
@@ -73,6 +77,7 @@ public struct ForwarderProcess: Sendable {
         let log = { (try? String(contentsOfFile: paths.log, encoding: .utf8))?.split(separator: "\n").last.map { "; its log ends: \($0)" } ?? "" }
         if processes()[.supervise]?.isEmpty ?? true {
             guard let executable else { throw Failure(description: "the forwarder is not running and no vcpe executable is known to start it") }
+            try paths.prepare()
             // A missing runtime is said now, not after a timeout.
             _ = try containers.executable(for: containerID)
             let started = Date()
@@ -99,6 +104,12 @@ public struct ForwarderProcess: Sendable {
         while ContinuousClock.now < deadline {
             do {
                 let stream = try UnixStream(connectingTo: paths.socket, timeout: .seconds(10))
+                // The socket is in the worker's directory: answer only from the worker (or a
+                // forwarder root runs by hand), never from whatever it points a link at.
+                let peer = try stream.peer()
+                guard peer.uid == 0 || peer.uid == Self.workerUser.uid else {
+                    throw Failure(description: "\(paths.socket) is answered by uid \(peer.uid), not the forwarder's")
+                }
                 try stream.write(line + "\n")
                 let answer = try stream.read(until: "\n")
                 return try JSONDecoder().decode(ForwarderReport.self, from: Data(answer.utf8))
@@ -151,10 +162,12 @@ public struct ForwarderProcess: Sendable {
                 _ = try? containers.remove(containerID)
                 exit(0)
             }
-            let log = open(paths.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            // In root's directory, and never through a link.
+            let log = (try? SafeFile.openAppend(paths.log)) ?? -1
             let started = ContinuousClock.now
             let pid: pid_t
             do {
+                try paths.prepare()
                 try FlowCache.ensureFilesystem()
                 pid = try containers.startAttached(workerSpec(executable, try paths.loadSettings()), log: log >= 0 ? log : nil)
             } catch {
@@ -171,7 +184,7 @@ public struct ForwarderProcess: Sendable {
             restarts += 1
             let record = SupervisorRecord(restarts: restarts, lastExit: (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)",
                                           lastExitAt: Date())
-            if let data = try? JSONEncoder().encode(record) { FileManager.default.createFile(atPath: paths.supervisor, contents: data) }
+            if let data = try? JSONEncoder().encode(record) { try? SafeFile.writeAtomically(Array(data), to: paths.supervisor, mode: 0o644) }
             backoff = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(backoff * 2, .seconds(5))
             usleep(UInt32(backoff / .microseconds(1)))
         }

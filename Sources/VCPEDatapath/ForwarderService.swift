@@ -1,38 +1,64 @@
 import Foundation
 import SystemPackage
+import VCPEContainer
+import VCPEDescriptor
 import VCPESystem
 
-/// Where the forwarder and the controller meet: one directory under vcpe's state.
+/// Where the forwarder and the controller meet: one directory under vcpe's state, root's
+/// and read-only to the worker, with one directory inside that is the worker's own:
 ///   chains/CUSTOMER.json  what to steer (written by apply, removed by delete)
 ///   settings.json         ForwarderSettings (optional)
-///   control.sock          the running forwarder's control socket
-///   forwarder.log         what the forwarder wrote to stderr
+///   broker.sock           the supervisor's broker (root and the worker's group)
+///   forwarder.log         what the worker wrote to stderr (opened by the supervisor)
+///   supervisor.json       the supervisor's record of restarts
+///   run/control.sock      the running worker's control socket (run/ is the worker's)
+/// Nothing root opens lives in run/, and the worker can write nowhere else.
 public struct ForwarderPaths: Sendable {
     public let directory: String
     public init(state: String) { directory = state + "/forwarder" }
     public var chains: String { directory + "/chains" }
     public func chain(_ customer: String) -> String { "\(chains)/\(customer).json" }
     public var settings: String { directory + "/settings.json" }
-    public var socket: String { directory + "/control.sock" }
+    /// The worker's own directory, the only place it may write.
+    public var run: String { directory + "/run" }
+    public var socket: String { run + "/control.sock" }
     public var log: String { directory + "/forwarder.log" }
     public var supervisor: String { directory + "/supervisor.json" }
     /// Where the supervisor makes namespace sockets for a forwarder in a container.
     public var broker: String { directory + "/broker.sock" }
 
-    /// Every customer's configuration.
+    /// A chain file is at most this large (the descriptor that makes it is at most 1 MiB).
+    static let configLimit = 16 << 20
+
+    /// Makes the directories with their owners and modes: root's, readable by the worker
+    /// (it reads chains and settings), and the worker's own `run/`.
+    public func prepare(worker: ContainerSpec.User = ForwarderProcess.workerUser) throws(SystemError) {
+        try SafeFile.ensureDirectory(directory, mode: 0o755)
+        try SafeFile.ensureDirectory(chains, mode: 0o755)
+        try SafeFile.ensureDirectory(run, mode: 0o700, owner: worker.uid, group: worker.gid)
+    }
+
+    /// Every customer's configuration, and the customers whose file could not be read.
     public func configs() throws -> [SteeringConfig] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: chains)) ?? []
         return try names.filter { $0.hasSuffix(".json") }.sorted().map { try config(String($0.dropLast(".json".count))) }
     }
 
-    /// One customer's configuration, as apply wrote it.
+    /// One customer's configuration, as apply wrote it: a regular file, not followed if a
+    /// link, of bounded size.
     public func config(_ customer: String) throws -> SteeringConfig {
-        try JSONDecoder().decode(SteeringConfig.self, from: Data(contentsOf: URL(fileURLWithPath: chain(customer))))
+        guard KernelNames.isValidName(customer, maxLength: KernelNames.maxCustomerName) else {
+            throw NamespaceBroker.Failure(description: "not a customer name: \(customer.debugDescription)")
+        }
+        return try JSONDecoder().decode(SteeringConfig.self, from: Data(SafeFile.readRegular(chain(customer), limit: Self.configLimit)))
     }
 
     public func loadSettings() throws -> ForwarderSettings {
-        guard let data = FileManager.default.contents(atPath: settings) else { return ForwarderSettings() }
-        return try JSONDecoder().decode(ForwarderSettings.self, from: data)
+        let bytes: [UInt8]
+        do { bytes = try SafeFile.readRegular(settings, limit: 1 << 16) } catch where error.errno == .noSuchFileOrDirectory {
+            return ForwarderSettings()
+        }
+        return try JSONDecoder().decode(ForwarderSettings.self, from: Data(bytes))
     }
 }
 
@@ -71,6 +97,8 @@ public final class ForwarderService: @unchecked Sendable {
         let sweeper = Thread { [self] in sweepForever() }
         sweeper.name = "flow sweeper"
         sweeper.start()
+        // Run by hand (as root) nothing has made its directory yet; in its container it is mounted.
+        if Glibc.access(paths.run, F_OK) != 0 { mkdir(paths.run, 0o700) }
         let listener = try UnixListener(path: paths.socket)
         while true {
             guard let client = try? listener.accept() else { continue }

@@ -46,7 +46,7 @@ public final class SteeredChain: @unchecked Sendable {
     static let perPath = 4
     /// Frames dropped for want of a neighbour, too large for a ring frame, refused by a send.
     let dropCounters = Counters(count: Drop.allCases.count)
-    enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed }
+    enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed, spoofed }
 
     /// The kernel's flow cache in front of the ring, when the chain wants it and it loaded.
     let cache: FlowCache?
@@ -109,8 +109,7 @@ public final class SteeredChain: @unchecked Sendable {
     /// no longer steered, or one that turned the cache off.
     func removeCache(via access: NamespaceAccess) {
         // The namespace may be gone, and the program with it; the pins are the host's.
-        access.detachCache(namespace: config.namespace, interfaces: ports.map(\.ifindex))
-        FlowCache.unpin(config.customer)
+        access.removeCache(customer: config.customer, namespace: config.namespace, interfaces: ports.map(\.ifindex))
     }
 
     /// Set when a port's interface went away under it (the link was re-created).
@@ -155,7 +154,7 @@ public final class SteeredChain: @unchecked Sendable {
             let live = (0..<Self.perPath).map { cachedNow.paths[i * Self.perPath + $0] }
             return zip([p.packets, p.bytes, p.returnPackets, p.returnBytes], live).map { $0 > $1 ? $0 - $1 : 0 }
         }
-        carriedDrops = [before.noNeighbour, before.truncated, before.sendFailed]
+        carriedDrops = [before.noNeighbour, before.truncated, before.sendFailed, before.spoofed ?? 0]
         carriedCached = before.cachedPackets > cachedNow.packets ? before.cachedPackets - cachedNow.packets : 0
         carriedHandled = before.userspacePackets
     }
@@ -231,7 +230,7 @@ public final class SteeredChain: @unchecked Sendable {
                 }
                 return ChainStats.Path(name: config.paths[p].name, packets: c(0), bytes: c(1), returnPackets: c(2), returnBytes: c(3))
             },
-            noNeighbour: drop(.noNeighbour), truncated: drop(.truncated), sendFailed: drop(.sendFailed),
+            noNeighbour: drop(.noNeighbour), truncated: drop(.truncated), sendFailed: drop(.sendFailed), spoofed: drop(.spoofed),
             datapath: datapath, flows: cached.flows, cachedPackets: carriedCached &+ cached.packets,
             userspacePackets: carriedHandled &+ handled.value(0))
     }
@@ -265,6 +264,8 @@ public struct ChainStats: Sendable, Codable, Hashable {
     public var noNeighbour: UInt64
     public var truncated: UInt64
     public var sendFailed: UInt64
+    /// LAN frames whose source is not in the LAN (BCP 38); nil from a forwarder before it counted them.
+    public var spoofed: UInt64?
     /// "flow cache ..." or "userspace (...)": which data path serves the chain.
     public var datapath: String
     /// Flows in the kernel's cache now.

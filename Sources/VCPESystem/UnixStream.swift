@@ -44,24 +44,38 @@ public final class UnixStream {
 
     /// Reads one line (up to and without "\n") and, if `receivingDescriptors`, the
     /// descriptors passed with it; otherwise any that came are closed (a peer cannot make
-    /// this process hold its descriptors).
-    public func readLine(receivingDescriptors: Bool) throws(SystemError) -> (line: String, descriptors: [Int32]) {
+    /// this process hold its descriptors). A line longer than `limit` bytes is an error
+    /// (EMSGSIZE): a peer cannot grow this process's memory.
+    public func readLine(receivingDescriptors: Bool, limit: Int = 1 << 20) throws(SystemError) -> (line: String, descriptors: [Int32]) {
         var out: [UInt8] = [], fds: [Int32] = []
         var byte: UInt8 = 0
         var got = [Int32](repeating: -1, count: Int(VCPE_MAX_PASSED_FDS))
+        defer { if !receivingDescriptors { for d in fds { close(d) } } }
         // A byte at a time: the line is short, and nothing past it may be consumed.
         while true {
             var count: Int32 = 0
             let n = try syscall("recvmsg", path) { vcpe_recv_with_fds(fd.rawValue, &byte, 1, &got, Int32(got.count), &count) }
             fds += got.prefix(Int(count))
             if n == 0 || byte == UInt8(ascii: "\n") { break }
+            guard out.count < limit else {
+                for d in fds { close(d) }
+                fds = []
+                throw SystemError("read line", path, .messageTooLong)
+            }
             out.append(byte)
         }
-        if !receivingDescriptors {
-            for d in fds { close(d) }
-            fds = []
-        }
-        return (String(decoding: out, as: UTF8.self), fds)
+        if !receivingDescriptors { return (String(decoding: out, as: UTF8.self), []) }
+        let kept = fds
+        fds = []
+        return (String(decoding: out, as: UTF8.self), kept)
+    }
+
+    /// Who is at the other end, as the kernel saw it connect (SO_PEERCRED): not what the
+    /// peer says of itself.
+    public func peer() throws(SystemError) -> PeerCredentials {
+        var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
+        try syscall("getsockopt SO_PEERCRED", path) { vcpe_peer_credentials(fd.rawValue, &pid, &uid, &gid) }
+        return PeerCredentials(pid: pid, uid: uid, gid: gid)
     }
 
     public func write(_ text: String) throws(SystemError) {
@@ -87,17 +101,33 @@ public final class UnixStream {
     }
 }
 
-/// A listening AF_UNIX stream socket at `path` (replacing a stale one), reachable by root only.
+/// The process, user and group of a unix socket's peer.
+public struct PeerCredentials: Sendable, Equatable {
+    public var pid: pid_t
+    public var uid: uid_t
+    public var gid: gid_t
+}
+
+/// A listening AF_UNIX stream socket at `path` (replacing a stale one), reachable by root
+/// only unless `group` may connect too. The file has its mode from the moment it exists
+/// (set on the socket before bind), and its group before anyone can connect (listen).
 public final class UnixListener {
     let fd: Int32
     public let path: String
 
-    public init(path: String, backlog: Int32 = 16) throws(SystemError) {
+    public init(path: String, backlog: Int32 = 16, group: gid_t? = nil) throws(SystemError) {
         unlink(path)
         let raw = try unixSocket(path)
         do throws(SystemError) {
+            // Linux gives the socket file the socket inode's mode (less the umask) at bind: it
+            // is never looser than root's alone. The group gets in before listen, when a
+            // connect could first succeed.
+            try syscall("fchmod socket", path) { fchmod(raw, 0o600) }
             try withUnixAddress(path, "bind") { (p, n) throws(SystemError) in try syscall("bind", path) { bind(raw, p, n) } }
-            chmod(path, 0o600)
+            if let group {
+                try syscall("chown socket", path) { lchown(path, 0, group) }
+                try syscall("chmod socket", path) { chmod(path, 0o660) }
+            }
             try syscall("listen", path) { Glibc.listen(raw, backlog) }
         } catch {
             close(raw)

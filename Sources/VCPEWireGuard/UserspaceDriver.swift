@@ -4,12 +4,17 @@ import VCPEContainer
 import VCPESystem
 
 /// wireguard-go: one daemon per device, each in its own OCI container that joins the
-/// service's namespace, spoken to on /var/run/wireguard/IFACE.sock. That directory is
-/// shared by every namespace, so interface names must be unique on the host (vcpe's carry
-/// the customer).
+/// service's namespace and runs as a user of its own with NET_ADMIN alone. Each daemon
+/// sees only its own socket directory (`/var/run/wireguard/vcpe/IFACE/`, shown to it as
+/// /var/run/wireguard), so no daemon can reach another's socket; vcpe publishes a link
+/// `/var/run/wireguard/IFACE.sock` to it, where `wg` looks.
 public struct UserspaceDriver: WireGuardDriver {
     public static let socketDirectory = "/var/run/wireguard"
+    /// Root's; one directory per daemon inside, the daemon's own.
+    public static let daemonsDirectory = socketDirectory + "/vcpe"
     public static let program = "wireguard-go"
+    /// No account's user: it owns its socket directory and nothing else on the host.
+    public static let daemonUser = ContainerSpec.User(uid: 64_513, gid: 64_513)
     public var name: String { "wireguard-go (userspace)" }
     let executable: String
     let containers: ContainerRuntime
@@ -27,7 +32,11 @@ public struct UserspaceDriver: WireGuardDriver {
         return "/usr/bin/\(program)"
     }
 
+    /// Where `wg` finds the daemon: a link root made to the daemon's own socket.
     public static func socketPath(_ interface: String) -> String { "\(socketDirectory)/\(interface).sock" }
+    /// The daemon's own directory, and its socket in it: what vcpe talks to.
+    public static func daemonDirectory(_ interface: String) -> String { "\(daemonsDirectory)/\(interface)" }
+    public static func daemonSocket(_ interface: String) -> String { "\(daemonDirectory(interface))/\(interface).sock" }
     public static func containerID(_ interface: String) -> String { "vcpe-\(interface)" }
 
     public func processID(of interface: String) -> pid_t? {
@@ -43,21 +52,29 @@ public struct UserspaceDriver: WireGuardDriver {
     }
 
     public func state(of interface: String, in namespace: String, configuredEndpoints: Set<[UInt8]>) throws -> DeviceState? {
-        let path = Self.socketPath(interface)
+        let path = Self.daemonSocket(interface)
         guard access(path, F_OK) == 0 else { return nil }
-        guard let answer = try Self.exchange(path, UAPI.getRequest) else { return nil }  // a socket left by a dead daemon
+        guard let answer = try Self.exchange(interface, UAPI.getRequest) else { return nil }  // a socket left by a dead daemon
         return try UAPI.parseGet(answer, configuredEndpoints: configuredEndpoints)
     }
 
-    /// One request and its answer; nil when nothing listens on the socket.
-    static func exchange(_ path: String, _ request: String) throws(SystemError) -> String? {
+    /// One request to the interface's daemon and its answer; nil when nothing listens. The
+    /// daemon can put anything in its directory, so the answer counts only from the
+    /// daemon of that interface (its user, and its own `wireguard-go IFACE` process).
+    static func exchange(_ interface: String, _ request: String) throws -> String? {
+        let path = daemonSocket(interface)
         let s: UnixStream
         do { s = try UnixStream(connectingTo: path) } catch {
             if error.errno == .connectionRefused || error.errno == .noSuchFileOrDirectory { return nil }
             throw error
         }
+        let peer = try s.peer()
+        guard peer.uid == daemonUser.uid, let args = ProcessTable.arguments(of: peer.pid),
+              args.count == 2, args[0].hasSuffix("/" + program) || args[0] == program, args[1] == interface else {
+            throw WireGuard.Failure(interface: interface, message: "\(path) is answered by pid \(peer.pid) (uid \(peer.uid)), not \(interface)'s daemon")
+        }
         try s.write(request)
-        return try s.read(until: "\n\n")
+        return try s.read(until: "\n\n", limit: 1 << 20)
     }
 
     /// The daemon's container: the service's namespace, its own PID, mount, UTS and IPC
@@ -69,7 +86,9 @@ public struct UserspaceDriver: WireGuardDriver {
         // `wireguard-go IFACE`, which is how it is found.
         spec.environment = ["WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error"]
         spec.networkNamespace = NetworkNamespace.path(namespace)
-        spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: false) + [.init(Self.socketDirectory, writable: true)]
+        spec.user = Self.daemonUser
+        spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: false)
+            + [.init(Self.socketDirectory, from: Self.daemonDirectory(interface), writable: true)]
         spec.devices = [.tun]
         return spec
     }
@@ -79,7 +98,9 @@ public struct UserspaceDriver: WireGuardDriver {
         guard access(executable, X_OK) == 0 else {
             throw WireGuard.Failure(interface: interface, message: "\(executable) not found (Debian: apt-get install wireguard-go)")
         }
-        try FileManager.default.createDirectory(atPath: Self.socketDirectory, withIntermediateDirectories: true)
+        try SafeFile.ensureDirectory(Self.socketDirectory, mode: 0o755)
+        try SafeFile.ensureDirectory(Self.daemonsDirectory, mode: 0o755)
+        try SafeFile.ensureDirectory(Self.daemonDirectory(interface), mode: 0o700, owner: Self.daemonUser.uid, group: Self.daemonUser.gid)
         let id = Self.containerID(interface)
         let started: ContainerInfo
         do { started = try containers.start(spec(interface, in: namespace, limits: limits)) } catch {
@@ -88,17 +109,22 @@ public struct UserspaceDriver: WireGuardDriver {
         // The socket is the daemon's word that the device is ready; while waiting, its
         // process (read from /proc, no runtime call) says whether it still tries.
         for _ in 0..<500 {
-            if access(Self.socketPath(interface), F_OK) == 0 { return }
+            if access(Self.daemonSocket(interface), F_OK) == 0 {
+                // Where `wg` looks; root's directory, so no daemon can change the link.
+                unlink(Self.socketPath(interface))
+                symlink("vcpe/\(interface)/\(interface).sock", Self.socketPath(interface))
+                return
+            }
             guard ProcessTable.isAlive(started.pid) else { break }
             usleep(10_000)
         }
         let why = containers.lastLogLine(of: id) ?? "no message"
         _ = try? remove(interface, in: nil)
-        throw WireGuard.Failure(interface: interface, message: "wireguard-go made no socket at \(Self.socketPath(interface)): \(why)")
+        throw WireGuard.Failure(interface: interface, message: "wireguard-go made no socket at \(Self.daemonSocket(interface)): \(why)")
     }
 
     public func configure(_ interface: String, in namespace: String, _ wanted: DeviceConfig, over current: DeviceConfig?) throws {
-        guard let answer = try Self.exchange(Self.socketPath(interface), UAPI.setRequest(wanted, over: current)) else {
+        guard let answer = try Self.exchange(interface, UAPI.setRequest(wanted, over: current)) else {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go is not running")
         }
         let n = try UAPI.errno(ofAnswer: answer)
@@ -124,9 +150,12 @@ public struct UserspaceDriver: WireGuardDriver {
         for pid in pids where ProcessTable.isAlive(pid) && !ProcessTable.terminate(pid) {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go pid \(pid) did not stop")
         }
-        // A daemon killed hard leaves its socket file.
-        if unlink(Self.socketPath(interface)) == 0 { return true }
-        if errno != ENOENT { throw SystemError("unlink", Self.socketPath(interface), Errno(rawValue: errno)) }
-        return hadContainer || !pids.isEmpty
+        // A daemon killed hard leaves its socket file; the link and the directory go too.
+        var removed = hadContainer || !pids.isEmpty
+        for path in [Self.socketPath(interface), Self.daemonSocket(interface)] {
+            if unlink(path) == 0 { removed = true } else if errno != ENOENT { throw SystemError("unlink", path, Errno(rawValue: errno)) }
+        }
+        rmdir(Self.daemonDirectory(interface))
+        return removed
     }
 }

@@ -34,10 +34,10 @@ struct ForwarderCommand: ParsableCommand {
             if let b = busyPoll, b < 0 || b >= ProcessInfo.processInfo.activeProcessorCount {
                 throw ValidationError("--busy-poll \(b): this machine has CPUs 0-\(ProcessInfo.processInfo.activeProcessorCount - 1)")
             }
-            if let r = ringFrames, !(2...4096).contains(r) { throw ValidationError("--ring-frames is 2-4096") }
+            if let r = ringFrames, !ForwarderSettings.ringFramesRange.contains(r) { throw ValidationError("--ring-frames is 2-4096") }
             if let s = spin, !(0...1_000_000).contains(s) { throw ValidationError("--spin is 0-1000000 microseconds") }
             // The kernel's hash maps take up to 2^28 buckets; the flag does not second-guess it.
-            if let f = flowEntries, !(16...(1 << 30)).contains(f) { throw ValidationError("--flow-entries is 16-1073741824") }
+            if let f = flowEntries, !ForwarderSettings.flowEntriesRange.contains(f) { throw ValidationError("--flow-entries is 16-1073741824") }
             if let i = flowIdle, !(1...86_400).contains(i) { throw ValidationError("--flow-idle is 1-86400 seconds") }
             if let m = memory, Resources.parseMemory(m).map({ (64 << 20)...(1 << 40) ~= $0 }) != true {
                 throw ValidationError("--memory is a size like 512MiB or 2GiB, 64MiB-1024GiB; got \(m)")
@@ -57,10 +57,10 @@ struct ForwarderCommand: ParsableCommand {
             if let i = flowIdle { settings.flowIdleSeconds = i }
             if let m = memory.flatMap(Resources.parseMemory) { settings.memoryBytes = m }
             if let p = pids { settings.pids = Int64(p) }
-            try FileManager.default.createDirectory(atPath: process.paths.directory, withIntermediateDirectories: true)
+            try process.paths.prepare()
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            try encoder.encode(settings).write(to: URL(fileURLWithPath: process.paths.settings), options: .atomic)
+            try SafeFile.writeAtomically(Array(encoder.encode(settings)), to: process.paths.settings, mode: 0o644)
             // The supervisor starts a new worker, which reads the settings.
             let workers = process.processes()[.run] ?? []
             for pid in workers { ProcessTable.terminate(pid) }

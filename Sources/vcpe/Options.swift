@@ -27,7 +27,7 @@ struct StateOptions: ParsableArguments {
         // Retired bridges are removed by `vcpe gc` in its own process, so delete returns at once.
         reconciler.reapInBackground = {
             let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
-            try spawnDetached(exe, ["gc"])
+            try spawnDetached(exe, ["gc", "--state-dir", store.directory.path])
         }
         return reconciler
     }

@@ -101,7 +101,7 @@ start_forwarder() {  # start_forwarder BUSY RULES CACHE
   if [ "$1" = 1 ]; then echo "{\"busyPoll\": true, \"cpu\": $busy_cpu, \"ringFrames\": 64, \"spinMicroseconds\": 50}"
   else echo '{"busyPoll": false, "ringFrames": 128, "spinMicroseconds": 50}'; fi > "$work/forwarder/settings.json"
   "$vcpe" forwarder run "$work" >/dev/null 2>>"$work/forwarder.log" & fwd_pid=$!
-  for _ in $(seq 100); do [ -S "$work/forwarder/control.sock" ] && break; sleep 0.05; done
+  for _ in $(seq 100); do [ -S "$work/forwarder/run/control.sock" ] && break; sleep 0.05; done
   for _ in $(seq 50); do ip netns exec bs-fwd-c ping -c 1 -W 0.2 10.2.0.1 >/dev/null 2>&1 && return 0; done
   echo "steering: the forwarder does not forward" >&2; cat "$work/forwarder.log" >&2; exit 1
 }

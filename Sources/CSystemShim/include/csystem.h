@@ -25,4 +25,6 @@ int vcpe_is_nsfs(const char *path);
 #define VCPE_MAX_PASSED_FDS 64
 ssize_t vcpe_send_with_fds(int sock, const void *buf, size_t len, const int *fds, int nfds);
 ssize_t vcpe_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
+// The connected peer's process, user and group (SO_PEERCRED; struct ucred needs _GNU_SOURCE).
+int vcpe_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
 #endif
