@@ -28,7 +28,8 @@ let package = Package(
         ),
 
         // Service processes as OCI containers: bundles, seccomp, limits, the runtime (runc) as a program.
-        .target(name: "VCPEContainer", dependencies: ["VCPESystem", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "VCPEContainer", dependencies: ["VCPESystem", .product(name: "SystemPackage", package: "swift-system"),
+                                                   .product(name: "Crypto", package: "swift-crypto")]),
 
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-genl-3-dev"])]),

@@ -35,6 +35,9 @@ public struct ContainerRuntime: Sendable {
 
     func bundle(_ id: String) -> OCIBundle { OCIBundle(directory: "\(bundles)/\(id)") }
 
+    /// The digests containers' programs must have: beside the bundles, in the state directory.
+    public var trust: ProgramTrust { ProgramTrust(file: URL(fileURLWithPath: bundles).deletingLastPathComponent().path + "/trust.json") }
+
     /// Starts the container in the background and returns once its process runs. A
     /// container of the same id goes first. On failure nothing of it is left.
     @discardableResult
@@ -71,6 +74,8 @@ public struct ContainerRuntime: Sendable {
     /// Removes what an earlier container of this id left, then writes its bundle.
     private func prepare(_ spec: ContainerSpec) throws -> String {
         let runtime = try executable(for: spec.id)
+        // The platform's image check: only a program whose digest was recorded runs.
+        if let program = spec.arguments.first { try trust.verify(program, for: spec.id) }
         // The runtime may know the id though its bundle is gone (removed by hand, or a crash
         // between the two): it would refuse to run another container of that id.
         try remove(spec.id, unbundled: true)

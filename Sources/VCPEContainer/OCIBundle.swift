@@ -25,6 +25,8 @@ struct OCIBundle {
         for dir in ["usr", "proc", "dev", "sys", "tmp", "run", "var", "etc"] {
             try fm.createDirectory(atPath: rootfs + "/" + dir, withIntermediateDirectories: true)
         }
+        // runc gives a tmpfs the mode of the directory it is mounted on: /tmp is everyone's.
+        chmod(rootfs + "/tmp", 0o1777)
         // Debian's merged /usr: programs and the loader are found where they always are.
         for (link, target) in [("bin", "usr/bin"), ("sbin", "usr/sbin"), ("lib", "usr/lib"), ("lib64", "usr/lib64"), ("var/run", "../run")] {
             try fm.createSymbolicLink(atPath: rootfs + "/" + link, withDestinationPath: target)

@@ -101,7 +101,7 @@ extension OCIConfig {
             Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=1024k"]),
             Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
             Mount(destination: "/usr", type: "bind", source: "/usr", options: ["rbind", "ro", "nosuid", "nodev"]),
-            Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "size=16m"]),
+            Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "noexec", "mode=1777", "size=16m"]),
         ] + spec.mounts.map { m in
             Mount(destination: m.path, type: "bind", source: m.source,
                   options: [m.followsHost ? "rbind" : "bind", m.writable ? "rw" : "ro", "nosuid", "nodev"] + (m.followsHost ? ["rslave"] : []))

@@ -18,6 +18,9 @@ enum HostClaims {
         let lanBridge = KernelNames.lanBridge(customer: chain.customer)
 
         for name in chain.lan.attach {
+            if let other = others.first(where: { hostNames(of: $0.customer).contains(name) }) {
+                return "/lan/attach: \(name) is customer \(other.customer)'s"
+            }
             if let other = others.first(where: { $0.lan.attach.contains(name) }) {
                 return "/lan/attach: \(name) is on customer \(other.customer)'s LAN"
             }
@@ -25,6 +28,7 @@ enum HostClaims {
                 return "/lan/attach: \(name) is customer \(other.customer)'s WAN segment"
             }
             guard let link = byName[name] else { continue }
+            if link.kind == "bridge" { return "/lan/attach: \(name) is a bridge; only interfaces can join the LAN" }
             if let master = link.masterIndex.flatMap({ byIndex[$0] }), master.name != lanBridge {
                 return "/lan/attach: \(name) is a port of bridge \(master.name), not this customer's to take"
             }
@@ -37,6 +41,9 @@ enum HostClaims {
         }
 
         let segment = chain.wan.segment
+        if let other = others.first(where: { hostNames(of: $0.customer).contains(segment) }) {
+            return "/wan/segment: \(segment) is customer \(other.customer)'s"
+        }
         if let other = others.first(where: { $0.lan.attach.contains(segment) }) {
             return "/wan/segment: \(segment) is attached to customer \(other.customer)'s LAN"
         }
@@ -47,6 +54,12 @@ enum HostClaims {
             return "/wan/address: \(chain.wan.address.address) is held by customer \(other.customer) on segment \(segment)"
         }
         return nil
+    }
+
+    /// The host-side interfaces vcpe makes for a customer.
+    private static func hostNames(of customer: String) -> Set<String> {
+        [KernelNames.lanBridge(customer: customer), KernelNames.lanVethHost(customer: customer),
+         KernelNames.wanVethHost(customer: customer), KernelNames.wireguardInterface(customer: customer)]
     }
 
     private static func isLinkLocal(_ a: IPAddress) -> Bool { linkLocal6.contains(a) || linkLocal4.contains(a) }

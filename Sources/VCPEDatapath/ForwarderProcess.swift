@@ -104,10 +104,12 @@ public struct ForwarderProcess: Sendable {
         while ContinuousClock.now < deadline {
             do {
                 let stream = try UnixStream(connectingTo: paths.socket, timeout: .seconds(10))
-                // The socket is in the worker's directory: answer only from the worker (or a
-                // forwarder root runs by hand), never from whatever it points a link at.
+                // The socket is in the worker's directory: the answer counts only from the user
+                // that directory belongs to (the worker's; root's when a forwarder runs by
+                // hand), never from whatever socket a link there points at.
                 let peer = try stream.peer()
-                guard peer.uid == 0 || peer.uid == Self.workerUser.uid else {
+                var st = stat()
+                guard lstat(paths.run, &st) == 0, peer.uid == st.st_uid else {
                     throw Failure(description: "\(paths.socket) is answered by uid \(peer.uid), not the forwarder's")
                 }
                 try stream.write(line + "\n")

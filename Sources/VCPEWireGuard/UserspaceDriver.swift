@@ -16,7 +16,7 @@ public struct UserspaceDriver: WireGuardDriver {
     /// No account's user: it owns its socket directory and nothing else on the host.
     public static let daemonUser = ContainerSpec.User(uid: 64_513, gid: 64_513)
     public var name: String { "wireguard-go (userspace)" }
-    let executable: String
+    public let executable: String
     let containers: ContainerRuntime
 
     /// `executable`, else `$VCPE_WIREGUARD_GO`, else wireguard-go from the usual places.
@@ -69,8 +69,7 @@ public struct UserspaceDriver: WireGuardDriver {
             throw error
         }
         let peer = try s.peer()
-        guard peer.uid == daemonUser.uid, let args = ProcessTable.arguments(of: peer.pid),
-              args.count == 2, args[0].hasSuffix("/" + program) || args[0] == program, args[1] == interface else {
+        guard peer.uid == daemonUser.uid, let args = ProcessTable.arguments(of: peer.pid), args.count == 2, args[1] == interface else {
             throw WireGuard.Failure(interface: interface, message: "\(path) is answered by pid \(peer.pid) (uid \(peer.uid)), not \(interface)'s daemon")
         }
         try s.write(request)

@@ -225,18 +225,21 @@ import VCPETestSupport
         #expect(try RouteSocket().link(named: sc.segment) == nil)
         // The attached interfaces are free at once; the retired bridges go in the background.
         #expect(try ip(["link", "show", "dev", a.attach]).first?["master"] == nil)
-        #expect(retiredLinksLeft().isEmpty)
+        #expect(retiredLinksLeft(stateDir: sc.stateDir).isEmpty)
     }
 
     @Test func retiredBridgesLeftByAnInterruptedGCAreRemovedByTheNextApply() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
+        // What a delete leaves when its gc dies: a bridge renamed and recorded as retired.
         let orphan = KernelNames.retiredLink(serial: .random(in: 0...UInt64.max))
         try RouteSocket().addBridge(orphan)
         defer { try? RouteSocket().removeLink(orphan) }  // its name does not carry the test's tag
+        try FileManager.default.createDirectory(atPath: sc.stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try JSONSerialization.data(withJSONObject: [orphan]).write(to: URL(fileURLWithPath: sc.stateDir + "/retired.json"))
         let a = try sc.lanHost(1, address: "192.168.1.10/24", gateway: "192.168.1.1")
         try sc.vcpe(["apply", try sc.descriptor(Self.office(sc, 1, attach: a.attach, lan: "192.168.1"))])
-        #expect(retiredLinksLeft().isEmpty)
+        #expect(retiredLinksLeft(stateDir: sc.stateDir).isEmpty)
         #expect(try ip(["link", "show"]).allSatisfy { $0["ifname"] as? String != orphan })
     }
 }

@@ -46,15 +46,16 @@ import VCPETestSupport
     }
 
     /// The common checks of a vcpe container: run by runc from a bundle in the state
-    /// directory, exactly `caps`, no new privileges, seccomp on, a read-only root with a
-    /// writable /tmp, its own PID, mount, UTS and IPC namespaces.
-    static func expectConfined(_ sc: Scenario, id: String, pid: Int, caps: [Int]) throws {
+    /// directory as `uid` (not root), exactly `caps` (ambient, since it is not root), no
+    /// new privileges, seccomp on, a read-only root with a writable /tmp, its own PID,
+    /// mount, UTS and IPC namespaces.
+    static func expectConfined(_ sc: Scenario, id: String, pid: Int, caps: [Int], uid: Int) throws {
         let c = try #require(container(id), "\(id) not in runc list: \(runcContainers())")
         #expect(c["status"] as? String == "running" && c["pid"] as? Int == pid)
         #expect((c["bundle"] as? String)?.hasPrefix(sc.stateDir + "/containers/") == true, "\(c)")
         let st = try procStatus(pid)
-        for set in ["CapEff", "CapPrm", "CapBnd"] { #expect(st[set] == mask(caps), "\(set) \(st[set] ?? "-") of \(id)") }
-        #expect(st["CapInh"] == mask([]) && st["CapAmb"] == mask([]))
+        #expect(st["Uid"]?.split(whereSeparator: \.isWhitespace) == Array(repeating: Substring(String(uid)), count: 4), "\(st["Uid"] ?? "-")")
+        for set in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] { #expect(st[set] == mask(caps), "\(set) \(st[set] ?? "-") of \(id)") }
         #expect(st["NoNewPrivs"] == "1" && st["Seccomp"] == "2", "\(st)")
         for ns in ["pid", "mnt", "uts", "ipc"] {
             let inside = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/\(ns)")
@@ -76,7 +77,7 @@ import VCPETestSupport
         let pids = VPNTests.wireguardPIDs(sc, 1)
         #expect(pids.count == 1)
         let pid = try #require(Int(pids.first ?? ""))
-        try Self.expectConfined(sc, id: id, pid: pid, caps: [Self.netAdmin])
+        try Self.expectConfined(sc, id: id, pid: pid, caps: [Self.netAdmin], uid: SecurityTests.daemonUID)
         // Its network namespace is the service's, as iproute2 finds it.
         #expect(try sh("/usr/sbin/ip", ["netns", "identify", "\(pid)"]).trimmingCharacters(in: .whitespacesAndNewlines) == "vcpe-\(sc.customer(1)).vpn")
         // Default limits in the cgroup and in status.
@@ -123,7 +124,7 @@ import VCPETestSupport
         let id = try #require(shown["id"] as? String)
         let pid = try #require(Int(SteeringTests.forwarderPIDs(sc).first ?? ""))
         #expect(shown["pid"] as? Int == pid, "status shows the host's pid: \(shown)")
-        try Self.expectConfined(sc, id: id, pid: pid, caps: [])
+        try Self.expectConfined(sc, id: id, pid: pid, caps: [], uid: SecurityTests.workerUID)
         // A network namespace of its own with nothing in it: it reaches chains by entering theirs.
         let links = try sh("/usr/bin/nsenter", ["-t", "\(pid)", "-n", "/usr/sbin/ip", "-j", "link"])
         let names = ((try JSONSerialization.jsonObject(with: Data(links.utf8))) as? [[String: Any]] ?? []).compactMap { $0["ifname"] as? String }
@@ -161,10 +162,10 @@ import VCPETestSupport
             let out = try sh("/usr/bin/env", ["python3", "-c", ask, broker, request])
             return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         }
-        let opened = try brokerAnswer("open \(sc.customer(0)) 2 16384")
+        let opened = try brokerAnswer("open \(sc.customer(0))")
         let ports = ((opened["reply"] as? [String: Any])?["ports"] as? [Any])?.count ?? 0
         #expect(ports == 4 && opened["fds"] as? Int == 1 + ports + 1, "ring, one socket per link, the flow map: \(opened)")
-        for request in ["open nosuchcustomer 2 16384", "detach vcpe-\(sc.customer(0)).fw 1", "open \(sc.customer(0)) 0 16384", "mount /"] {
+        for request in ["open nosuchcustomer", "detach vcpe-\(sc.customer(0)).fw", "open \(sc.customer(0)) 0 16384", "mount /"] {
             let refused = try brokerAnswer(request)
             #expect((refused["reply"] as? [String: Any])?["error"] != nil && refused["fds"] as? Int == 0, "\(request): \(refused)")
         }

@@ -51,16 +51,21 @@ public final class KernelFixture: @unchecked Sendable {
     }
 }
 
-/// Bridges `vcpe delete` retired are removed by a background `vcpe gc`: waits up to 10 s
-/// for that, and returns what is still there.
-public func retiredLinksLeft() -> [String] {
-    var left: [String] = []
-    for _ in 0..<200 {
-        left = ((try? ip(["link", "show"])) ?? []).compactMap { $0["ifname"] as? String }.filter { $0.hasPrefix(KernelNames.retiredLinkPrefix) }
-        if left.isEmpty { break }
-        usleep(50_000)
+/// Bridges `vcpe delete` retired (recorded in the state directory) are removed by a
+/// background `vcpe gc`: waits up to 10 s for the record to empty, then returns those of
+/// its names the kernel (`ip link`) still has. Only this state's: other suites' and other
+/// owners' `vx-*` links are not this test's business.
+public func retiredLinksLeft(stateDir: String) -> [String] {
+    let record = stateDir + "/retired.json"
+    func recorded() -> Set<String> {
+        guard let data = FileManager.default.contents(atPath: record) else { return [] }
+        return Set((try? JSONSerialization.jsonObject(with: data) as? [String]) ?? [])
     }
-    return left
+    let names = recorded()
+    for _ in 0..<200 where !recorded().isEmpty { usleep(50_000) }
+    let left = names.union(recorded())
+    guard !left.isEmpty else { return [] }
+    return ((try? ip(["link", "show"])) ?? []).compactMap { $0["ifname"] as? String }.filter(left.contains)
 }
 
 /// `ip` as the independent oracle: its JSON output, decoded.

@@ -26,6 +26,8 @@ public final class Scenario: @unchecked Sendable {
         try s.addAddress(IPPrefix("203.0.113.1/24")!, on: "eth0")
         try s.setLink("eth0", up: true)
         try s.setLink("lo", up: true)
+        // The programs its containers run are trusted, as an operator does after installing vcpe.
+        try vcpe(["trust"])
     }
 
     /// A customer name unique to this scenario.
@@ -75,7 +77,7 @@ public final class Scenario: @unchecked Sendable {
     public func cleanup() {
         servers.stop()
         for c in 0..<8 { _ = try? vcpe(["delete", customer(c)]) }
-        let retired = retiredLinksLeft()
+        let retired = retiredLinksLeft(stateDir: stateDir)
         #expect(retired.isEmpty, "retired bridges not removed: \(retired)")
         let daemons = (try? sh("/usr/bin/pgrep", ["-a", "-f", "wireguard-go wg-\(fx.tag)"])) ?? ""
         #expect(daemons.isEmpty, "WireGuard daemons left: \(daemons)")
