@@ -165,12 +165,12 @@ public struct NamespaceBroker: Sendable {
     /// One connection: who it is, one bounded line, one answer.
     func handle(_ client: UnixStream) {
         let reply: Reply, fds: [Int32]
+        // The line is read (bounded) whoever asks, so that a refusal is an answer, not a reset.
+        let request = Result { try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line }
         if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
-            do {
-                let request = try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line
-                (reply, fds) = answer(request)
-            } catch {
-                (reply, fds) = (Reply(error: "bad request: \(error)"), [])
+            switch request {
+            case .success(let line): (reply, fds) = answer(line)
+            case .failure(let error): (reply, fds) = (Reply(error: "bad request: \(error)"), [])
             }
         } else {
             (reply, fds) = (Reply(error: "refused: not the forwarder's user"), [])
