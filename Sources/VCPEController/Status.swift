@@ -106,7 +106,11 @@ extension Reconciler {
                 container = forwarder.container()
                 // The worker's own pid is 1 in its container; the host's is the container's.
                 let pid = container.map(\.pid).flatMap { $0 > 0 ? $0 : nil } ?? report?.pid
-                runtime = report.map { _ in "forwarder pid \(pid ?? 0)" + (steering == nil ? ", chain not loaded" : "") } ?? "forwarder not running (nothing passes)"
+                // Said whether the chain runs on (its previous configuration) or not at all.
+                let failure = report?.failed[customer].map { ": \($0)" } ?? ""
+                runtime = report.map { _ in
+                    "forwarder pid \(pid ?? 0)" + (steering == nil ? ", chain not loaded\(failure)" : failure.isEmpty ? "" : ", runs its previous configuration\(failure)")
+                } ?? "forwarder not running (nothing passes)"
                 if let restarts = forwarder.supervisorRecord()?.restarts, restarts > 0 { runtime += ", \(restarts) restart(s)" }
             }
             if let c = container { runtime += ", " + c.summary }

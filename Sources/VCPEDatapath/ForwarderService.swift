@@ -38,10 +38,19 @@ public struct ForwarderPaths: Sendable {
         try SafeFile.ensureDirectory(run, mode: 0o700, owner: worker.uid, group: worker.gid)
     }
 
-    /// Every customer's configuration, and the customers whose file could not be read.
-    public func configs() throws -> [SteeringConfig] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: chains)) ?? []
-        return try names.filter { $0.hasSuffix(".json") }.sorted().map { try config(String($0.dropLast(".json".count))) }
+    /// The customers that have a chain file.
+    public func customers() -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: chains)) ?? []).filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    /// Every customer's configuration, each read on its own: one file that cannot be read
+    /// is that customer's problem (said in `failed`), not the others'.
+    public func configs() -> (configs: [SteeringConfig], failed: [String: String]) {
+        var out: [SteeringConfig] = [], failed: [String: String] = [:]
+        for c in customers() {
+            do { out.append(try config(c)) } catch { failed[c] = "reading \(chain(c)): \(error)" }
+        }
+        return (out, failed)
     }
 
     /// One customer's configuration, as apply wrote it: a regular file, not followed if a
@@ -129,9 +138,12 @@ public final class ForwarderService: @unchecked Sendable {
                 }
             }
         } else {
-            do { configs = try paths.configs() } catch { return ["*": "reading \(paths.chains): \(error)"] }
+            let read = paths.configs()
+            configs = read.configs
             next = [:]
-            errors = [:]
+            errors = read.failed
+            // A chain whose file went bad keeps what it ran before.
+            for c in read.failed.keys { if let current = running[c] { next[c] = current } }
         }
         // Chains that need a new ring are opened side by side: each ring's setup waits for
         // an RCU grace period, and a restarted forwarder opens them all.

@@ -46,8 +46,8 @@ struct ForwarderCommand: ParsableCommand {
         }
 
         func run() throws {
-            try requireRoot()
-            let process = ForwarderProcess(state: URL(fileURLWithPath: state.stateDir).standardizedFileURL.path, executable: nil)
+            // Under the lock like every command that changes the host, with the runtime it names.
+            let process = try state.lockedReconciler().forwarder
             var settings = try process.paths.loadSettings()
             if let b = busyPoll { settings.busyPoll = true; settings.cpu = b }
             if sleepWhenIdle { settings.busyPoll = false; settings.cpu = nil }
@@ -61,9 +61,13 @@ struct ForwarderCommand: ParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
             try SafeFile.writeAtomically(Array(encoder.encode(settings)), to: process.paths.settings, mode: 0o644)
-            // The supervisor starts a new worker, which reads the settings.
+            // A new supervisor (with this command's runtime) starts a new worker, which reads
+            // the settings; cached flows pass meanwhile.
             let workers = process.processes()[.run] ?? []
-            for pid in workers { ProcessTable.terminate(pid) }
+            if !process.processes().isEmpty {
+                process.stop()
+                if !process.paths.customers().isEmpty { _ = try process.ensureRunning() }
+            }
             print("forwarder: " + (settings.busyPoll ? "busy-polling on CPU \(settings.cpu ?? 0)" : "sleeping when idle after \(settings.spinMicroseconds) µs")
                   + ", \(settings.ringFrames) frames per ring, \(settings.flowEntries) cached flows per chain (idle \(settings.flowIdleSeconds) s)"
                   + ", container \(settings.limits)" + (workers.isEmpty ? "" : "; restarted"))
