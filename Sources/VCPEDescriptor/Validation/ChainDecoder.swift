@@ -241,13 +241,12 @@ struct ChainReader {
         case .number:
             return v.integer(in: 0...65535, "a port 0-65535").map { PortRange(UInt16($0)) }
         case .string(let s):
-            let parts = s.split(separator: "-", omittingEmptySubsequences: false)
-            let nums = parts.map { p in p.allSatisfy(\.isASCIIDigit) && !p.isEmpty && p.count <= 5 ? Int(p) : nil }
-            guard (1...2).contains(parts.count), nums.allSatisfy({ $0 != nil }) else {
+            let parts = s.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+            let nums = parts.compactMap { asciiDecimal(String(decoding: $0, as: UTF8.self), maxDigits: 5) }
+            guard (1...2).contains(parts.count), nums.count == parts.count, let lo = nums.first, let hi = nums.last else {
                 v.error("expected a port or a range \"low-high\", got \"\(s)\"")
                 return nil
             }
-            let lo = nums[0]!, hi = nums.last!!
             guard lo <= 65535, hi <= 65535 else {
                 v.error("expected ports within 0-65535, got \"\(s)\"")
                 return nil

@@ -137,14 +137,15 @@ extension ChainReader {
         if let port, port.count != 1, let pv = o["port"] { pv.error("expected one port or one range \"low-high\"") }
         guard let tv = o.required("to", "the LAN host as \"192.168.1.10:80\" or \"192.168.1.10\""), let to = tv.string() else { return nil }
         let parts = to.split(separator: ":", omittingEmptySubsequences: false)
+        // The port is ASCII digits only, read without a forced unwrap: "1\u{301}" is refused here.
+        let toPort: UInt16? = parts.count == 2 ? asciiDecimal(parts[1], maxDigits: 5).flatMap { $0 <= 65535 ? UInt16($0) : nil } : nil
         guard (1...2).contains(parts.count), let addr = IPAddress(parts[0]), addr.family == .v4,
-              parts.count == 1 || (parts[1].allSatisfy(\.isASCIIDigit) && !parts[1].isEmpty && parts[1].count <= 5 && Int(parts[1])! <= 65535) else {
+              parts.count == 1 || toPort != nil else {
             tv.error("expected \"address:port\" or \"address\" of a LAN host, like \"192.168.1.10:80\", got \"\(to)\"")
             return nil
         }
         if let lan, !hostAddress(tv, addr, in: lan.subnet, what: "a LAN host") { return nil }
         if let lan, addr == lan.gateway { tv.error("expected a LAN host; \(addr) is the chain's own gateway"); return nil }
-        let toPort = parts.count == 2 ? UInt16(parts[1])! : nil
         // NAT to a port range picks any port of it rather than shifting: ranges keep their ports.
         if let range, let toPort, range.lo != range.hi, toPort != range.lo {
             tv.error("a port range is forwarded to the same ports; give \"\(addr)\" without a port, or forward one port")
@@ -284,8 +285,7 @@ extension Endpoint {
             host = parts[0]
             port = parts[1]
         }
-        guard let a = IPAddress(host), !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCIIDigit),
-              let p = Int(port), (1...65535).contains(p) else { return nil }
+        guard let a = IPAddress(host), let p = asciiDecimal(port, maxDigits: 5), (1...65535).contains(p) else { return nil }
         self.init(address: a, port: UInt16(p))
     }
 }
