@@ -7,6 +7,15 @@ final class DiagnosticSink {
     func add(_ d: Diagnostic) { items.append(d) }
 
     var errorCount: Int { items.lazy.filter { $0.severity == .error }.count }
+
+    /// "Did you mean" hints for the first `Limits.suggestions` unknown names of the file;
+    /// none after that, so a file of many unknown names costs no edit distance work.
+    private var suggestionsLeft = Limits.suggestions
+    func suggestion(for word: String, among candidates: [String]) -> String {
+        guard suggestionsLeft > 0 else { return "" }
+        suggestionsLeft -= 1
+        return VCPEDescriptor.suggestion(for: word, among: candidates)
+    }
 }
 
 /// A node with its pointer, read through typed accessors that report what they expected.
@@ -26,7 +35,7 @@ struct Value {
         }
         for m in members where !keys.contains(m.key) {
             sink.add(Diagnostic(.error, pointer / m.key, m.keyLocation,
-                                "unknown key \"\(m.key)\"\(suggestion(for: m.key, among: keys)); expected \(quotedList(keys))"))
+                                "unknown key \"\(m.key)\"\(sink.suggestion(for: m.key, among: keys)); expected \(quotedList(keys))"))
         }
         return ObjectReader(value: self, members: members)
     }
@@ -92,7 +101,7 @@ struct Value {
         let words = E.allCases.map(\.rawValue)
         guard let s = string("one of \(quotedList(words))") else { return nil }
         guard let e = E(rawValue: s) else {
-            error("expected one of \(quotedList(words)), got \"\(s)\"\(suggestion(for: s, among: words))")
+            error("expected one of \(quotedList(words)), got \"\(s)\"\(sink.suggestion(for: s, among: words))")
             return nil
         }
         return e
