@@ -60,6 +60,16 @@ import VCPETestSupport
         #expect(IPAddress("1\u{301}.2.3.4") == nil && IPPrefix("10.0.0.0/1\u{301}") == nil && IPAddress("fe80::\u{661}") == nil)
     }
 
+    /// Found by fuzz/run: a backslash before a line break made the error's column -1.
+    @Test func anEscapedLineBreakIsReportedAtTheBackslash() {
+        for (text, line, column) in [("{\"a\": \"x\\\n\"}", 1, 9), ("{\n  \"a\": \"\\\r\"}", 2, 9), ("{\"a\": \"\\\u{e9}\"}", 1, 8)] {
+            let r = ChainDecoder.validate(text)
+            let d = r.errors.first
+            #expect(d?.location == VCPEDescriptor.SourceLocation(line: line, column: column), "\(r.errors)")
+            #expect(d?.message.contains("invalid escape") == true && d?.description.contains("\n") == false, "\(r.errors)")
+        }
+    }
+
     // MARK: - 2. Validation time is near-linear
 
     /// Descriptors of about `size` bytes built to make validation slow. Each is a valid
