@@ -178,16 +178,18 @@ import VCPETestSupport
         for d in r.diagnostics { #expect(!d.description.contains("\n") && d.location.line >= 1 && d.description.utf8.count < 4096, "\(kind): \(d.description.prefix(200))") }
     }
 
-    /// Near-linear: four times the input takes well under sixteen times as long (quadratic).
+    /// Near-linear: eight times the input takes well under 64 times as long (quadratic);
+    /// linear is 8, and 24 leaves room for a machine busy with other builds and tests.
+    /// Best of five runs each.
     @Test(arguments: ["unknown-hops", "allowed-ips", "classifier-rules", "firewall-rules", "many-services", "port-forwards"])
     func validationTimeScalesNearLinearly(_ kind: String) {
         func best(_ size: Int) -> Double {
             let bytes = Array(Self.adversarial(kind, size: size).utf8)
-            return (0..<3).map { _ in Self.seconds(bytes).0 }.min()!
+            return (0..<5).map { _ in Self.seconds(bytes).0 }.min()!
         }
-        let small = best(ChainDecoder.maxFileSize / 4), large = best(ChainDecoder.maxFileSize)
+        let small = best(ChainDecoder.maxFileSize / 8), large = best(ChainDecoder.maxFileSize)
         print("scaling \(kind): \(String(format: "%.4f", small)) s -> \(String(format: "%.4f", large)) s, x\(String(format: "%.1f", large / small))")
-        #expect(large / small < 8, "\(kind): \(small) s for N, \(large) s for 4N")
+        #expect(large / small < 24, "\(kind): \(small) s for N, \(large) s for 8N")
     }
 
     @Test func diagnosticsAreCappedWithOneLineForTheRest() {

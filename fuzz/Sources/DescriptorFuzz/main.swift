@@ -13,7 +13,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         let text = d.description
         if text.contains("\n") || text.contains("\r") { fatalError("diagnostic on two lines: \(text)") }
         if d.location.line < 1 || d.location.line > lines || d.location.column < 1 { fatalError("diagnostic without a place: \(text)") }
-        if !d.pointer.description.hasPrefix("/") || d.message.isEmpty { fatalError("diagnostic without a pointer or message: \(text)") }
+        if d.pointer.description.utf8.first != UInt8(ascii: "/") || d.message.isEmpty { fatalError("diagnostic without a pointer or message: \(text)") }
     }
     if r.diagnostics.count > Limits.diagnosticsPerFile + 1 { fatalError("more than the diagnostics cap: \(r.diagnostics.count)") }
     return 0
