@@ -56,6 +56,11 @@ import VCPETestSupport
         }
         #expect(ChainDecoder.validate(vpn(#"{ "memory": "64MiB" }"#, "198.51.100.1:51820")).isValid)
         #expect(Resources.parseMemory("64MiB") == 64 << 20)
+        // A number past Int is out of range, not "not a whole number", and is not echoed whole.
+        let huge = String(repeating: "9", count: 5000)
+        let r = ChainDecoder.validate(vpn("{ \"pids\": \(huge) }", "198.51.100.1:51820"))
+        let d = r.errors.first { $0.pointer.description == "/services/vpn/resources/pids" }
+        #expect(d?.message.contains("out of range 8-65536") == true && (d?.message.utf8.count ?? 0) < 200, "\(r.errors)")
         #expect(asciiDecimal("1\u{301}", maxDigits: 5) == nil && asciiDecimal("٣", maxDigits: 5) == nil && asciiDecimal("65535", maxDigits: 5) == 65535)
         #expect(IPAddress("1\u{301}.2.3.4") == nil && IPPrefix("10.0.0.0/1\u{301}") == nil && IPAddress("fe80::\u{661}") == nil)
     }

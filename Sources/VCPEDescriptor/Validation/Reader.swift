@@ -86,7 +86,11 @@ struct Value {
             return nil
         }
         guard let n = Int(text) else {
-            error("expected \(what) (a whole number), got \(text)")
+            // JSON number text is ASCII; digits only (after a '-') but no Int is out of range.
+            let digits = text.utf8.drop { $0 == UInt8(ascii: "-") }
+            let whole = !digits.isEmpty && digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            error(whole ? "expected \(what), got \(text.count > 40 ? String(text.prefix(37)) + "..." : text) (out of range \(range.lowerBound)-\(range.upperBound))"
+                        : "expected \(what) (a whole number), got \(text.count > 40 ? String(text.prefix(37)) + "..." : text)")
             return nil
         }
         guard range.contains(n) else {
