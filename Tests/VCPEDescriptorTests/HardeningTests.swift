@@ -135,6 +135,12 @@ import VCPETestSupport
             let s = fill({ i in #""s\#(i)": { "type": "firewall" }"# }, size / 2)
             let p = fill({ i in #""s\#(i % 40000)""# }, size / 2)
             return chainText(services: "{ \(s), \"rt\": { \"type\": \"router\" } }", paths: #"{ "a": [\#(p), "rt"] }"#)
+        case "long-path":
+            // Thousands of valid services on one valid path: every hop is looked up.
+            let names = fill({ i in #""s\#(i)""# }, size * 205 / 1000)
+            let count = names.split(separator: ",").count
+            let s = (0..<count).map { #""s\#($0)": { "type": "firewall" }"# }.joined(separator: ",")
+            return chainText(services: "{ \(s), \"rt\": { \"type\": \"router\" } }", paths: #"{ "a": [\#(names), "rt"] }"#)
         case "many-paths":
             let p = fill { i in #""p\#(i)": ["fw", "nope\#(i)", "rt"]"# }
             return chainText(paths: "{ \(p) }")
@@ -151,7 +157,7 @@ import VCPETestSupport
     }
 
     static let kinds = ["unknown-hops", "unknown-keys", "allowed-ips", "classifier-rules", "classifier-ports", "classifier-lists", "firewall-rules",
-                        "port-forwards", "many-services", "many-paths", "deep-and-wide", "huge-array"]
+                        "port-forwards", "many-services", "long-path", "many-paths", "deep-and-wide", "huge-array"]
 
     static func seconds(_ bytes: [UInt8]) -> (Double, ValidationResult) {
         let start = ContinuousClock.now
@@ -186,7 +192,7 @@ import VCPETestSupport
     /// Near-linear: eight times the input takes well under 64 times as long (quadratic);
     /// linear is 8, and 24 leaves room for a machine busy with other builds and tests.
     /// Best of five runs each.
-    @Test(arguments: ["unknown-hops", "allowed-ips", "classifier-rules", "firewall-rules", "many-services", "port-forwards"])
+    @Test(arguments: ["unknown-hops", "allowed-ips", "classifier-rules", "firewall-rules", "many-services", "long-path", "port-forwards"])
     func validationTimeScalesNearLinearly(_ kind: String) {
         func best(_ size: Int) -> Double {
             let bytes = Array(Self.adversarial(kind, size: size).utf8)

@@ -141,8 +141,9 @@ struct ChainReader {
             pathsV.error("at most \(Limits.transitLinks) transit links per customer (got \(transit): one per hop of each path\(steered ? ", from the classifier on" : "")); each takes a /31 of the host's transit pool \(transitPool)")
         }
         checkOverlaps()
+        let valid = Set(services.map(\.name))
         guard let customer, let lan, let wan, !services.isEmpty, !paths.isEmpty,
-              paths.allSatisfy({ $0.hops.allSatisfy { h in services.contains { $0.name == h } } }) else { return nil }
+              paths.allSatisfy({ $0.hops.allSatisfy(valid.contains) }) else { return nil }
         return Chain(customer: customer, lan: lan, wan: wan, services: services, paths: paths, classifier: classifier)
     }
 
