@@ -37,7 +37,7 @@ import Testing
         ("bad-default", "/services/fw/default"), ("bad-public-key", "/services/vpn/wireguard/peers/0/publicKey"),
         ("reserved-service-name", "/services/lan"), ("bad-forward-target", "/services/rt/portForwards/0/to"),
         ("truncated", "/services/fw/rules/0"), ("comment", "/"), ("yaml", "/"), ("duplicate-key", "/customer"),
-        ("trailing-comma", "/lan"),
+        ("trailing-comma", "/lan"), ("own-interface-name", "/lan/attach/1"), ("too-many-paths", "/paths"),
     ])
     func invalidFixture(name: String, pointer: String) {
         let r = validate(repoFile("chains/invalid/\(name).json"))
@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func everyInvalidFixtureIsListed() {
-        #expect(invalidFixtures.count == 18)
+        #expect(invalidFixtures.count == 20)
     }
 
     private func errors(_ text: String) -> [String] {

@@ -52,6 +52,25 @@ public struct JSONNode: Sendable {
     }
 }
 
+extension JSONNode {
+    /// The value a pointer names (the first member of a repeated key), if there is one.
+    public func node(at pointer: JSONPointer) -> JSONNode? {
+        var n = self
+        for t in pointer.tokens {
+            switch n.kind {
+            case .object(let members):
+                guard let m = members.first(where: { $0.key == t }) else { return nil }
+                n = m.value
+            case .array(let items):
+                guard let i = asciiDecimal(t, maxDigits: 18), i < items.count else { return nil }
+                n = items[i]
+            default: return nil
+            }
+        }
+        return n
+    }
+}
+
 public struct JSONMember: Sendable {
     public var key: String
     public var keyLocation: SourceLocation

@@ -247,8 +247,9 @@ public struct JSONParser {
                 advance()
                 return String(scalars)
             case UInt8(ascii: "\\"):
+                let backslash = here
                 advance()
-                scalars.append(try parseEscape())
+                scalars.append(try parseEscape(backslash: backslash))
             case 0x00..<0x20:
                 throw fail(b == 0x0A ? "line break inside a string (missing closing quote?)"
                                      : "control character \(describe(b)) inside a string; escape it")
@@ -286,7 +287,7 @@ public struct JSONParser {
         return scalar
     }
 
-    private mutating func parseEscape() throws(JSONSyntaxError) -> Unicode.Scalar {
+    private mutating func parseEscape(backslash: SourceLocation) throws(JSONSyntaxError) -> Unicode.Scalar {
         guard pos < bytes.count else { throw fail("unexpected end of file in an escape sequence") }
         let b = bytes[pos]
         advance()
@@ -313,8 +314,8 @@ public struct JSONParser {
             guard let s = Unicode.Scalar(hi) else { throw fail("lone UTF-16 surrogate in \\u escape") }
             return s
         default:
-            // Point at the backslash, two scalars back.
-            throw fail("invalid escape '\\\(Character(Unicode.Scalar(b)))' in a string", at: SourceLocation(line: line, column: column - 2))
+            // Point at the backslash (the escaped byte may be a line break: no arithmetic on columns).
+            throw fail("invalid escape: backslash followed by \(describe(b)) in a string", at: backslash)
         }
     }
 

@@ -80,8 +80,11 @@ public struct Resources: Sendable, Hashable, Codable {
 
     /// "64MiB", "2GiB": a whole number of MiB or GiB, in bytes; nil otherwise.
     public static func parseMemory(_ text: String) -> Int64? {
-        for (unit, shift) in [("MiB", 20), ("GiB", 30)] where text.hasSuffix(unit) {
-            guard let n = Int64(text.dropLast(unit.count)), n > 0, n <= Int64.max >> (shift + 1) else { return nil }
+        let u = Array(text.utf8)
+        for (unit, shift) in [("MiB", 20), ("GiB", 30)] where u.count > 3 && u.suffix(3).elementsEqual(unit.utf8) {
+            // ASCII digits only (no sign, no Unicode digits), at most 12 of them.
+            guard let n = asciiDecimal(String(decoding: u.dropLast(3), as: UTF8.self), maxDigits: 12).map(Int64.init),
+                  n > 0, n <= Int64.max >> (shift + 1) else { return nil }
             return n << shift
         }
         return nil

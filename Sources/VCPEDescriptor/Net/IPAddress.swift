@@ -46,9 +46,8 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
         var value: UInt32 = 0
         for p in parts {
             // Leading zeros are rejected: inet_aton reads them as octal, so they are ambiguous.
-            guard !p.isEmpty, p.count <= 3, p.allSatisfy(\.isASCIIDigit),
-                  p.count == 1 || p.first != "0", let octet = UInt32(p), octet <= 255 else { return nil }
-            value = value << 8 | octet
+            guard let octet = asciiDecimal(p, maxDigits: 3, leadingZeros: false), octet <= 255 else { return nil }
+            value = value << 8 | UInt32(octet)
         }
         return value
     }
@@ -69,7 +68,7 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
                     out.append(UInt16(v4 >> 16))
                     out.append(UInt16(v4 & 0xFFFF))
                 } else {
-                    guard !p.isEmpty, p.count <= 4, let g = UInt16(p, radix: 16) else { return nil }
+                    guard let g = asciiHex16(p) else { return nil }
                     out.append(g)
                 }
             }
@@ -191,9 +190,8 @@ public struct IPPrefix: Sendable, Hashable, CustomStringConvertible, Codable {
             self.init(a, a.bitWidth)
             return
         }
-        guard parts.count == 2, let a = IPAddress(parts[0]), !parts[1].isEmpty, parts[1].count <= 3,
-              parts[1].allSatisfy(\.isASCIIDigit), let n = Int(parts[1]), n <= a.bitWidth,
-              parts[1].count == 1 || parts[1].first != "0" else { return nil }
+        guard parts.count == 2, let a = IPAddress(parts[0]),
+              let n = asciiDecimal(parts[1], maxDigits: 3, leadingZeros: false), n <= a.bitWidth else { return nil }
         self.init(a, n)
     }
 
@@ -256,10 +254,11 @@ public struct PortRange: Sendable, Hashable, CustomStringConvertible, Codable {
         if let n = try? c.decode(UInt16.self) { self.init(n); return }
         let text = try c.decode(String.self)
         let parts = text.split(separator: "-")
-        guard parts.count == 2, let a = UInt16(parts[0]), let b = UInt16(parts[1]), a <= b else {
+        guard parts.count == 2, let a = asciiDecimal(parts[0], maxDigits: 5), let b = asciiDecimal(parts[1], maxDigits: 5),
+              a <= b, b <= 65535 else {
             throw DecodingError.dataCorruptedError(in: c, debugDescription: "not a port range: \(text)")
         }
-        self.init(a, b)
+        self.init(UInt16(a), UInt16(b))
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -268,8 +267,39 @@ public struct PortRange: Sendable, Hashable, CustomStringConvertible, Codable {
     }
 }
 
-extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+/// The value of a string of ASCII digits ('0'...'9' bytes only, 1 to `maxDigits` of them,
+/// no sign, no white space); nil otherwise. Numbers in descriptor strings are read with this
+/// only: `Character.isNumber`-style checks accept "1\u{301}" or "٣", which `Int(_:)` refuses.
+/// With `leadingZeros: false`, "0" is accepted but "01" is not.
+func asciiDecimal(_ text: some StringProtocol, maxDigits: Int, leadingZeros: Bool = true) -> Int? {
+    precondition(maxDigits >= 1 && maxDigits <= 18)
+    let u = text.utf8
+    guard !u.isEmpty, u.count <= maxDigits else { return nil }
+    if !leadingZeros, u.count > 1, u.first == UInt8(ascii: "0") { return nil }
+    var n = 0
+    for b in u {
+        guard b >= UInt8(ascii: "0"), b <= UInt8(ascii: "9") else { return nil }
+        n = n * 10 + Int(b - UInt8(ascii: "0"))
+    }
+    return n
+}
+
+/// One to four ASCII hex digits, as in an IPv6 group.
+func asciiHex16(_ text: some StringProtocol) -> UInt16? {
+    let u = text.utf8
+    guard !u.isEmpty, u.count <= 4 else { return nil }
+    var n: UInt16 = 0
+    for b in u {
+        let d: UInt8
+        switch b {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): d = b - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): d = b - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): d = b - UInt8(ascii: "A") + 10
+        default: return nil
+        }
+        n = n << 4 | UInt16(d)
+    }
+    return n
 }
 
 extension StringProtocol {

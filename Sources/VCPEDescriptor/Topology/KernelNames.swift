@@ -57,6 +57,21 @@ public enum KernelNames {
             && u.allSatisfy { (97...122).contains($0) || (48...57).contains($0) || $0 == 45 } && u.last != 45
     }
 
+    /// Prefixes of the interface names vcpe makes for customers: the LAN bridge, the LAN and
+    /// WAN veth host ends, a retired bridge, the WireGuard device. A descriptor naming one
+    /// (in `lan.attach` or `wan.segment`) would take another customer's objects.
+    public static let ownInterfacePrefixes = ["vb-", "vl-", "vw-", "vx-", "wg-", namespacePrefix]
+
+    /// Why a host interface name is not the descriptor's to use, or nil when it may be used.
+    /// `lo` would put the host's loopback on a bridge; vcpe's own names belong to customers.
+    public static func reservedHostInterface(_ name: String) -> String? {
+        if name == "lo" { return "\"lo\" is the host's loopback interface" }
+        if let p = ownInterfacePrefixes.first(where: { name.utf8.starts(with: $0.utf8) }) {
+            return "names starting with \"\(p)\" are vcpe's own per-customer interfaces (\(ownInterfacePrefixes.map { "\($0)*" }.joined(separator: ", ")))"
+        }
+        return nil
+    }
+
     /// What Linux's dev_valid_name accepts.
     public static func isValidInterfaceName(_ s: String) -> Bool {
         let u = s.utf8

@@ -20,9 +20,76 @@ public enum ChainDecoder {
             sink.add(Diagnostic(.error, d.pointer, d.location, "duplicate key \"\(d.pointer.tokens.last ?? "")\" (first at \(d.first)); each key may appear once"))
         }
         var reader = ChainReader(sink: sink, transitPool: transitPool)
-        let chain = reader.read(Value(node: parsed.root, pointer: .root, sink: sink))
+        let root = Value(node: parsed.root, pointer: .root, sink: sink)
+        let chain = reader.read(root)
         let diagnostics = sink.items.sorted { ($0.location.line, $0.location.column) < ($1.location.line, $1.location.column) }
-        return ValidationResult(chain: sink.errorCount == 0 ? chain : nil, diagnostics: diagnostics)
+        var result = ValidationResult(chain: sink.errorCount == 0 ? chain : nil, diagnostics: capped(diagnostics))
+        for p in [JSONPointer(["customer"]), JSONPointer(["wan", "address"])] {
+            if let node = parsed.root.node(at: p) { result.places[p] = node.location }
+        }
+        return result
+    }
+
+    /// The first `Limits.diagnosticsPerFile` diagnostics (in file order), then one line for
+    /// the rest, at the first one left out: a broken generated file is not a flood.
+    static func capped(_ all: [Diagnostic]) -> [Diagnostic] {
+        guard all.count > Limits.diagnosticsPerFile else { return all }
+        let rest = all[Limits.diagnosticsPerFile...]
+        let errors = rest.count { $0.severity == .error }
+        let first = rest[rest.startIndex]
+        let more = Diagnostic(errors > 0 ? .error : .warning, first.pointer, first.location,
+            "... \(rest.count) more (\(errors) errors, \(rest.count - errors) warnings) not shown: at most \(Limits.diagnosticsPerFile) are reported per file")
+        return Array(all.prefix(Limits.diagnosticsPerFile)) + [more]
+    }
+
+    /// Validates several files as `vcpe validate` and `vcpe apply` see them: each on its own,
+    /// then together (`crossCheck`). The cross-file errors go to the file they are found in.
+    public static func validate(files: [(name: String, bytes: [UInt8])]) -> [ValidationResult] {
+        var results = files.map { validate($0.bytes) }
+        let extra = crossCheck(zip(files, results).map { (file: $0.name, result: $1) })
+        for (i, more) in extra.enumerated() where !more.isEmpty {
+            results[i].diagnostics += more
+            results[i].chain = nil
+        }
+        return results
+    }
+
+    /// What no single file can show: two files of the same customer (the second would take
+    /// the first one's kernel objects), two customers with the same WAN address on the same
+    /// segment (both would answer ARP for it). Only valid results are compared; the error
+    /// goes to the later file and names the earlier one. One list per file, in order.
+    public static func crossCheck(_ files: [(file: String, result: ValidationResult)]) -> [[Diagnostic]] {
+        var out = [[Diagnostic]](repeating: [], count: files.count)
+        var customers: [String: Int] = [:]
+        var wanAddresses: [WANKey: Int] = [:]
+        for (i, f) in files.enumerated() {
+            guard let chain = f.result.chain else { continue }
+            func place(_ tokens: [String]) -> (JSONPointer, SourceLocation) {
+                let p = JSONPointer(tokens)
+                return (p, f.result.places[p] ?? .start)
+            }
+            if let j = customers[chain.customer] {
+                let (p, loc) = place(["customer"])
+                out[i].append(Diagnostic(.error, p, loc,
+                    "customer \"\(chain.customer)\" is described in \(files[j].file) already; one file per customer"))
+            } else {
+                customers[chain.customer] = i
+            }
+            let key = WANKey(address: chain.wan.address.address, segment: chain.wan.segment)
+            if let j = wanAddresses[key], let other = files[j].result.chain, other.customer != chain.customer {
+                let (p, loc) = place(["wan", "address"])
+                out[i].append(Diagnostic(.error, p, loc,
+                    "WAN address \(key.address) on segment \"\(key.segment)\" is customer \"\(other.customer)\"'s already (\(files[j].file)); two chains cannot own one address"))
+            } else if wanAddresses[key] == nil {
+                wanAddresses[key] = i
+            }
+        }
+        return out
+    }
+
+    struct WANKey: Hashable {
+        var address: IPAddress
+        var segment: String
     }
 
     public static func validate(_ text: String) -> ValidationResult { validate(Array(text.utf8)) }
@@ -59,16 +126,24 @@ struct ChainReader {
         // Paths are checked against every service the file defines, valid or not, so that
         // one broken service does not also break every path that names it.
         let defined = (servicesV?.map() ?? []).map { (name: $0.key, type: $0.value.node.typeField) }
-        let paths = o.required("paths", "the service paths by name").flatMap { readPaths($0, defined: defined) } ?? []
+        let pathsV = o.required("paths", "the service paths by name")
+        let paths = pathsV.flatMap { readPaths($0, defined: defined) } ?? []
         var classifier: Classifier?
         if let v = o["classifier"] {
             classifier = readClassifier(v, paths: paths)
         } else if paths.count > 1, let pv = o["paths"] {
             pv.error("a chain with \(paths.count) paths needs a \"classifier\" to choose between them")
         }
+        // Each transit link takes a /31 of the host-wide pool: one customer must not take it all.
+        let steered = o["classifier"] != nil || paths.count > 1
+        let transit = Limits.transitLinks(paths: paths.map(\.hops.count), steered: steered)
+        if let pathsV, transit > Limits.transitLinks {
+            pathsV.error("at most \(Limits.transitLinks) transit links per customer (got \(transit): one per hop of each path\(steered ? ", from the classifier on" : "")); each takes a /31 of the host's transit pool \(transitPool)")
+        }
         checkOverlaps()
+        let valid = Set(services.map(\.name))
         guard let customer, let lan, let wan, !services.isEmpty, !paths.isEmpty,
-              paths.allSatisfy({ $0.hops.allSatisfy { h in services.contains { $0.name == h } } }) else { return nil }
+              paths.allSatisfy({ $0.hops.allSatisfy(valid.contains) }) else { return nil }
         return Chain(customer: customer, lan: lan, wan: wan, services: services, paths: paths, classifier: classifier)
     }
 
@@ -85,12 +160,18 @@ struct ChainReader {
             }
         }
         var attach: [String] = []
+        var attached = Set<String>()
         if let a = o["attach"], let items = a.array() {
+            if items.count > Limits.attachInterfaces {
+                a.error("at most \(Limits.attachInterfaces) attached interfaces (got \(items.count))")
+            }
             for item in items {
                 guard let s = item.string("a host interface name") else { continue }
                 if !KernelNames.isValidInterfaceName(s) {
                     item.error("expected a Linux interface name (1-15 bytes, no '/', ':' or white space), got \"\(s)\"")
-                } else if attach.contains(s) {
+                } else if let why = KernelNames.reservedHostInterface(s) {
+                    item.error("\"\(s)\" cannot be attached: \(why)")
+                } else if !attached.insert(s).inserted {
                     item.error("interface \"\(s)\" is listed twice")
                 } else {
                     attach.append(s)
@@ -116,8 +197,12 @@ struct ChainReader {
         }
         var segment: String?
         if let s = o.required("segment", "the host bridge of the provider side"), let name = s.string() {
-            if KernelNames.isValidInterfaceName(name) { segment = name } else {
+            if !KernelNames.isValidInterfaceName(name) {
                 s.error("expected a Linux interface name (1-15 bytes, no '/', ':' or white space), got \"\(name)\"")
+            } else if let why = KernelNames.reservedHostInterface(name) {
+                s.error("\"\(name)\" cannot be the WAN segment: \(why)")
+            } else {
+                segment = name
             }
         }
         if let addr, let addrV { claimed.append((addr.canonical, "the WAN network", addrV, false)) }
@@ -130,21 +215,31 @@ struct ChainReader {
     func readPaths(_ v: Value, defined: [(name: String, type: String?)]) -> [Path]? {
         guard let entries = v.map() else { return nil }
         if entries.isEmpty { v.error("expected at least one path") }
+        if entries.count > Limits.paths {
+            v.error("at most \(Limits.paths) paths (got \(entries.count)): each path takes a routing table and policy rules in its services")
+        }
         let names = defined.map(\.name)
-        func type(_ s: String) -> String { defined.first { $0.name == s }?.type ?? "service" }
+        var types: [String: String] = [:]
+        for d in defined where types[d.name] == nil { types[d.name] = d.type ?? "service" }
+        func type(_ s: String) -> String { types[s] ?? "service" }
         var paths: [Path] = []
+        var onAPath = Set<String>()
         for (name, _, pv) in entries {
             guard pv.name(name, maxLength: KernelNames.maxPathName, what: "a path name") else { continue }
             guard let items = pv.array() else { continue }
             if items.isEmpty { pv.error("expected at least one service; a path ends at the router"); continue }
+            if items.count > Limits.hopsPerPath {
+                pv.error("at most \(Limits.hopsPerPath) services per path (got \(items.count))")
+            }
             var hops: [String] = []
+            var inPath = Set<String>()
             var ok = true
             for item in items {
                 guard let s = item.string("a service name") else { ok = false; continue }
-                if !names.contains(s) {
-                    item.error("no service named \"\(s)\"\(suggestion(for: s, among: names)); defined services: \(listing(names))")
+                if types[s] == nil {
+                    item.error("no service named \"\(s)\"\(sink.suggestion(for: s, among: names)); defined services: \(listing(names))")
                     ok = false
-                } else if hops.contains(s) {
+                } else if !inPath.insert(s).inserted {
                     item.error("service \"\(s)\" appears twice in this path")
                     ok = false
                 }
@@ -158,9 +253,12 @@ struct ChainReader {
                 pv.error("the router \"\(router)\" must be the last service of the path")
                 ok = false
             }
-            if ok { paths.append(Path(name: name, hops: hops)) }
+            if ok {
+                paths.append(Path(name: name, hops: hops))
+                onAPath.formUnion(hops)
+            }
         }
-        for s in names where !paths.contains(where: { $0.hops.contains(s) }) && paths.count == entries.count {
+        for s in names where !onAPath.contains(s) && paths.count == entries.count {
             sink.add(Diagnostic(.warning, JSONPointer(["services", s]), v.node.location,
                                 "service \"\(s)\" is on no path: no traffic will cross it"))
         }
@@ -241,13 +339,12 @@ struct ChainReader {
         case .number:
             return v.integer(in: 0...65535, "a port 0-65535").map { PortRange(UInt16($0)) }
         case .string(let s):
-            let parts = s.split(separator: "-", omittingEmptySubsequences: false)
-            let nums = parts.map { p in p.allSatisfy(\.isASCIIDigit) && !p.isEmpty && p.count <= 5 ? Int(p) : nil }
-            guard (1...2).contains(parts.count), nums.allSatisfy({ $0 != nil }) else {
+            let parts = s.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
+            let nums = parts.compactMap { asciiDecimal(String(decoding: $0, as: UTF8.self), maxDigits: 5) }
+            guard (1...2).contains(parts.count), nums.count == parts.count, let lo = nums.first, let hi = nums.last else {
                 v.error("expected a port or a range \"low-high\", got \"\(s)\"")
                 return nil
             }
-            let lo = nums[0]!, hi = nums.last!!
             guard lo <= 65535, hi <= 65535 else {
                 v.error("expected ports within 0-65535, got \"\(s)\"")
                 return nil
@@ -279,11 +376,14 @@ struct ChainReader {
 
     /// Addresses inside one customer must not overlap; none may fall in the transit pool.
     /// The tunnel address may sit inside a peer's allowed IPs: that is usual WireGuard practice.
+    /// Sorted and swept (`overlappingPrefixes`), not compared pairwise: a VPN may claim
+    /// a thousand allowed IPs. Each claim is reported once, as the later of a pair.
     func checkOverlaps() {
-        for (i, a) in claimed.enumerated() {
-            for b in claimed[(i + 1)...] where a.prefix.overlaps(b.prefix) && !(a.vpn && b.vpn) {
-                b.at.error("\(b.what) \(b.prefix) overlaps \(a.what) \(a.prefix) at \(a.at.pointer)")
-            }
+        for (i, j) in overlappingPrefixes(claimed.map { ($0.prefix, $0.vpn) }) {
+            let a = claimed[j], b = claimed[i]
+            b.at.error("\(b.what) \(b.prefix) overlaps \(a.what) \(a.prefix) at \(a.at.pointer)")
+        }
+        for a in claimed {
             if a.prefix.overlaps(transitPool) {
                 a.at.error("\(a.what) \(a.prefix) overlaps vcpe's transit pool \(transitPool); choose other addresses or another pool")
             }

@@ -2,6 +2,9 @@ extension ChainReader {
     mutating func readServices(_ v: Value, lan: LAN?) -> [Service]? {
         guard let entries = v.map() else { return nil }
         if entries.isEmpty { v.error("expected at least one service (a chain needs a router)") }
+        if entries.count > Limits.services {
+            v.error("at most \(Limits.services) services (got \(entries.count)): each service is a network namespace")
+        }
         var services: [Service] = []
         for (name, _, sv) in entries {
             let nameOK = sv.name(name, maxLength: KernelNames.maxServiceName, what: "a service name")
@@ -18,7 +21,7 @@ extension ChainReader {
                 "vpn": ["type", "wireguard", "resources", "description"],
             ]
             guard let keys = allowed[type] else {
-                o["type"]!.error("expected \"firewall\", \"router\" or \"vpn\", got \"\(type)\"\(suggestion(for: type, among: ["firewall", "router", "vpn"]))")
+                o["type"]!.error("expected \"firewall\", \"router\" or \"vpn\", got \"\(type)\"\(sink.suggestion(for: type, among: ["firewall", "router", "vpn"]))")
                 continue
             }
             for m in o.members where !keys.contains(m.key) && allowed.values.contains(where: { $0.contains(m.key) }) {
@@ -64,11 +67,18 @@ extension ChainReader {
         var rules: [FirewallRule] = []
         var ok = true
         if let rv = o["rules"], let items = rv.array() {
+            if items.count > Limits.firewallRules {
+                rv.error("at most \(Limits.firewallRules) rules per firewall (got \(items.count))")
+                ok = false
+            }
+            var byName: [String: Int] = [:]
             for item in items {
                 if let r = readFirewallRule(item) {
-                    if let dup = rules.firstIndex(where: { $0.name == r.name }) {
+                    if let dup = byName[r.name] {
                         item.error("rule name \"\(r.name)\" is used by rule \(dup) already; rule names name their counters")
                         ok = false
+                    } else {
+                        byName[r.name] = rules.count
                     }
                     rules.append(r)
                 } else { ok = false }
@@ -116,13 +126,24 @@ extension ChainReader {
         var forwards: [PortForward] = []
         var ok = true
         if let fv = o["portForwards"], let items = fv.array() {
+            if items.count > Limits.portForwards {
+                fv.error("at most \(Limits.portForwards) port forwards (got \(items.count))")
+                ok = false
+            }
+            var read: [(forward: PortForward, at: Value)] = []
             for item in items {
                 guard let f = readPortForward(item, lan: lan) else { ok = false; continue }
-                if let clash = forwards.firstIndex(where: { $0.proto == f.proto && $0.port.overlaps(f.port) }) {
-                    item.error("\(f.proto.rawValue) port \(f.port) overlaps port forward \(clash)")
+                read.append((f, item))
+            }
+            forwards = read.map(\.forward)
+            // Overlaps per protocol, sorted and swept rather than compared pairwise.
+            for proto in PortForward.Proto.allCases {
+                let mine = read.indices.filter { read[$0].forward.proto == proto }
+                for (i, j) in overlappingPortRanges(mine.map { read[$0].forward.port }) {
+                    let f = read[mine[i]].forward
+                    read[mine[i]].at.error("\(f.proto.rawValue) port \(f.port) overlaps port forward \(mine[j])")
                     ok = false
                 }
-                forwards.append(f)
             }
         }
         return ok ? Router(nat: nat, portForwards: forwards) : nil
@@ -137,14 +158,15 @@ extension ChainReader {
         if let port, port.count != 1, let pv = o["port"] { pv.error("expected one port or one range \"low-high\"") }
         guard let tv = o.required("to", "the LAN host as \"192.168.1.10:80\" or \"192.168.1.10\""), let to = tv.string() else { return nil }
         let parts = to.split(separator: ":", omittingEmptySubsequences: false)
+        // The port is ASCII digits only, read without a forced unwrap: "1\u{301}" is refused here.
+        let toPort: UInt16? = parts.count == 2 ? asciiDecimal(parts[1], maxDigits: 5).flatMap { $0 <= 65535 ? UInt16($0) : nil } : nil
         guard (1...2).contains(parts.count), let addr = IPAddress(parts[0]), addr.family == .v4,
-              parts.count == 1 || (parts[1].allSatisfy(\.isASCIIDigit) && !parts[1].isEmpty && parts[1].count <= 5 && Int(parts[1])! <= 65535) else {
+              parts.count == 1 || toPort != nil else {
             tv.error("expected \"address:port\" or \"address\" of a LAN host, like \"192.168.1.10:80\", got \"\(to)\"")
             return nil
         }
         if let lan, !hostAddress(tv, addr, in: lan.subnet, what: "a LAN host") { return nil }
         if let lan, addr == lan.gateway { tv.error("expected a LAN host; \(addr) is the chain's own gateway"); return nil }
-        let toPort = parts.count == 2 ? UInt16(parts[1])! : nil
         // NAT to a port range picks any port of it rather than shifting: ranges keep their ports.
         if let range, let toPort, range.lo != range.hi, toPort != range.lo {
             tv.error("a port range is forwarded to the same ports; give \"\(addr)\" without a port, or forward one port")
@@ -167,22 +189,29 @@ extension ChainReader {
         var ok = true
         if let pv = w.required("peers", "the remote sites"), let items = pv.array() {
             if items.isEmpty { pv.error("expected at least one peer") }
+            if items.count > Limits.vpnPeers {
+                pv.error("at most \(Limits.vpnPeers) peers (got \(items.count))")
+                ok = false
+            }
+            var names = Set<String>(), keys = Set<[UInt8]>()
             for item in items {
                 guard let p = readPeer(item) else { ok = false; continue }
-                if peers.contains(where: { $0.peer.name == p.name }) { item.error("peer name \"\(p.name)\" is used twice"); ok = false }
-                if peers.contains(where: { $0.peer.publicKey == p.publicKey }) { item.error("this public key belongs to another peer already"); ok = false }
+                if !names.insert(p.name).inserted { item.error("peer name \"\(p.name)\" is used twice"); ok = false }
+                if !keys.insert(p.publicKey).inserted { item.error("this public key belongs to another peer already"); ok = false }
                 peers.append((p, item))
             }
+            let total = peers.reduce(0) { $0 + $1.peer.allowedIPs.count }
+            if total > Limits.allowedIPsTotal {
+                pv.error("at most \(Limits.allowedIPsTotal) allowed IPs for all peers together (got \(total)): each is a route in every path's table")
+                ok = false
+            }
             // A destination routed to two peers is ambiguous: WireGuard would pick one silently.
-            var seen: [(IPPrefix, String)] = []
-            for (p, item) in peers {
-                for a in p.allowedIPs {
-                    if let (other, owner) = seen.first(where: { $0.0.overlaps(a) }) {
-                        (ObjectReader.member(item, "allowedIPs") ?? item).error("allowed IPs \(a) overlap \(other) of peer \"\(owner)\"")
-                        ok = false
-                    }
-                    seen.append((a, p.name))
-                }
+            // Sorted and swept, not compared pairwise; each prefix is reported once.
+            let all = peers.flatMap { p in p.peer.allowedIPs.map { (prefix: $0, peer: p) } }
+            for (i, j) in overlappingPrefixes(all.map { ($0.prefix, false) }) {
+                let (a, mine) = all[i], (other, owner) = all[j]
+                (ObjectReader.member(mine.at, "allowedIPs") ?? mine.at).error("allowed IPs \(a) overlap \(other) of peer \"\(owner.peer.name)\"")
+                ok = false
             }
         }
         if let addr, let addrV { claimed.append((addr.canonical, "the VPN tunnel network", addrV, true)) }
@@ -245,6 +274,10 @@ extension ChainReader {
         var allowed: [IPPrefix] = []
         if let av = o.required("allowedIPs", "the networks reached through this peer") {
             if let p = prefixes(av) { allowed = p } else { ok = false }
+            if case .array(let items) = av.node.kind, items.count > Limits.allowedIPsPerPeer {
+                av.error("at most \(Limits.allowedIPsPerPeer) allowed IPs per peer (got \(items.count))")
+                ok = false
+            }
         }
         var keepalive: UInt16?
         if let kv = o["keepalive"] {
@@ -284,8 +317,7 @@ extension Endpoint {
             host = parts[0]
             port = parts[1]
         }
-        guard let a = IPAddress(host), !port.isEmpty, port.count <= 5, port.allSatisfy(\.isASCIIDigit),
-              let p = Int(port), (1...65535).contains(p) else { return nil }
+        guard let a = IPAddress(host), let p = asciiDecimal(port, maxDigits: 5), (1...65535).contains(p) else { return nil }
         self.init(address: a, port: UInt16(p))
     }
 }

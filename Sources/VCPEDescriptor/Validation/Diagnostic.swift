@@ -35,6 +35,9 @@ public struct ValidationResult: Sendable {
     public var chain: Chain?
     public var diagnostics: [Diagnostic]
 
+    /// Where the values cross-file checks name are (`/customer`, `/wan/address`).
+    public var places: [JSONPointer: SourceLocation] = [:]
+
     public init(chain: Chain?, diagnostics: [Diagnostic]) {
         self.chain = chain
         self.diagnostics = diagnostics
@@ -67,8 +70,14 @@ func editDistance(_ a: String, _ b: String) -> Int {
     return prev[b.count]
 }
 
+/// A "did you mean" hint, or "". The edit distance work is bounded: words and candidates of
+/// at most `Limits.suggestionNameLength` bytes, at most `Limits.suggestionCandidates`
+/// candidates; otherwise no hint. (Per-file, `DiagnosticSink.suggestion` also bounds how
+/// many hints are computed.)
 func suggestion(for word: String, among candidates: [String]) -> String {
-    let best = candidates.map { ($0, editDistance(word.lowercased(), $0.lowercased())) }.min { $0.1 < $1.1 }
+    guard word.utf8.count <= Limits.suggestionNameLength, candidates.count <= Limits.suggestionCandidates else { return "" }
+    let best = candidates.lazy.filter { $0.utf8.count <= Limits.suggestionNameLength }
+        .map { ($0, editDistance(word.lowercased(), $0.lowercased())) }.min { $0.1 < $1.1 }
     guard let (name, d) = best, d <= max(1, name.count / 3) else { return "" }
     return "; did you mean \"\(name)\"?"
 }
@@ -81,7 +90,12 @@ func quotedList(_ words: [String]) -> String {
     }
 }
 
-/// `"a", "b", "c"`: for listing what exists, where "or" would read as a choice.
+/// `"a", "b", "c"`: for listing what exists, where "or" would read as a choice. At most 16
+/// words, then how many more: a message is one line, and its length must not grow with the
+/// file (every unknown name's message lists the names).
 func listing(_ words: [String]) -> String {
-    words.isEmpty ? "none" : words.map { "\"\($0)\"" }.joined(separator: ", ")
+    let shown = 16
+    if words.isEmpty { return "none" }
+    let head = words.prefix(shown).map { "\"\($0)\"" }.joined(separator: ", ")
+    return words.count > shown ? head + " and \(words.count - shown) more" : head
 }

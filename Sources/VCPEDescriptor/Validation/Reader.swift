@@ -7,6 +7,15 @@ final class DiagnosticSink {
     func add(_ d: Diagnostic) { items.append(d) }
 
     var errorCount: Int { items.lazy.filter { $0.severity == .error }.count }
+
+    /// "Did you mean" hints for the first `Limits.suggestions` unknown names of the file;
+    /// none after that, so a file of many unknown names costs no edit distance work.
+    private var suggestionsLeft = Limits.suggestions
+    func suggestion(for word: String, among candidates: [String]) -> String {
+        guard suggestionsLeft > 0 else { return "" }
+        suggestionsLeft -= 1
+        return VCPEDescriptor.suggestion(for: word, among: candidates)
+    }
 }
 
 /// A node with its pointer, read through typed accessors that report what they expected.
@@ -26,7 +35,7 @@ struct Value {
         }
         for m in members where !keys.contains(m.key) {
             sink.add(Diagnostic(.error, pointer / m.key, m.keyLocation,
-                                "unknown key \"\(m.key)\"\(suggestion(for: m.key, among: keys)); expected \(quotedList(keys))"))
+                                "unknown key \"\(m.key)\"\(sink.suggestion(for: m.key, among: keys)); expected \(quotedList(keys))"))
         }
         return ObjectReader(value: self, members: members)
     }
@@ -77,7 +86,11 @@ struct Value {
             return nil
         }
         guard let n = Int(text) else {
-            error("expected \(what) (a whole number), got \(text)")
+            // JSON number text is ASCII; digits only (after a '-') but no Int is out of range.
+            let digits = text.utf8.drop { $0 == UInt8(ascii: "-") }
+            let whole = !digits.isEmpty && digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+            error(whole ? "expected \(what), got \(text.count > 40 ? String(text.prefix(37)) + "..." : text) (out of range \(range.lowerBound)-\(range.upperBound))"
+                        : "expected \(what) (a whole number), got \(text.count > 40 ? String(text.prefix(37)) + "..." : text)")
             return nil
         }
         guard range.contains(n) else {
@@ -92,7 +105,7 @@ struct Value {
         let words = E.allCases.map(\.rawValue)
         guard let s = string("one of \(quotedList(words))") else { return nil }
         guard let e = E(rawValue: s) else {
-            error("expected one of \(quotedList(words)), got \"\(s)\"\(suggestion(for: s, among: words))")
+            error("expected one of \(quotedList(words)), got \"\(s)\"\(sink.suggestion(for: s, among: words))")
             return nil
         }
         return e
