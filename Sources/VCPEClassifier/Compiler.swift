@@ -39,7 +39,8 @@ enum Compiler {
     static let addressStep = 16
 
     /// Rules of one family a compiled set may hold (a slot addresses VC_SLOT_FIRST_MASK rows).
-    static let maxRules = 250_000
+    /// The one limit, shared with validate (which refuses a descriptor that would expand past it).
+    static let maxRules = Limits.classifierEngineRules
 
     static func compile(_ rules: [PacketRule], family: IPAddress.Family) -> CompiledFamily {
         let lanes = Rows.lanes(family)

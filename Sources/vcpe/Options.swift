@@ -42,19 +42,15 @@ func requireRoot() throws {
 }
 
 /// Validates every file; prints the diagnostics; returns the chains only if all are valid
-/// and no customer appears twice.
+/// (and no customer appears twice), each with the very text that was validated.
 func loadChains(_ files: [String]) throws -> [(chain: Chain, text: String)] {
     var out: [(Chain, String)] = []
     var failed = false
-    for file in files {
-        let r = DescriptorFile.validate(path: file)
-        for d in r.diagnostics { printError(d.formatted(file: file)) }
+    for loaded in DescriptorFile.load(files) {
+        let r = loaded.result
+        for d in r.diagnostics { printError(d.formatted(file: loaded.path)) }
         guard let chain = r.chain, r.isValid else { failed = true; continue }
-        if let other = out.first(where: { $0.0.customer == chain.customer }) {
-            printError("\(file):1:1: error: /customer: customer \"\(chain.customer)\" is also described by another file (\(other.0.customer))")
-            failed = true
-        }
-        out.append((chain, (try? String(contentsOfFile: file, encoding: .utf8)) ?? ""))
+        out.append((chain, loaded.text))
     }
     if failed { throw ExitCode(1) }
     return out

@@ -22,8 +22,8 @@ struct Validate: ParsableCommand {
 
     func run() throws {
         var verdicts: [FileVerdict] = []
-        for file in files {
-            let r = DescriptorFile.validate(path: file)
+        for loaded in DescriptorFile.load(files) {
+            let (file, r) = (loaded.path, loaded.result)
             verdicts.append(FileVerdict(file: file, valid: r.isValid, customer: r.chain?.customer, diagnostics: r.diagnostics))
             if !json {
                 for d in r.diagnostics { printError(d.formatted(file: file)) }
