@@ -79,3 +79,23 @@ int vcpe_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid) {
     *pid = cred.pid; *uid = cred.uid; *gid = cred.gid;
     return 0;
 }
+
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+int vcpe_send_gratuitous_arp(int ifindex, const unsigned char mac[6], const unsigned char ip[4]) {
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+    if (fd < 0) return -1;
+    // An ARP request for its own address from itself: who-has IP tell IP.
+    unsigned char arp[28] = { 0, 1, 8, 0, 6, 4, 0, 1 };
+    memcpy(arp + 8, mac, 6);
+    memcpy(arp + 14, ip, 4);
+    memcpy(arp + 24, ip, 4);
+    struct sockaddr_ll to = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ARP), .sll_ifindex = ifindex, .sll_halen = 6 };
+    memset(to.sll_addr, 0xff, 6);
+    ssize_t n = sendto(fd, arp, sizeof arp, 0, (struct sockaddr *)&to, sizeof to);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)sizeof arp ? 0 : -1;
+}

@@ -92,6 +92,11 @@ public final class Executor {
             }
 
         case .veth(_, let up, let down):
+            // Only the Ethernet addresses drifted: set them on the pair as it is.
+            if action.verb == .update, case .veth(let key, _, _)? = action.current, key.hasSuffix(HostObject.macDrift) {
+                for end in [up, down] { try route(end.namespace).setMAC(end.interface, end.stableMAC) }
+                return
+            }
             // An update or a broken pair: out with whatever is there, then a fresh pair.
             if remove || action.verb == .update {
                 // An end whose namespace is gone went with it.
@@ -102,7 +107,7 @@ public final class Executor {
             // Asked from the namespace of the first end; a host end must be that one, since a
             // peer's nil namespace means "the asking socket's own".
             let (a, b) = down.namespace == nil ? (down, up) : (up, down)
-            try route(a.namespace).addVeth(VethEnd(a.interface), VethEnd(b.interface, in: b.namespace))
+            try route(a.namespace).addVeth(VethEnd(a.interface, mac: a.stableMAC), VethEnd(b.interface, in: b.namespace, mac: b.stableMAC))
             if a.namespace == nil { try withoutIPv6(a.interface) }
             try route(up.namespace).setLink(up.interface, up: true)
             try route(down.namespace).setLink(down.interface, up: true)
@@ -115,7 +120,13 @@ public final class Executor {
 
         case .address(let at, let prefix):
             if remove { try route(at.namespace).removeAddress(prefix, on: at.interface) } else {
-                _ = try route(at.namespace).ensureAddress(prefix, on: at.interface)
+                // A (re)made address is announced, so neighbours that knew another place for
+                // it (a gateway moved to a new interface, or host) learn at once.
+                let socket = try route(at.namespace)
+                if try socket.ensureAddress(prefix, on: at.interface) == .created, prefix.family == .v4,
+                   let link = try socket.link(named: at.interface) {
+                    try? GratuitousARP.announce(prefix.address.bytes, ifindex: link.index, mac: link.mac, in: at.namespace)
+                }
             }
 
         case .route(let ns, let dst, let via, let dev, let table):

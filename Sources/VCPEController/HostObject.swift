@@ -22,12 +22,17 @@ public enum HostObject: Sendable, Hashable, Codable {
     /// A chain in service on the forwarder (rules and links named by `digest`).
     case steering(customer: String, namespace: String, rules: Int, digest: String)
 
+    /// What the observer appends to a veth's key when the pair is intact but its Ethernet
+    /// addresses are not the stable ones: the update sets them, it does not re-create it.
+    static let macDrift = " (mac)"
+
     /// Identity: two objects with the same id are the same kernel object in different states.
     public var id: String {
         switch self {
         case .namespace(let n): "netns \(n)"
         case .bridge(let n): "bridge \(n)"
-        case .veth(let key, let up, let down): "veth \(key) \(up)<->\(down)"
+        // A pair whose addresses drifted is the same pair in another state (an update).
+        case .veth(let key, let up, let down): "veth \(key.hasSuffix(Self.macDrift) ? String(key.dropLast(Self.macDrift.count)) : key) \(up)<->\(down)"
         case .bridgePort(let i, _): "port \(i)"
         case .address(let at, let p): "address \(p) on \(at)"
         case .route(let ns, let d, _, _, let t): "route \(d) table \(t) in \(ns)"
@@ -100,4 +105,9 @@ public struct HostState: Sendable, Hashable {
 
     public mutating func insert(_ o: HostObject) { objects[o.id] = o }
     public var isEmpty: Bool { objects.isEmpty }
+}
+
+extension Topology.Endpoint {
+    /// The Ethernet address vcpe gives the interface (KernelNames.stableMAC).
+    var stableMAC: [UInt8] { KernelNames.stableMAC(namespace: namespace, interface: interface) }
 }

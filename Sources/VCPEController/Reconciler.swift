@@ -28,9 +28,6 @@ public final class Reconciler {
     public var forwarder: ForwarderProcess { ForwarderProcess(state: store.directory.standardizedFileURL.path, executable: executable) }
     /// Made on first use, after `executable` is set; caches the forwarder's report for the run.
     lazy var steering = SteeringControl(forwarder: forwarder)
-    /// Every applied customer's chain, read once per run (the lock keeps it current).
-    private lazy var appliedChains: [String: Chain] = Dictionary(
-        store.customers().compactMap { c in store.lastApplied(c).map { (c, $0) } }, uniquingKeysWith: { a, _ in a })
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store
@@ -99,7 +96,8 @@ public final class Reconciler {
     /// Makes the host match the chain. On failure the customer is rolled back to what it
     /// was and the error says what failed; a crash half-way is repaired by the next apply.
     public func apply(_ chain: Chain, descriptor: String) throws -> ApplyResult {
-        if let why = try HostClaims.conflict(chain, others: Array(appliedChains.values), host: sockets.route(nil)) {
+        let others = store.customers().filter { $0 != chain.customer }.compactMap(store.lastApplied)
+        if let why = try HostClaims.conflict(chain, others: others, host: sockets.route(nil)) {
             throw StateError("\(chain.customer): \(why)")
         }
         let before = allocator
@@ -133,7 +131,6 @@ public final class Reconciler {
         if !plan.isEmpty || record?.descriptor != descriptor {
             try store.save(StateStore.CustomerRecord(descriptor: descriptor, appliedAt: Date()), for: chain.customer)
         }
-        appliedChains[chain.customer] = chain
         logger.info("applied", metadata: ["customer": "\(chain.customer)", "actions": "\(plan.actions.count)"])
         return ApplyResult(customer: chain.customer, actions: plan.actions.count, plan: plan)
     }
@@ -204,7 +201,6 @@ public final class Reconciler {
             if let segment = store.lastApplied(customer)?.wan.segment { segments[segment] = i }
             allocator.release(customer: customer)
             try store.removeRecord(customer)
-            appliedChains[customer] = nil
             logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(results[i].removed.count)"])
         }
         if allocator != before { try store.save(allocator) }

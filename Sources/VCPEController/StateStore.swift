@@ -1,5 +1,6 @@
 import Foundation
 import VCPEDescriptor
+import VCPEDatapath
 import VCPESystem
 import VCPEWireGuard
 
@@ -32,6 +33,8 @@ public final class StateStore {
     // MARK: - Lock
 
     /// Serialises vcpe processes: waits for any other holder, then holds until `unlock`.
+    /// The state is read once the lock is held, all of it: a file that cannot be read is an
+    /// error that names it here, before anything changes, never an empty state in its place.
     public func lock(onWait: () -> Void = {}) throws {
         guard lockFD < 0 else { return }
         let fd = open(directory.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
@@ -41,6 +44,10 @@ public final class StateStore {
             while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
         }
         lockFD = fd
+        do { try load() } catch {
+            unlock()
+            throw error
+        }
     }
 
     public func unlock() {
@@ -48,6 +55,64 @@ public final class StateStore {
         flock(lockFD, LOCK_UN)
         close(lockFD)
         lockFD = -1
+    }
+
+    // MARK: - Format
+
+    /// The layout of the state directory this vcpe reads and writes (`format.json`).
+    /// 0 is the layout before the file existed; `load` moves it to 1.
+    public static let formatVersion = 1
+    private struct Format: Codable { var version: Int }
+    private var formatFile: URL { directory.appendingPathComponent("format.json") }
+
+    /// Checks the format (migrating an older layout) and reads every state file.
+    private func load() throws {
+        let version: Int
+        if let f: Format = try read(formatFile) {
+            version = f.version
+        } else {
+            version = 0
+        }
+        guard version <= Self.formatVersion else {
+            throw StateError("state directory \(directory.path) has format \(version), written by a newer vcpe; this one reads format \(Self.formatVersion)")
+        }
+        if version < Self.formatVersion { try migrate(from: version) }
+        var records: [String: CustomerRecord] = [:]
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: customersDirectory.path)) ?? []
+        for f in files where f.hasSuffix(".json") {
+            let customer = String(f.dropLast(5))
+            records[customer] = try read(customersDirectory.appendingPathComponent(f))
+        }
+        cache = Cache(records: records,
+                      transit: try read(directory.appendingPathComponent("transit.json")) ?? TransitAllocator(),
+                      segments: try read(directory.appendingPathComponent("segments.json")) ?? [],
+                      retired: try read(directory.appendingPathComponent("retired.json")) ?? [])
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: keysDirectory.path)) ?? [] where f.hasSuffix(".json") {
+            let stored: StoredKey = try read(keysDirectory.appendingPathComponent(f))!
+            guard let key = WireGuardKey(base64: stored.privateKey) else {
+                throw StateError("state file \(keysDirectory.path)/\(f) does not hold a WireGuard key; restore it (the peers know its public key) or delete the customer")
+            }
+            cache.keys[String(f.dropLast(5))] = key
+        }
+    }
+
+    /// Format 0 (no format file) to 1: the same files; what changed is who may read what.
+    /// State files become root's alone, the forwarder's directory its new shape (the
+    /// worker's own `run/`, chain files readable by it).
+    private func migrate(from version: Int) throws {
+        for sub in ["", "customers", "keys"] {
+            let dir = sub.isEmpty ? directory.path : directory.appendingPathComponent(sub).path
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasSuffix(".json") {
+                chmod(dir + "/" + f, 0o600)
+            }
+        }
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("forwarder").path) {
+            let paths = ForwarderPaths(state: directory.path)
+            try paths.prepare()
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.chains)) ?? [] { chmod(paths.chains + "/" + f, 0o644) }
+            unlink(paths.directory + "/control.sock")  // format 0's place; a running worker answers on run/ once restarted
+        }
+        try write(Format(version: Self.formatVersion), to: formatFile)
     }
 
     // MARK: - Records
@@ -58,53 +123,65 @@ public final class StateStore {
         public var appliedAt: Date
     }
 
-    public func customers() -> [String] {
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: customersDirectory.path)) ?? []
-        return files.filter { $0.hasSuffix(".json") }.map { String($0.dropLast(5)) }.sorted()
+    /// What `load` read, kept current by every save.
+    private struct Cache {
+        var records: [String: CustomerRecord] = [:]
+        var transit = TransitAllocator()
+        var segments: Set<String> = []
+        var retired: Set<String> = []
+        var keys: [String: WireGuardKey] = [:]
+        var chains: [String: Chain?] = [:]
     }
+    private var cache = Cache()
 
-    public func record(_ customer: String) -> CustomerRecord? {
-        read(customersDirectory.appendingPathComponent("\(customer).json"))
-    }
+    public func customers() -> [String] { cache.records.keys.sorted() }
 
-    /// The chain of the last successful apply, if the record is readable and still valid.
+    public func record(_ customer: String) -> CustomerRecord? { cache.records[customer] }
+
+    /// The chain of the last successful apply, if its record is still valid (a descriptor
+    /// today's validation refuses reads as none: apply with a valid one, or delete).
     public func lastApplied(_ customer: String) -> Chain? {
-        record(customer).flatMap { ChainDecoder.validate($0.descriptor).chain }
+        if let known = cache.chains[customer] { return known }
+        let chain = record(customer).flatMap { ChainDecoder.validate($0.descriptor).chain }
+        cache.chains[customer] = .some(chain)
+        return chain
     }
 
     public func save(_ record: CustomerRecord, for customer: String) throws {
         try write(record, to: customersDirectory.appendingPathComponent("\(customer).json"))
+        cache.records[customer] = record
+        cache.chains[customer] = nil
     }
 
     public func removeRecord(_ customer: String) throws {
-        try? FileManager.default.removeItem(at: customersDirectory.appendingPathComponent("\(customer).json"))
+        let path = customersDirectory.appendingPathComponent("\(customer).json").path
+        if unlink(path) != 0 && errno != ENOENT { throw StateError("cannot remove \(path): errno \(errno)") }
+        cache.records[customer] = nil
+        cache.chains[customer] = nil
     }
 
-    public func transitAllocator() -> TransitAllocator {
-        read(directory.appendingPathComponent("transit.json")) ?? TransitAllocator()
-    }
+    public func transitAllocator() -> TransitAllocator { cache.transit }
 
     public func save(_ allocator: TransitAllocator) throws {
         try write(allocator, to: directory.appendingPathComponent("transit.json"))
+        cache.transit = allocator
     }
 
     /// WAN segment bridges vcpe created (and so may remove once no customer uses them).
-    public func createdSegments() -> Set<String> {
-        read(directory.appendingPathComponent("segments.json")) ?? []
-    }
+    public func createdSegments() -> Set<String> { cache.segments }
 
     public func save(createdSegments: Set<String>) throws {
         try write(createdSegments, to: directory.appendingPathComponent("segments.json"))
+        cache.segments = createdSegments
     }
 
     /// Bridges delete took out of service (renamed `vx-*`), which `gc` removes: only these,
     /// never another link that happens to carry the prefix.
-    public func retiredLinks() -> Set<String> {
-        read(directory.appendingPathComponent("retired.json")) ?? []
-    }
+    public func retiredLinks() -> Set<String> { cache.retired }
 
     public func save(retiredLinks: Set<String>) throws {
         try write(retiredLinks, to: directory.appendingPathComponent("retired.json"))
+        cache.retired = retiredLinks
     }
 
     // MARK: - Keys
@@ -115,27 +192,43 @@ public final class StateStore {
 
     private struct StoredKey: Codable { var privateKey: String }
 
-    public func wireguardKey(_ customer: String) -> WireGuardKey? {
-        let stored: StoredKey? = read(keysDirectory.appendingPathComponent("\(customer).json"))
-        return stored.flatMap { WireGuardKey(base64: $0.privateKey) }
-    }
+    public func wireguardKey(_ customer: String) -> WireGuardKey? { cache.keys[customer] }
 
     public func save(wireguardKey key: WireGuardKey, for customer: String) throws {
         try SafeFile.ensureDirectory(keysDirectory.path, mode: 0o700)
         try write(StoredKey(privateKey: key.base64), to: keysDirectory.appendingPathComponent("\(customer).json"))
+        cache.keys[customer] = key
     }
 
     public func removeWireguardKey(_ customer: String) {
         try? FileManager.default.removeItem(at: keysDirectory.appendingPathComponent("\(customer).json"))
+        cache.keys[customer] = nil
     }
 
     // MARK: - Files
 
-    private func read<T: Decodable>(_ url: URL) -> T? {
-        guard let data = try? Data(contentsOf: url) else { return nil }
+    /// A state file's value; nil only when the file does not exist. One that exists and
+    /// cannot be read or decoded is an error naming it.
+    private func read<T: Decodable>(_ url: URL) throws -> T? {
+        let bytes: [UInt8]
+        do { bytes = try SafeFile.readRegular(url.path, limit: 64 << 20) } catch {
+            if error.errno == .noSuchFileOrDirectory { return nil }
+            throw StateError("state file \(url.path) cannot be read: \(error)")
+        }
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601
-        return try? d.decode(T.self, from: data)
+        do { return try d.decode(T.self, from: Data(bytes)) } catch {
+            throw StateError("state file \(url.path) is corrupt (\(Self.reason(error))); vcpe will not start over from an empty state: restore the file, or move it away to start over knowingly")
+        }
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.dataCorrupted(let c): c.debugDescription
+        case DecodingError.keyNotFound(let k, _): "no \(k.stringValue)"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c): "\(c.codingPath.map(\.stringValue).joined(separator: ".")): \(c.debugDescription)"
+        default: "\(error)"
+        }
     }
 
     /// Write a new file (O_EXCL, from the directory's descriptor, links never followed),

@@ -104,6 +104,17 @@ extension RouteSocket {
         try call("change link", name) { rtnl_link_change(sock, orig, change, 0) }
     }
 
+    /// Sets a link's Ethernet address; a driver that refuses to while the link is up gets
+    /// it down for the change and up again.
+    public func setMAC(_ name: String, _ mac: [UInt8]) throws(NetlinkError) {
+        do { try setLink(name, mac: mac) } catch where error.errno == .resourceBusy {
+            let wasUp = try link(named: name)?.isUp ?? false
+            try setLink(name, up: false)
+            try setLink(name, mac: mac)
+            if wasUp { try setLink(name, up: true) }
+        }
+    }
+
     /// Deletes a link; one that is already gone is success. Deleting one end of a veth
     /// removes the pair.
     public func removeLink(_ name: String) throws(NetlinkError) {

@@ -10,10 +10,13 @@ public struct VethEnd: Sendable, Hashable, CustomStringConvertible {
     public var name: String
     /// Namespace name; nil is this socket's own namespace.
     public var namespace: String?
+    /// Its Ethernet address from the start; nil lets the kernel pick one.
+    public var mac: [UInt8]?
 
-    public init(_ name: String, in namespace: String? = nil) {
+    public init(_ name: String, in namespace: String? = nil, mac: [UInt8]? = nil) {
         self.name = name
         self.namespace = namespace
+        self.mac = mac
     }
 
     public var description: String { "\(namespace ?? "here")/\(name)" }
@@ -39,6 +42,11 @@ extension RouteSocket {
         if let mtu {
             rtnl_link_set_mtu(link, mtu)
             rtnl_link_set_mtu(peer, mtu)
+        }
+        for (end, mac) in [(link, a.mac), (peer, b.mac)] {
+            guard let mac, let addr = mac.withUnsafeBytes({ nl_addr_build(AF_LLC, $0.baseAddress, $0.count) }) else { continue }
+            rtnl_link_set_addr(end, addr)  // takes its own reference
+            nl_addr_put(addr)
         }
         // One queue each, asked for: by default the kernel makes one per CPU and then cuts
         // the real count to one, which waits for an RCU grace period per end.

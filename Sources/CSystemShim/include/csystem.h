@@ -27,4 +27,7 @@ ssize_t vcpe_send_with_fds(int sock, const void *buf, size_t len, const int *fds
 ssize_t vcpe_recv_with_fds(int sock, void *buf, size_t len, int *fds, int maxfds, int *nfds);
 // The connected peer's process, user and group (SO_PEERCRED; struct ucred needs _GNU_SOURCE).
 int vcpe_peer_credentials(int sock, pid_t *pid, uid_t *uid, gid_t *gid);
+// A gratuitous ARP (who-has IP tell IP, from mac) broadcast on the interface, in the calling
+// thread's network namespace. 0, or -1 with errno.
+int vcpe_send_gratuitous_arp(int ifindex, const unsigned char mac[6], const unsigned char ip[4]);
 #endif

@@ -49,6 +49,17 @@ public enum KernelNames {
     public static func pathIn(_ path: String) -> String { "\(path)-in" }
     public static func pathOut(_ path: String) -> String { "\(path)-out" }
 
+    /// The Ethernet address of an interface vcpe makes: locally administered, unicast, and
+    /// a function of its namespace and name alone (both carry the customer), so the same
+    /// after a repair, a reboot or on another host, and LAN hosts' ARP caches stay right.
+    public static func stableMAC(namespace: String?, interface: String) -> [UInt8] {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a
+        for b in "\(namespace ?? "host")/\(interface)".utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        var mac = (0..<6).map { UInt8(truncatingIfNeeded: h >> (8 * UInt64($0))) }
+        mac[0] = (mac[0] & 0xFC) | 0x02
+        return mac
+    }
+
     /// The descriptor's names (customers, services, paths, rules): `[a-z][a-z0-9-]*`, not
     /// ending with '-', at most `maxLength` bytes.
     public static func isValidName(_ text: String, maxLength: Int) -> Bool {

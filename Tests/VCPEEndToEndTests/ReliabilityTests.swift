@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+import VCPENetlink
+import VCPETestSupport
+
+/// What keeps a chain serving through repairs and bad state: stable Ethernet addresses and
+/// announcements, one customer's broken file staying that customer's, state that cannot be
+/// read refused by name. Checked with `ip`, nft counters and real traffic.
+@Suite(.serialized) struct ReliabilityTests {
+    static func mac(_ interface: String, in namespace: String?) throws -> String {
+        try #require(try ip(["link", "show", "dev", interface], namespace: namespace).first?["address"] as? String)
+    }
+
+    static func ifindex(_ interface: String, in namespace: String?) throws -> Int {
+        try #require(try ip(["link", "show", "dev", interface], namespace: namespace).first?["ifindex"] as? Int)
+    }
+
+    /// Packets of the rule commented `comment` in a namespace's ruleset.
+    static func counter(_ comment: String, in namespace: String) throws -> Int {
+        let rule = try nftRuleset(namespace: namespace).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == comment }
+        return ((rule?["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int) ?? -1
+    }
+
+    @Test func aRepairedGatewayKeepsItsAddressAndTellsTheLAN() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, _, file) = try ApplyTests.officeWithHost(sc)
+        try sc.vcpe(["apply", file])
+        try sc.plugInternet()
+        let fw = "vcpe-\(sc.customer(0)).fw"
+        #expect(ping(from: lan, to: "203.0.113.1"))
+        let gateway = try Self.mac("lan", in: fw), hostEnd = try Self.mac("vl-\(sc.customer(0))", in: nil)
+        // Locally administered, unicast.
+        let first = try #require(UInt8(gateway.prefix(2), radix: 16))
+        #expect(first & 0x02 == 0x02 && first & 0x01 == 0, "\(gateway)")
+        // The LAN host counts announcements of the gateway (who-has GW tell GW).
+        try nftLoad("""
+            table arp probe {
+              chain in { type filter hook input priority 0; policy accept;
+                arp operation request arp saddr ip 192.168.10.1 arp daddr ip 192.168.10.1 counter comment "announce"
+              }
+            }
+            """, namespace: lan)
+
+        // The gateway's interface deleted behind vcpe's back: apply makes it anew, with the
+        // same address, announced; the LAN host's traffic passes within a second.
+        try sh("/usr/sbin/ip", ["-n", fw, "link", "del", "lan"])
+        #expect(!ping(from: lan, to: "203.0.113.1", count: 1))
+        try sc.vcpe(["apply", file])
+        let repaired = Date()
+        var passed: TimeInterval?
+        while Date().timeIntervalSince(repaired) < 3 {
+            if (try? sh("/usr/sbin/ip", ["netns", "exec", lan, "ping", "-c", "1", "-W", "0.2", "203.0.113.1"])) != nil {
+                passed = Date().timeIntervalSince(repaired)
+                break
+            }
+        }
+        #expect((passed ?? 99) < 1, "LAN traffic passed \(passed.map { "\($0) s" } ?? "not at all") after the repair")
+        #expect(try Self.mac("lan", in: fw) == gateway && Self.mac("vl-\(sc.customer(0))", in: nil) == hostEnd)
+        #expect(try Self.counter("announce", in: lan) >= 1, "the gateway was announced")
+
+        // An address changed by hand is drift: plan shows it, apply sets it back on the same
+        // interface (not a new pair).
+        let index = try Self.ifindex("lan", in: fw)
+        try sh("/usr/sbin/ip", ["-n", fw, "link", "set", "dev", "lan", "address", "02:00:5e:00:53:99"])
+        #expect(try sc.pendingActions(file) >= 1)
+        try sc.vcpe(["apply", file])
+        #expect(try Self.mac("lan", in: fw) == gateway && Self.ifindex("lan", in: fw) == index)
+        #expect(try sc.pendingActions(file) == 0)
+
+        // The same descriptor on a fresh state gets the same addresses (as another host would).
+        try sc.vcpe(["delete", sc.customer(0)])
+        try sc.vcpe(["apply", file])
+        #expect(try Self.mac("lan", in: fw) == gateway)
+    }
+
+    @Test func oneCustomersBrokenChainFileStopsOnlyThatCustomer() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let a = try sc.lanHost(1, address: "192.168.20.10/24", gateway: "192.168.20.1")
+        let b = try sc.lanHost(2, address: "192.168.21.10/24", gateway: "192.168.21.1")
+        let fa = try sc.descriptor(SteeringTests.chain(sc, 1, attach: a.attach, lan: "192.168.20", wan: "203.0.113.21"))
+        let fb = try sc.descriptor(SteeringTests.chain(sc, 2, attach: b.attach, lan: "192.168.21", wan: "203.0.113.22"))
+        try sc.vcpe(["apply", fa, fb])
+        try sc.plugInternet()
+        try sc.servers.start("udp", port: 53, in: sc.internet)
+        #expect(try probe("udp", from: a.namespace, to: "203.0.113.1", port: 53) == "ok peer=203.0.113.21")
+        // Customer 2's file goes bad, and the worker restarts (it reads every file anew).
+        try "{ not json".write(toFile: sc.stateDir + "/forwarder/chains/\(sc.customer(2)).json", atomically: true, encoding: .utf8)
+        let worker = try #require(SteeringTests.forwarderPIDs(sc).first.flatMap { pid_t($0) })
+        kill(worker, SIGKILL)
+        var restarted = false
+        for _ in 0..<200 {
+            if let p = SteeringTests.forwarderPIDs(sc).first.flatMap({ pid_t($0) }), p != worker { restarted = true; break }
+            usleep(50_000)
+        }
+        #expect(restarted)
+        #expect(!SteeringTests.forwarderPIDs(sc, "supervise").isEmpty, "the supervisor goes on")
+        // Customer 1's new flows are still classified (a new UDP socket is a new flow).
+        var answered = ""
+        for _ in 0..<40 {
+            answered = try probe("udp", from: a.namespace, to: "203.0.113.1", port: 53)
+            if answered.hasPrefix("ok") { break }
+            usleep(100_000)
+        }
+        #expect(answered == "ok peer=203.0.113.21")
+        // Customer 2: not steered, and status says why.
+        let status = try sc.vcpe(["status", sc.customer(2)])
+        #expect(status.contains("chain not loaded: reading") && status.contains("\(sc.customer(2)).json"), "\(status)")
+    }
+
+    @Test func stateThatCannotBeReadIsAnErrorNamingTheFile() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (_, _, file) = try ApplyTests.officeWithHost(sc)
+        try sc.vcpe(["apply", file])
+        let (_, attach1) = try sc.lanHost(1, address: "192.168.11.10/24", gateway: "192.168.11.1")
+        let second = try sc.descriptor(ApplyTests.office(sc, 1, attach: attach1, lan: "192.168.11", wan: "203.0.113.11"))
+        let customerFile = "customers/\(sc.customer(0)).json"
+        for name in ["transit.json", customerFile, "segments.json"] {
+            let path = sc.stateDir + "/" + name
+            let kept = FileManager.default.contents(atPath: path)
+            try "{ truncated".write(toFile: path, atomically: true, encoding: .utf8)
+            let r = try run(vcpeBinary, ["apply", second, "--state-dir", sc.stateDir])
+            #expect(r.status == 1 && r.stderr.contains(path) && r.stderr.contains("corrupt"), "\(name): \(r.stderr)")
+            #expect(!(try sh("/usr/sbin/ip", ["netns", "list"])).contains("vcpe-\(sc.customer(1))."), "nothing changed")
+            if let kept { try kept.write(to: URL(fileURLWithPath: path)) } else { unlink(path) }
+        }
+        // A newer format is not guessed at.
+        try #"{"version": 99}"#.write(toFile: sc.stateDir + "/format.json", atomically: true, encoding: .utf8)
+        let newer = try run(vcpeBinary, ["status", "--state-dir", sc.stateDir])
+        #expect(newer.status == 1 && newer.stderr.contains("format 99"), "\(newer.stderr)")
+        // The layout before the format file: moved to the current one (files root's alone).
+        unlink(sc.stateDir + "/format.json")
+        chmod(sc.stateDir + "/transit.json", 0o644)
+        try sc.vcpe(["apply", second])
+        let format = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: sc.stateDir + "/format.json"))) as? [String: Any]
+        #expect(format?["version"] as? Int == 1)
+        #expect((try FileManager.default.attributesOfItem(atPath: sc.stateDir + "/transit.json")[.posixPermissions] as? Int) == 0o600)
+        // Transit addresses were kept, not handed out again: the first customer is in sync.
+        #expect(try sc.pendingActions(file) == 0)
+    }
+
+    @Test func twoFilesOfOneCustomerNameBoth() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let one = try sc.descriptor(ApplyTests.office(sc, 0, attach: "eth9"))
+        let two = try sc.descriptor(ApplyTests.office(sc, 0, attach: "eth8", lan: "192.168.11", wan: "203.0.113.11"))
+        let r = try run(vcpeBinary, ["validate", one, two])
+        #expect(r.status == 1 && r.stderr.contains(two) && r.stderr.contains(one), "\(r.stderr)")
+    }
+
+    @Test func forwarderConfigureWaitsForTheLockAndUsesItsRuntime() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        _ = try SteeringTests.appliedWithHost(sc)
+        // Another vcpe holds the lock: configure waits for it.
+        let holder = try spawn("/usr/bin/python3", ["-c", "import fcntl,sys,time\nf=open(sys.argv[1],'w')\nfcntl.flock(f,fcntl.LOCK_EX)\ntime.sleep(2)", sc.stateDir + "/lock"])
+        usleep(300_000)
+        let wrapper = sc.stateDir + "-wrapped-runc"
+        try "#!/bin/sh\nexec /usr/sbin/runc \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
+        chmod(wrapper, 0o755)
+        defer { try? FileManager.default.removeItem(atPath: wrapper) }
+        let started = Date()
+        let r = try run(vcpeBinary, ["forwarder", "configure", "--spin", "40", "--runtime", wrapper, "--state-dir", sc.stateDir])
+        waitFor(holder)
+        #expect(r.status == 0 && r.stderr.contains("waiting for another vcpe process"), "\(r.stderr)")
+        #expect(Date().timeIntervalSince(started) >= 1.5)
+        let shown = try ContainerTests.statusContainer(sc, 0, service: "classifier")
+        #expect(shown["runtime"] as? String == URL(fileURLWithPath: wrapper).lastPathComponent, "\(shown)")
+    }
+}
