@@ -9,6 +9,7 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/ip.h>
 #include <linux/in.h>
 #include <bpf/bpf_helpers.h>
@@ -32,9 +33,15 @@ struct headers {
 } __attribute__((packed));
 
 // The flow key of a frame whose first bytes are `h`, or 0 when the cache does not handle
-// it (not IPv4, a fragment, an 802.1ad tag, cut short).
+// it (not IPv4, not addressed to this interface, lengths that do not fit the frame, a
+// fragment, an 802.1ad tag, cut short): userspace makes the same checks.
 static __always_inline int flow_key(struct __sk_buff *skb, const struct headers *h, struct vc_flow_key *key) {
-    if (h->eth.h_proto != bpf_htons(ETH_P_IP) || h->ip.ihl < 5 || (h->ip.frag_off & bpf_htons(0x3fff))) return 0;
+    if (h->eth.h_proto != bpf_htons(ETH_P_IP) || h->ip.version != 4 || h->ip.ihl < 5 || (h->ip.frag_off & bpf_htons(0x3fff))) return 0;
+    // The destination Ethernet address must be the interface's own (userspace compares it
+    // with the interface's address; the kernel has said so in pkt_type already).
+    if (skb->pkt_type != PACKET_HOST) return 0;
+    __u32 total = bpf_ntohs(h->ip.tot_len);
+    if (total < h->ip.ihl * 4u || total + ETH_HLEN > skb->len) return 0;
     __builtin_memset(key, 0, sizeof *key);
     if (skb->vlan_present) {
         if (skb->vlan_proto != bpf_htons(ETH_P_8021Q)) return 0;

@@ -72,6 +72,8 @@ public final class Forwarder: @unchecked Sendable {
     private let rows: UnsafeMutablePointer<UInt32>
     private let results: UnsafeMutablePointer<UInt32>
     private let held: UnsafeMutablePointer<UnsafeMutablePointer<tpacket2_hdr>>
+    /// Per held frame: its IPv4 header (a later fragment follows its first).
+    private let headers: UnsafeMutablePointer<HeaderParser.IPv4>
     /// Flows to put in the kernel's cache: return directions before the batch leaves (so the
     /// first reply is forwarded by the kernel already), directions from the LAN after it (so
     /// a flow's next packets cannot overtake its first). One entry per frame in each.
@@ -90,6 +92,7 @@ public final class Forwarder: @unchecked Sendable {
         rows = .allocate(capacity: Self.batch * CompiledClassifier.v4Lanes)
         results = .allocate(capacity: Self.batch)
         held = .allocate(capacity: Self.batch)
+        headers = .allocate(capacity: Self.batch)
         returnFlows = StagedFlows(capacity: Self.batch)
         lanFlows = StagedFlows(capacity: Self.batch)
     }
@@ -100,6 +103,7 @@ public final class Forwarder: @unchecked Sendable {
         rows.deallocate()
         results.deallocate()
         held.deallocate()
+        headers.deallocate()
     }
 
     /// Control thread: puts `next` in service and returns once the forwarding thread has
@@ -227,6 +231,7 @@ public final class Forwarder: @unchecked Sendable {
             chain.learnHost(ip.src, MAC(at: frame + 6))
             CompiledClassifier.encodeV4(src: ip.src, dst: ip.dst, proto: ip.proto, sport: ip.sport, dport: ip.dport,
                                         dscp: ip.dscp, into: rows + k * CompiledClassifier.v4Lanes)
+            headers[k] = ip
             held[k] = h
             k += 1
         }
@@ -238,13 +243,23 @@ public final class Forwarder: @unchecked Sendable {
                 let defaultCounter = table.counterNames.count - 1
                 for j in 0..<k {
                     let r = results[j]
-                    let path: Int32, counter: Int
+                    var path: Int32, counter: Int
                     if r == UInt32.max {
                         path = table.defaultPath
                         counter = defaultCounter
                     } else {
                         path = table.actions[Int(r)]
                         counter = Int(table.ruleOf[Int(r)])
+                    }
+                    // A datagram's later fragments go where its first went (looked up here, in
+                    // batch order, so a first fragment earlier in this batch counts). One decided
+                    // under an older table must name a counter and path this one still has.
+                    let ip = headers[j]
+                    if ip.isLaterFragment, let first = chain.fragments.lookup(ip, now: now), Int(first.counter) <= defaultCounter,
+                       first.path == SteeringTable.drop || Int(first.path) < chain.paths.count {
+                        (path, counter) = (first.path, Int(first.counter))
+                    } else if ip.isFirstFragment {
+                        chain.fragments.record(ip, path: path, counter: Int32(counter), now: now)
                     }
                     table.hits.add(counter)
                     let h = held[j]

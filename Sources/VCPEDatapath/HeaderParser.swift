@@ -15,6 +15,14 @@ enum HeaderParser {
         var sport: UInt16
         var dport: UInt16
         var dscp: UInt8
+        /// The identification field, and where the fragment lies: offset 0 with more to
+        /// come is a first fragment, a non-zero offset a later one.
+        var fragmentID: UInt16
+        var fragmentOffset: UInt16
+        var moreFragments: Bool
+
+        var isFirstFragment: Bool { fragmentOffset == 0 && moreFragments }
+        var isLaterFragment: Bool { fragmentOffset != 0 }
     }
 
     @inline(__always)
@@ -23,21 +31,27 @@ enum HeaderParser {
     @inline(__always)
     static func ipv4Destination(_ frame: UnsafeRawPointer) -> UInt32 { loadBE32(frame + 14 + 16) }
 
-    /// The IPv4 header of an Ethernet frame of `length` bytes, or nil if it is cut short.
+    /// The IPv4 header of an Ethernet frame of `length` bytes, or nil if it is not one: a
+    /// version other than 4, a header or total length that does not fit the frame.
     /// Only the first fragment carries ports; the others read as port 0.
     @inline(__always)
     static func ipv4(_ frame: UnsafeRawPointer, length: Int) -> IPv4? {
+        guard length >= 34 else { return nil }
         let ip = frame + 14
-        let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
-        guard ihl >= 20, length >= 14 + ihl else { return nil }
+        let first = ip.load(as: UInt8.self)
+        let ihl = Int(first & 0x0F) * 4
+        let total = Int(loadBE16(ip + 2))
+        guard first >> 4 == 4, ihl >= 20, total >= ihl, 14 + total <= length else { return nil }
         let proto = ip.load(fromByteOffset: 9, as: UInt8.self)
+        let fragment = loadBE16(ip + 6)
         var sport: UInt16 = 0, dport: UInt16 = 0
-        if proto == 6 || proto == 17, loadBE16(ip + 6) & 0x1FFF == 0, length >= 14 + ihl + 4 {
+        if proto == 6 || proto == 17, fragment & 0x1FFF == 0, total >= ihl + 4 {
             sport = loadBE16(ip + ihl)
             dport = loadBE16(ip + ihl + 2)
         }
         return IPv4(src: loadBE32(ip + 12), dst: loadBE32(ip + 16), proto: proto, sport: sport, dport: dport,
-                    dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2)
+                    dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2,
+                    fragmentID: loadBE16(ip + 4), fragmentOffset: fragment & 0x1FFF, moreFragments: fragment & 0x2000 != 0)
     }
 }
 
@@ -50,9 +64,13 @@ extension HeaderParser {
     static func flowKey(_ frame: UnsafeRawPointer, length: Int, ifindex: Int32, vlan: UInt32?) -> vc_flow_key? {
         guard length >= 42, etherType(frame) == etherIPv4 else { return nil }
         let ip = frame + 14
-        let ihl = Int(ip.load(as: UInt8.self) & 0x0F) * 4
-        // The program reads 8 bytes past the IP header, whatever the protocol.
-        guard ihl >= 20, length >= 14 + ihl + 8, loadBE16(ip + 6) & 0x3FFF == 0 else { return nil }
+        let first = ip.load(as: UInt8.self)
+        let ihl = Int(first & 0x0F) * 4
+        let total = Int(loadBE16(ip + 2))
+        // The program reads 8 bytes past the IP header, whatever the protocol; it takes only
+        // IPv4 whose lengths fit the frame, as the parser above.
+        guard first >> 4 == 4, ihl >= 20, total >= ihl, 14 + total <= length, length >= 14 + ihl + 8,
+              loadBE16(ip + 6) & 0x3FFF == 0 else { return nil }
         var key = vc_flow_key()
         if let vlan {
             guard vlan >> 16 == 0x8100 else { return nil }

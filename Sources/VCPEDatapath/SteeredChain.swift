@@ -46,6 +46,8 @@ public final class SteeredChain: @unchecked Sendable {
     static let perPath = 4
     /// Frames dropped for want of a neighbour, too large for a ring frame, refused by a send.
     let dropCounters = Counters(count: Drop.allCases.count)
+    /// The paths of datagrams whose first fragment was seen (the forwarding thread's).
+    let fragments = FragmentPaths()
     enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed, spoofed }
 
     /// The kernel's flow cache in front of the ring, when the chain wants it and it loaded.

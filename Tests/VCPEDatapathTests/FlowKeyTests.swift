@@ -9,9 +9,13 @@ import VCPEDescriptor
 /// two agree on real traffic (a flow's second packet hits what its first installed).
 @Suite struct FlowKeyTests {
     /// An Ethernet + IPv4 frame: `l4` follows `options` 32-bit words of IP options.
-    static func frame(proto: UInt8, tos: UInt8 = 0, fragment: UInt16 = 0, options: Int = 0, l4: [UInt8]) -> [UInt8] {
+    /// Its total length field says what follows, unless `total` says otherwise.
+    static func frame(proto: UInt8, tos: UInt8 = 0, fragment: UInt16 = 0, options: Int = 0, l4: [UInt8], total: Int? = nil,
+                      version: UInt8 = 4) -> [UInt8] {
         var f = [UInt8](repeating: 0xAA, count: 12) + [0x08, 0x00]
-        f += [UInt8(0x45 + options), tos, 0, 0, 0, 1] + [UInt8(fragment >> 8), UInt8(fragment & 0xFF)] + [64, proto, 0, 0]
+        let length = total ?? 20 + 4 * options + l4.count
+        f += [version << 4 | UInt8(5 + options), tos, UInt8(length >> 8), UInt8(length & 0xFF), 0, 1]
+            + [UInt8(fragment >> 8), UInt8(fragment & 0xFF)] + [64, proto, 0, 0]
         f += [192, 168, 20, 10, 203, 0, 113, 1] + [UInt8](repeating: 1, count: 4 * options)
         return f + l4
     }
@@ -48,6 +52,11 @@ import VCPEDescriptor
         #expect(Self.key(Self.frame(proto: 17, fragment: 0x2000, l4: [0, 1, 0, 2, 0, 0, 0, 0])) == nil, "first fragment (MF)")
         #expect(Self.key(Self.frame(proto: 17, fragment: 0x0010, l4: [0, 1, 0, 2, 0, 0, 0, 0])) == nil, "later fragment")
         #expect(Self.key(Self.frame(proto: 17, l4: [0, 1, 0, 2])) == nil, "cut short")
+        #expect(Self.key(Self.frame(proto: 17, l4: [0, 1, 0, 2, 0, 0, 0, 0], version: 6)) == nil, "not version 4")
+        #expect(Self.key(Self.frame(proto: 17, l4: [0, 1, 0, 2, 0, 0, 0, 0], total: 1500)) == nil, "longer than the frame")
+        #expect(Self.key(Self.frame(proto: 17, l4: [0, 1, 0, 2, 0, 0, 0, 0], total: 12)) == nil, "shorter than its header")
+        #expect(Self.key(Self.frame(proto: 17, l4: [0, 1, 0, 2, 0, 0, 0, 0] + [UInt8](repeating: 0, count: 18), total: 28)) != nil,
+                "Ethernet padding after the datagram is fine")
         #expect(Self.key(Self.frame(proto: 6, l4: [0, 1, 0, 2, 0, 0, 0, 0]), vlan: 0x88A8_0064) == nil, "802.1ad")
         var arp = Self.frame(proto: 6, l4: [0, 1, 0, 2, 0, 0, 0, 0])
         arp[12] = 0x08; arp[13] = 0x06
