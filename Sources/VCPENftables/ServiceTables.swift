@@ -175,7 +175,7 @@ public enum ServiceTables {
             chains.append(NftChain(name: "forward", base: BaseChain(type: .filter, hook: .forward, priority: 0, policy: .accept), rules: [
                 NftRule([.iifname(wan), .ctState([.established, .related])], [.accept], comment: "established"),
                 NftRule([.iifname(wan), .ctStatus([.dnat])], [.accept], comment: "port-forwards"),
-                NftRule([.iifname(wan)], [.drop], comment: "not-forwarded"),
+                NftRule([.iifname(wan)], [.counter, .drop], comment: "not-forwarded"),
             ]))
             chains.append(NftChain(name: "postrouting", base: BaseChain(type: .nat, hook: .postrouting, priority: 100, policy: .accept),
                                    rules: [NftRule([.oifname(wan)], [.masquerade], comment: "masquerade")]))

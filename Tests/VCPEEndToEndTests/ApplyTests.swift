@@ -53,9 +53,13 @@ import VCPETestSupport
         #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 8081, timeout: 0.5) == "timeout")
         #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 138) == "refused")
         #expect(try probe("tcp", from: sc.internet, to: "203.0.113.10", port: 8080) == "ok peer=203.0.113.1")
-        // Routed straight at the LAN host instead of through the port forward: not let in.
+        // Routed straight at the LAN host instead of through the port forward: not let in,
+        // by the router's rule for what was not forwarded (its counter moves).
         try RouteSocket(namespace: sc.internet).addRoute(RouteInfo(destination: IPPrefix("192.168.10.0/24")!, gateway: IPAddress("203.0.113.10")))
+        let notForwarded = { try ReliabilityTests.counter("not-forwarded", in: "vcpe-\(sc.customer(0)).rt") }
+        let refused = try notForwarded()
         #expect(try probe("tcp", from: sc.internet, to: "192.168.10.10", port: 80, timeout: 0.5) == "timeout")
+        #expect(try notForwarded() >= refused + 1, "the router's rule dropped it")
 
         let status = try JSONSerialization.jsonObject(with: Data(try sc.vcpe(["status", "--json", sc.customer(0)]).utf8)) as? [[String: Any]]
         let fw = (status?.first?["services"] as? [[String: Any]])?.first { $0["name"] as? String == "fw" }
@@ -128,7 +132,8 @@ import VCPETestSupport
         #expect(try probe("tcp", from: lan, to: "203.0.113.1", port: 443, timeout: 0.5) == "timeout")  // new ones are not let in
         #expect(try Self.indexes(fwNS) == before.0)
         #expect(try Self.indexes(rtNS) == before.1)
-        #expect(try Self.tableHandle(rtNS) == before.3)  // the router's table was not touched
+        let routerTable = try #require(before.3, "the router had a table")
+        #expect(try Self.tableHandle(rtNS) == routerTable)  // the router's table was not touched
         #expect(try Self.tableHandle(fwNS) != nil)
         let rules = try sh("/usr/sbin/ip", ["netns", "exec", fwNS, "nft", "list", "table", "inet", "vcpe"])
         #expect(rules.contains("tcp dport { 80, 8443 }"))

@@ -29,11 +29,14 @@ import VCPETestSupport
 
     /// Transit frames that reached the classifier namespace's netdev drop: those the cache
     /// did not take (the kernel's own count, not vcpe's).
+    /// No netdev counter at all is a failure (the table is gone), not zero frames.
     static func uncachedFrames(_ sc: Scenario) throws -> Int {
-        try nftRuleset(namespace: classifier(sc)).compactMap { $0["rule"] as? [String: Any] }
+        let counters = try nftRuleset(namespace: classifier(sc)).compactMap { $0["rule"] as? [String: Any] }
             .filter { $0["family"] as? String == "netdev" }
             .flatMap { ($0["expr"] as? [[String: Any]]) ?? [] }
-            .compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }.reduce(0, +)
+            .compactMap { ($0["counter"] as? [String: Any])?["packets"] as? Int }
+        try #require(!counters.isEmpty, "no netdev counter in \(classifier(sc))")
+        return counters.reduce(0, +)
     }
 
     /// The classifier's LAN-side interface (the one that is not a path's first link).

@@ -62,18 +62,34 @@ import VCPETestSupport
         // Allowed, and masqueraded: the internet host sees the WAN address.
         #expect(try probe("tcp", from: m.lan, to: "203.0.113.1", port: 80) == "ok peer=203.0.113.10")
         #expect(try probe("udp", from: m.lan, to: "203.0.113.1", port: 53) == "ok peer=203.0.113.10")
-        // Not allowed: the default policy drops silently.
+        // Not allowed: the default policy drops silently. (A counting rule put first in the
+        // firewall's chain shows the probes reached it: the route works, the policy decided.)
+        try sh("/usr/sbin/ip", ["netns", "exec", m.fw, "nft", "insert", "rule", "inet", "vcpe", "forward",
+                                "meta", "l4proto", "{ tcp, udp }", "th", "dport", "{ 8081, 54, 80 }", "ip", "daddr", "{ 203.0.113.1, 192.168.10.10 }",
+                                "counter", "comment", "\"reached\""])
+        func reachedFirewall() throws -> Int {
+            let rule = try #require(try nftRuleset(namespace: m.fw).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == "reached" })
+            return try #require((rule["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int)
+        }
+        let seen = try reachedFirewall()
         #expect(try probe("tcp", from: m.lan, to: "203.0.113.1", port: 8081, timeout: 0.5) == "timeout")
         #expect(try probe("udp", from: m.lan, to: "203.0.113.1", port: 54, timeout: 0.5) == "timeout")
+        #expect(try reachedFirewall() >= seen + 2, "the dropped probes reached the firewall")
         // Rejected with a TCP reset.
         #expect(try probe("tcp", from: m.lan, to: "203.0.113.1", port: 138) == "refused")
         // The port forward reaches the LAN host, which sees the real client.
         #expect(try probe("tcp", from: m.inet, to: "203.0.113.10", port: 8080) == "ok peer=203.0.113.1")
-        // Nothing else from the internet gets in: routed straight at the LAN host, only the
-        // firewall's default drop stands between (the router forwards it).
+        // Nothing else from the internet gets in: routed straight at the LAN host, the
+        // router's rule for what it did not forward drops it (its counter moves).
         try RouteSocket(namespace: m.inet).addRoute(RouteInfo(destination: IPPrefix("192.168.10.0/24")!, gateway: IPAddress("203.0.113.10")))
+        func notForwarded() throws -> Int {
+            let rule = try #require(try nftRuleset(namespace: m.rt).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == "not-forwarded" })
+            return try #require((rule["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int)
+        }
+        let before = try notForwarded()
         let direct = try probe("tcp", from: m.inet, to: "192.168.10.10", port: 80, timeout: 0.5)
         #expect(direct == "timeout", "\(direct)")
+        #expect(try notForwarded() >= before + 1, "the router's rule dropped the direct probe")
 
         let counters = try NftSocket(namespace: m.fw).counterValues(family: .inet, table: "vcpe")
         #expect((counters["web"]?.packets ?? 0) >= 1, "\(counters)")  // first packets only: the rest are established

@@ -19,8 +19,20 @@ public final class KernelFixture: @unchecked Sendable {
         Self.counter += 1
         let n = Self.counter
         Self.lock.unlock()
-        // Short: interface names built from it must fit 15 bytes.
-        tag = "vt\(String(getpid() % 46656, radix: 36))\(String(n, radix: 36))"
+        tag = Self.tag(pid: getpid(), counter: n)
+    }
+
+    /// "vt" and five hex digits (the process, then the test): short, since interface names
+    /// built from it must fit 15 bytes; fixed in width and free of "v" and "t" after its
+    /// start, so one tag is never part of another tag or of a name made from one, and
+    /// "contains the tag" picks out this test's objects alone.
+    static func tag(pid: Int32, counter: Int) -> String {
+        precondition(counter < 4096, "more fixtures than the tag can tell apart")
+        func hex(_ v: Int, _ width: Int) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: width - s.count) + s
+        }
+        return "vt" + hex(Int(pid) & 0xFF, 2) + hex(counter, 3)
     }
 
     /// A fresh namespace named after the test.

@@ -12,22 +12,29 @@ public final class Scenario: @unchecked Sendable {
     public let stateDir: String
     /// The WAN segment bridge, unique to this scenario.
     public let segment: String
-    public let internet: String
+    public private(set) var internet = ""
     private var files: [URL] = []
 
     public init() throws {
         stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-state-\(fx.tag)").path
         segment = "\(fx.tag)wan"
-        internet = try fx.namespace("inet")
-        let host = try RouteSocket()
-        let port = fx.hostLink("i")
-        try host.addVeth(VethEnd(port), VethEnd("eth0", in: internet))
-        let s = try RouteSocket(namespace: internet)
-        try s.addAddress(IPPrefix("203.0.113.1/24")!, on: "eth0")
-        try s.setLink("eth0", up: true)
-        try s.setLink("lo", up: true)
-        // The programs its containers run are trusted, as an operator does after installing vcpe.
-        try vcpe(["trust"])
+        // What a failed set-up made is removed before the error goes up: no test owns it yet.
+        do {
+            internet = try fx.namespace("inet")
+            let host = try RouteSocket()
+            let port = fx.hostLink("i")
+            try host.addVeth(VethEnd(port), VethEnd("eth0", in: internet))
+            let s = try RouteSocket(namespace: internet)
+            try s.addAddress(IPPrefix("203.0.113.1/24")!, on: "eth0")
+            try s.setLink("eth0", up: true)
+            try s.setLink("lo", up: true)
+            // The programs its containers run are trusted, as an operator does after installing vcpe.
+            try vcpe(["trust"])
+        } catch {
+            fx.cleanup()
+            try? FileManager.default.removeItem(atPath: stateDir)
+            throw error
+        }
     }
 
     /// A customer name unique to this scenario.
@@ -79,12 +86,17 @@ public final class Scenario: @unchecked Sendable {
         for c in 0..<8 { _ = try? vcpe(["delete", customer(c)]) }
         let retired = retiredLinksLeft(stateDir: stateDir)
         #expect(retired.isEmpty, "retired bridges not removed: \(retired)")
-        let daemons = (try? sh("/usr/bin/pgrep", ["-a", "-f", "wireguard-go wg-\(fx.tag)"])) ?? ""
-        #expect(daemons.isEmpty, "WireGuard daemons left: \(daemons)")
-        let forwarders = (try? sh("/usr/bin/pgrep", ["-a", "-f", "vcpe forwarder .* \(stateDir)$"])) ?? ""
-        #expect(forwarders.isEmpty, "forwarder processes left: \(forwarders)")
-        let containers = runcContainers().filter { ($0["bundle"] as? String)?.hasPrefix(stateDir + "/") == true }
-        #expect(containers.isEmpty, "containers left: \(containers)")
+        // pgrep exits 1 for "none", anything else is a failure to look, not an answer.
+        for (pattern, what) in [("wireguard-go wg-\(fx.tag)", "WireGuard daemons"), ("vcpe forwarder .* \(stateDir)$", "forwarder processes")] {
+            let r = try? run(URL(fileURLWithPath: "/usr/bin/pgrep"), ["-a", "-f", pattern])
+            #expect(r?.status == 1, "\(what) left, or pgrep failed: \(r.map { "\($0.status) \($0.stdout) \($0.stderr)" } ?? "could not run")")
+        }
+        do {
+            let containers = try runcList().filter { ($0["bundle"] as? String)?.hasPrefix(stateDir + "/") == true }
+            #expect(containers.isEmpty, "containers left: \(containers)")
+        } catch {
+            Issue.record("runc list failed: \(error)")
+        }
         let pins = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/bpf/vcpe")) ?? []).filter { $0.hasPrefix(fx.tag) }
         #expect(pins.isEmpty, "flow cache maps left pinned: \(pins)")
         fx.cleanup()
@@ -94,11 +106,20 @@ public final class Scenario: @unchecked Sendable {
     }
 }
 
-/// `runc list` as JSON (the runtime's own view of what runs).
-public func runcContainers() -> [[String: Any]] {
-    guard let out = try? sh("/usr/sbin/runc", ["list", "--format", "json"]) else { return [] }
-    return (try? JSONSerialization.jsonObject(with: Data(out.utf8))) as? [[String: Any]] ?? []
+/// `runc list` as JSON (the runtime's own view of what runs); a runtime that fails, or
+/// prints what is not a list, is an error, not "nothing runs".
+public func runcList() throws -> [[String: Any]] {
+    let out = try sh("/usr/sbin/runc", ["list", "--format", "json"])
+    // runc prints "null" when it has no container.
+    if out.trimmingCharacters(in: .whitespacesAndNewlines) == "null" { return [] }
+    guard let list = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] else {
+        throw CommandFailed(command: "runc list", status: 0, stderr: "not a list: \(out)")
+    }
+    return list
 }
+
+/// `runc list` where a test looks for a container it expects to find (a failure reads as none).
+public func runcContainers() -> [[String: Any]] { (try? runcList()) ?? [] }
 
 /// The built `vcpe` binary beside the test bundle.
 public var vcpeBinary: URL {
