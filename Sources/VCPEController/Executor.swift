@@ -92,9 +92,12 @@ public final class Executor {
             }
 
         case .veth(_, let up, let down):
-            // Only the Ethernet addresses drifted: set them on the pair as it is.
-            if action.verb == .update, case .veth(let key, _, _)? = action.current, key.hasSuffix(HostObject.macDrift) {
-                for end in [up, down] { try route(end.namespace).setMAC(end.interface, end.stableMAC) }
+            // Only the ends' addresses or state drifted: set them on the pair as it is.
+            if action.verb == .update, case .veth(let key, _, _)? = action.current, key.hasSuffix(HostObject.endsDrift) {
+                for end in [up, down] {
+                    try route(end.namespace).setMAC(end.interface, end.stableMAC)
+                    try route(end.namespace).setLink(end.interface, up: true)
+                }
                 return
             }
             // An update or a broken pair: out with whatever is there, then a fresh pair.

@@ -22,9 +22,10 @@ public enum HostObject: Sendable, Hashable, Codable {
     /// A chain in service on the forwarder (rules and links named by `digest`).
     case steering(customer: String, namespace: String, rules: Int, digest: String)
 
-    /// What the observer appends to a veth's key when the pair is intact but its Ethernet
-    /// addresses are not the stable ones: the update sets them, it does not re-create it.
-    static let macDrift = " (mac)"
+    /// What the observer appends to a veth's key when the pair is intact but an end is down
+    /// or its Ethernet address is not the stable one (an apply killed between making the pair
+    /// and setting it up, a change by hand): the update sets them, it does not re-create it.
+    static let endsDrift = " (ends)"
 
     /// Identity: two objects with the same id are the same kernel object in different states.
     public var id: String {
@@ -32,7 +33,7 @@ public enum HostObject: Sendable, Hashable, Codable {
         case .namespace(let n): "netns \(n)"
         case .bridge(let n): "bridge \(n)"
         // A pair whose addresses drifted is the same pair in another state (an update).
-        case .veth(let key, let up, let down): "veth \(key.hasSuffix(Self.macDrift) ? String(key.dropLast(Self.macDrift.count)) : key) \(up)<->\(down)"
+        case .veth(let key, let up, let down): "veth \(key.hasSuffix(Self.endsDrift) ? String(key.dropLast(Self.endsDrift.count)) : key) \(up)<->\(down)"
         case .bridgePort(let i, _): "port \(i)"
         case .address(let at, let p): "address \(p) on \(at)"
         case .route(let ns, let d, _, _, let t): "route \(d) table \(t) in \(ns)"

@@ -105,9 +105,9 @@ public struct KernelObserver: HostObserver {
             if b != nil { claimed.insert("\(down)") }
             guard a != nil || b != nil else { continue }
             if let a, let b, a.kind == "veth", b.kind == "veth", a.peerIndex == b.index, b.peerIndex == a.index {
-                // An intact pair whose Ethernet addresses are not the stable ones drifted.
-                let stable = a.mac == up.stableMAC && b.mac == down.stableMAC
-                out.insert(.veth(key: key + (stable ? "" : HostObject.macDrift), upstream: up, downstream: down))
+                // An intact pair with an end down or another Ethernet address drifted.
+                let right = a.isUp && b.isUp && a.mac == up.stableMAC && b.mac == down.stableMAC
+                out.insert(.veth(key: key + (right ? "" : HostObject.endsDrift), upstream: up, downstream: down))
             } else {
                 out.insert(.veth(key: key + " (broken)", upstream: up, downstream: down))
             }

@@ -193,8 +193,13 @@ import VCPETestSupport
         // Two established flows: to .1 on main, to .2 on guest, 4 s each.
         let moving = try startPingFlow(from: lan, to: "203.0.113.1", count: 400)
         let staying = try startPingFlow(from: lan, to: "203.0.113.2", count: 400)
-        usleep(1_000_000)
-        let before = try Self.cacheStatus(sc)
+        // Established: both directions of both flows in the cache (polled, not slept for).
+        var before = try Self.cacheStatus(sc)
+        for _ in 0..<100 where before.flows < 4 || before.cached < 20 {
+            usleep(20_000)
+            before = try Self.cacheStatus(sc)
+        }
+        #expect(before.flows >= 4, "both flows cached before the change: \(before)")
         // .1 now goes the secure way.
         let rule = #"{ "name": "to-secure", "priority": 5, "match": { "dst": "203.0.113.1/32" }, "path": "secure" },"#
         let changed = try sc.descriptor(SteeringTests.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20", extraRules: rule))
@@ -204,6 +209,8 @@ import VCPETestSupport
         let during = try Self.cacheStatus(sc)
         usleep(1_000_000)
         let end = try SteeringTests.linkCounters(sc, 0)
+        // Every sample was taken while both flows ran.
+        #expect(ProcessTable.isAlive(moving.pid) && ProcessTable.isAlive(staying.pid), "a flow ended before the last sample")
         let pings = [moving.finish(), staying.finish()]
         #expect(pings.allSatisfy { $0.status == 0 })
         for (_, summary) in pings {

@@ -176,7 +176,17 @@ import VCPETestSupport
         let workers = Self.forwarderPIDs(sc)
         #expect(workers.count == 1, "one forwarder process for both customers")
         for (n, host, wan) in [(1, a.namespace, "203.0.113.21"), (2, b.namespace, "203.0.113.22")] {
+            // While one customer's bursts run, the other's path links stay flat: the one
+            // forwarder keeps same-subnet LANs apart.
+            let other = 3 - n
+            let before = try Self.linkCounters(sc, other)
             try Self.expectEachPathUsesOnlyItsLinks(sc, n, lan: host)
+            for (link, c) in try Self.linkCounters(sc, other) {
+                let d = (rx: c.rx - before[link]!.rx, tx: c.tx - before[link]!.tx)
+                // A leak would carry the bursts (100 pings per path); an idle chain's own ARP
+                // refreshes are a few frames.
+                #expect(d.rx <= 8 && d.tx <= 8, "customer \(other)'s \(link) carried \(d) during customer \(n)'s bursts")
+            }
             for target in Self.pathTargets.values {
                 #expect(try probe("udp", from: host, to: target, port: 53) == "ok peer=\(wan)")
                 #expect(try transfer(from: host, to: target, port: 443, bytes: 1 << 20) == "intact")
@@ -206,10 +216,12 @@ import VCPETestSupport
             #"{ "name": "web-secure", "priority": 5, "match": { "proto": "tcp", "dport": "8443" }, "path": "guest" }, { "name": "dns", "priority": 6, "match": { "proto": "udp", "dport": "53" }, "path": "secure" },"#,
             "",
         ]
-        for extra in variants {
+        for (i, extra) in variants.enumerated() {
             usleep(700_000)
             let changed = try sc.descriptor(Self.chain(sc, 0, attach: attach, lan: "192.168.20", wan: "203.0.113.20", extraRules: extra))
             #expect(try sc.vcpe(["apply", changed]).contains("applied 1 action"), "only the forwarder's rules change")
+            // The change happened while both flows ran (or it proves nothing about them).
+            #expect(ProcessTable.isAlive(stream.pid) && ProcessTable.isAlive(pinger.pid), "change \(i + 1) came after a flow had ended")
         }
         #expect(waitFor(stream.pid) == 0)
         #expect(try String(contentsOfFile: stream.output, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == "intact")
