@@ -86,8 +86,9 @@ import VCPETestSupport
         #expect(before.datapath.hasPrefix("flow cache"), "\(before.datapath)")
         #expect(Self.pinned(sc))
         let lanIf = try Self.lanInterface(sc)
-        #expect(try Self.ingressPrograms(sc, lanIf).count == 1, "one tc program on \(lanIf)")
-        #expect(try Self.ingressPrograms(sc, "main-out").count == 1)
+        for interface in [lanIf, "main-out", "guest-out", "secure-out"] {
+            #expect(try Self.ingressPrograms(sc, interface).count == 1, "one tc program on \(interface)")
+        }
         // Resolve the next hops first: the very first frames may wait for ARP.
         #expect(ping(from: lan, to: "203.0.113.1", count: 1))
 
@@ -243,11 +244,14 @@ import VCPETestSupport
             start = time.monotonic()
             for i in range(10000):
                 s.sendto(b"x" * 32, ("203.0.113.1", 20000 + i))
-                if i % 100 == 99:
+                if i % 10 == 9:  # bursts of 10: the ring (128 frames) rides out a descheduled forwarder
                     delay = start + (i + 1) / 10000 - time.monotonic()
                     if delay > 0: time.sleep(delay)
+            print(time.monotonic() - start)
             """
-        _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", flood])
+        let seconds = Double(try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", flood]).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99
+        // "In about a second": the offered rate is part of the claim (a slow sender proves less).
+        #expect(seconds < 2, "the 10,000 flows took \(seconds) s to send")
         let (status, summary) = established.finish()
         #expect(status == 0)
         #expect(summary.contains(" 0% packet loss"), "the established flow lost packets: \(summary)")

@@ -211,6 +211,28 @@ import VCPETestSupport
         #expect(try sh("/usr/bin/wg", ["show", "wg-\(sc.customer(1))", "public-key"]).trimmingCharacters(in: .whitespacesAndNewlines) == newKey)
         let stale = try #require(Self.peer(sc, 2)["publicKey"] as? String)
         #expect(stale != newKey)
+        // Site 2 still expects the old key: the tunnel passes nothing (the old key is refused)...
+        #expect(!ping(from: s.lan1, to: "192.168.32.10", count: 2))
+        // ...until site 2 is given the new one.
+        let updated = try sc.descriptor(Self.site(sc, 2, attach: sc.fx.tag + "l2", peerKey: newKey))
+        try sc.vcpe(["apply", updated])
+        var through = false
+        for _ in 0..<20 where !through { through = ping(from: s.lan1, to: "192.168.32.10", count: 1) }
+        #expect(through, "the tunnel with the new key")
+        // The new key is root's alone, as the first was, and in no command line, container
+        // configuration or log.
+        #expect((try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? Int) == 0o600)
+        let rotatedKey = try #require((try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: keyFile))) as? [String: String])?["privateKey"])
+        #expect(rotatedKey != privateKey)
+        let daemon = try #require(Self.wireguardPIDs(sc, 1).first)
+        let cmdline = try String(contentsOfFile: "/proc/\(daemon)/cmdline", encoding: .utf8)
+        let environ = (try? String(contentsOfFile: "/proc/\(daemon)/environ", encoding: .utf8)) ?? ""
+        let bundle = sc.stateDir + "/containers/vcpe-wg-\(sc.customer(1))"
+        let config = try String(contentsOfFile: bundle + "/config.json", encoding: .utf8)
+        let log = (try? String(contentsOfFile: bundle + "/container.log", encoding: .utf8)) ?? ""
+        for (place, text) in [("command line", cmdline), ("environment", environ), ("config.json", config), ("container log", log)] {
+            for key in [privateKey, rotatedKey] { #expect(!text.contains(key), "a private key in the daemon's \(place)") }
+        }
 
         // Delete: no process, socket, interface or namespace; twice is fine.
         try sc.vcpe(["delete", sc.customer(1), sc.customer(2)])
