@@ -31,7 +31,7 @@ public final class FlowCache: @unchecked Sendable {
     private let installOptions: UnsafeMutablePointer<bpf_map_batch_opts>
     private var closed = false
 
-    private static let image: [UInt8] = Array(Data(base64Encoded: flowCacheObject) ?? Data())
+    static let image: [UInt8] = Array(Data(base64Encoded: flowCacheObject) ?? Data())
 
     /// libbpf's warnings go to the forwarder's log, less the kernel's answer to a query for a
     /// filter that is not there yet (how every first attach starts).
@@ -286,6 +286,13 @@ public final class FlowCache: @unchecked Sendable {
 /// Runs `body` with a libbpf options struct whose size comes first and every other byte is
 /// zero but what `configure` sets: libbpf refuses non-zero bytes past the fields it knows,
 /// and a Swift value's padding is not guaranteed zero, so it lives in zeroed memory.
+extension FlowCache {
+    /// libbpf's options structs, zeroed with their size set (what LIBBPF_OPTS does).
+    static func withZeroedOptions<T, R>(_ configure: (UnsafeMutablePointer<T>) -> Void, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
+        withOptions(configure, body)
+    }
+}
+
 private func withOptions<T, R>(_ configure: (UnsafeMutablePointer<T>) -> Void, _ body: (UnsafeMutablePointer<T>) -> R) -> R {
     let raw = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment)
     defer { raw.deallocate() }

@@ -33,9 +33,16 @@ import VCPEDescriptor
             }
         }
         threads.forEach { $0.start() }
+        // The first two swaps wait (up to 5 s, not a guess at thread timing) until a reader
+        // has classified under the set just put in service; the rest swap as fast as they can.
+        func waitUntil(_ flag: ManagedAtomicFlag) {
+            let end = Date().addingTimeInterval(5)
+            while !flag.isSet && Date() < end { usleep(100) }
+        }
+        waitUntil(sawA)
         for i in 0..<200 {
             live.replace(with: try CompiledClassifier(i % 2 == 0 ? setB : setA))
-            if i == 199 { while !(sawA.isSet && sawB.isSet) && counts.allSatisfy({ $0.value < 1_000_000 }) { usleep(100) } }
+            if i == 0 { waitUntil(sawB) }
         }
         stop.set()
         while threads.contains(where: { !$0.isFinished }) { usleep(1000) }

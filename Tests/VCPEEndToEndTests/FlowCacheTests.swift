@@ -273,13 +273,14 @@ import VCPETestSupport
 
         // An established flow while the worker is killed and the supervisor starts another.
         let flow = try startPingFlow(from: lan, to: "203.0.113.1", count: 300)
-        usleep(500_000)
+        for _ in 0..<100 where (try Self.cacheStatus(sc)).flows < 2 { usleep(20_000) }
         let worker = SteeringTests.forwarderPIDs(sc)
         #expect(worker.count == 1)
         kill(pid_t(worker[0])!, SIGKILL)
         var restarted: [String] = []
         for _ in 0..<100 where restarted.isEmpty || restarted == worker { restarted = SteeringTests.forwarderPIDs(sc); usleep(50_000) }
         #expect(!restarted.isEmpty && restarted != worker)
+        #expect(ProcessTable.isAlive(flow.pid), "the worker was killed and restarted while the flow ran")
         let (status, summary) = flow.finish()
         #expect(status == 0)
         #expect(summary.contains(" 0% packet loss"), "cached flows pass while the forwarder restarts: \(summary)")
@@ -326,7 +327,7 @@ import VCPETestSupport
         #expect(back, "the chain made anew forwards; left to do: \((try? sc.vcpe(["plan", file])) ?? "?")")
         // The same flow again: classified afresh, not sent to the vanished links' addresses.
         _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", send])
-        usleep(100_000)
+        for _ in 0..<40 where try arrived() < 40 { usleep(50_000) }
         #expect(try arrived() == 40, "the flow after the namespace was made anew")
     }
 

@@ -253,7 +253,8 @@ import VCPETestSupport
         for role in ["supervise", "run"] {
             for p in Self.forwarderPIDs(sc, role) { kill(pid_t(p)!, SIGKILL) }
         }
-        usleep(200_000)
+        for _ in 0..<100 where !Self.forwarderPIDs(sc, ".*").isEmpty { usleep(20_000) }
+        #expect(Self.forwarderPIDs(sc, ".*").isEmpty, "both are gone")
         // Oracle on the internet host: an nft counter of the echo requests that arrive.
         try nftLoad("""
             table inet probe {
@@ -327,8 +328,10 @@ import VCPETestSupport
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-vlan-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         let dump = try spawn("/usr/sbin/ip", ["netns", "exec", "vcpe-\(sc.customer(0)).fw", "timeout", "8", "tcpdump", "-c", "4", "-e", "-nn", "-l",
-                                              "-i", "main-in", "icmp or (vlan and icmp)"], stdout: out)
-        usleep(700_000)
+                                              "-i", "main-in", "icmp or (vlan and icmp)"], stdout: out, stderr: out + ".log")
+        defer { try? FileManager.default.removeItem(atPath: out + ".log") }
+        // Sent once tcpdump says it listens, not after a guess at how long that takes.
+        for _ in 0..<500 where !(((try? String(contentsOfFile: out + ".log", encoding: .utf8)) ?? "").contains("listening on")) { usleep(10_000) }
         _ = try sh("/usr/sbin/ip", ["netns", "exec", host, "python3", "-c", sender])
         _ = waitFor(dump)
         let seen = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
