@@ -79,7 +79,7 @@ import VCPETestSupport
     }
 
     @Test func aFlowsFirstPacketIsClassifiedInUserspaceAndTheRestForwardedByTheKernel() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)
         defer { sc.cleanup() }
         let (lan, _, _) = try SteeringTests.appliedWithHost(sc)
         let before = try Self.cacheStatus(sc)
@@ -185,7 +185,7 @@ import VCPETestSupport
     }
 
     @Test func aRuleChangeRedirectsAnEstablishedFlowAndLeavesTheOthers() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)
         defer { sc.cleanup() }
         let (lan, attach, _) = try SteeringTests.appliedWithHost(sc)
         _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", "203.0.113.2/24", "dev", "eth0"])
@@ -230,7 +230,7 @@ import VCPETestSupport
     }
 
     @Test func aFloodOfNewFlowsIsClassifiedWithoutLossOfEstablishedFlows() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)
         defer { sc.cleanup() }
         let (lan, _, _) = try SteeringTests.appliedWithHost(sc)
         #expect(ping(from: lan, to: "203.0.113.1", count: 1))
@@ -263,7 +263,7 @@ import VCPETestSupport
     }
 
     @Test func aRestartedForwarderAdoptsTheProgramAndFlowsKeepMoving() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)
         defer { sc.cleanup() }
         let (lan, _, file) = try SteeringTests.appliedWithHost(sc)
         #expect(ping(from: lan, to: "203.0.113.1", count: 1))
@@ -272,7 +272,7 @@ import VCPETestSupport
         #expect(programs.count == 1)
 
         // An established flow while the worker is killed and the supervisor starts another.
-        let flow = try startPingFlow(from: lan, to: "203.0.113.1", count: 300)
+        let flow = try startPingFlow(from: lan, to: "203.0.113.1", count: 600)
         for _ in 0..<100 where (try Self.cacheStatus(sc)).flows < 2 { usleep(20_000) }
         let worker = SteeringTests.forwarderPIDs(sc)
         #expect(worker.count == 1)

@@ -200,7 +200,7 @@ import VCPETestSupport
     }
 
     @Test func changingRulesLiveKeepsRunningTransfersIntact() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)
         defer { sc.cleanup() }
         let (lan, attach, _) = try Self.appliedWithHost(sc)
         _ = try sh("/usr/sbin/ip", ["-n", sc.internet, "addr", "add", "203.0.113.2/24", "dev", "eth0"])

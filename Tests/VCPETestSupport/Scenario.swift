@@ -15,7 +15,23 @@ public final class Scenario: @unchecked Sendable {
     public private(set) var internet = ""
     private var files: [URL] = []
 
-    public init() throws {
+    /// Whether this scenario runs alone (see `TestLoad`), and whether it let go of its turn.
+    private let exclusive: Bool
+    private var released = false
+
+    private func release() {
+        guard !released else { return }
+        released = true
+        exclusive ? TestLoad.shared.leaveExclusive() : TestLoad.shared.leaveShared()
+    }
+
+    deinit { release() }
+
+    /// `exclusive`: for tests whose claims are about timing or loss (a flood, 0 % loss while
+    /// something restarts), no other scenario runs beside them on this 2-core machine.
+    public init(exclusive: Bool = false) throws {
+        self.exclusive = exclusive
+        exclusive ? TestLoad.shared.enterExclusive() : TestLoad.shared.enterShared()
         stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-state-\(fx.tag)").path
         segment = "\(fx.tag)wan"
         // What a failed set-up made is removed before the error goes up: no test owns it yet.
@@ -33,6 +49,7 @@ public final class Scenario: @unchecked Sendable {
         } catch {
             fx.cleanup()
             try? FileManager.default.removeItem(atPath: stateDir)
+            release()
             throw error
         }
     }
@@ -103,6 +120,46 @@ public final class Scenario: @unchecked Sendable {
         if let host = try? RouteSocket() { try? host.removeLink(segment) }
         try? FileManager.default.removeItem(atPath: stateDir)
         for f in files { try? FileManager.default.removeItem(at: f) }
+        release()
+    }
+}
+
+/// Scenarios run side by side (shared), except those that claim something about timing or
+/// loss, which run alone (exclusive): a waiting exclusive one holds back new shared ones, so
+/// it is not starved. Every scenario holds its share from set-up to cleanup.
+public final class TestLoad: @unchecked Sendable {
+    public static let shared = TestLoad()
+    private let condition = NSCondition()
+    private var running = 0, alone = false, waiting = 0
+
+    public func enterShared() {
+        condition.lock()
+        while alone || waiting > 0 { condition.wait() }
+        running += 1
+        condition.unlock()
+    }
+
+    public func leaveShared() {
+        condition.lock()
+        running -= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    public func enterExclusive() {
+        condition.lock()
+        waiting += 1
+        while alone || running > 0 { condition.wait() }
+        waiting -= 1
+        alone = true
+        condition.unlock()
+    }
+
+    public func leaveExclusive() {
+        condition.lock()
+        alone = false
+        condition.broadcast()
+        condition.unlock()
     }
 }
 
