@@ -15,11 +15,7 @@ import VCPETestSupport
         try #require(try ip(["link", "show", "dev", interface], namespace: namespace).first?["ifindex"] as? Int)
     }
 
-    /// Packets of the rule commented `comment` in a namespace's ruleset.
-    static func counter(_ comment: String, in namespace: String) throws -> Int {
-        let rule = try nftRuleset(namespace: namespace).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == comment }
-        return ((rule?["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int) ?? -1
-    }
+    static func counter(_ comment: String, in namespace: String) throws -> Int { try nftCounter(comment, in: namespace) }
 
     @Test func aRepairedGatewayKeepsItsAddressAndTellsTheLAN() throws {
         let sc = try Scenario()

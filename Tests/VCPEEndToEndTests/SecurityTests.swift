@@ -300,12 +300,7 @@ import VCPETestSupport
         try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", send, legit, forged])
         var seen = (legit: 0, forged: 0)
         for _ in 0..<40 {
-            let counters = try nftRuleset(namespace: sc.internet).compactMap { $0["rule"] as? [String: Any] }
-            func packets(_ comment: String) -> Int {
-                let rule = counters.first { $0["comment"] as? String == comment }
-                return ((rule?["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int) ?? -1
-            }
-            seen = (packets("legit"), packets("forged"))
+            seen = (try nftCounter("legit", in: sc.internet), try nftCounter("forged", in: sc.internet))
             if seen.legit >= count { break }
             usleep(50_000)
         }
@@ -330,10 +325,8 @@ import VCPETestSupport
         #expect(seen.legit >= 20, "the same datagrams from the LAN address arrive: \(seen)")
         #expect(seen.forged == 0, "forged sources reached the WAN: \(seen)")
         // The deciding rule is the chain's own, in its first service.
-        let rules = try nftRuleset(namespace: "vcpe-\(sc.customer(0)).rt").compactMap { $0["rule"] as? [String: Any] }
-        let spoofed = rules.first { $0["comment"] as? String == "spoofed" }
-        let dropped = ((spoofed?["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int) ?? -1
-        #expect(dropped >= 20, "\(String(describing: spoofed))")
+        let dropped = try nftCounter("spoofed", in: "vcpe-\(sc.customer(0)).rt")
+        #expect(dropped >= 20, "the chain's spoofed rule dropped \(dropped)")
     }
 
     @Test func forgedLANSourcesNeverLeaveASteeredChain() throws {

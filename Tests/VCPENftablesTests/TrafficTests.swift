@@ -67,10 +67,7 @@ import VCPETestSupport
         try sh("/usr/sbin/ip", ["netns", "exec", m.fw, "nft", "insert", "rule", "inet", "vcpe", "forward",
                                 "meta", "l4proto", "{ tcp, udp }", "th", "dport", "{ 8081, 54, 80 }", "ip", "daddr", "{ 203.0.113.1, 192.168.10.10 }",
                                 "counter", "comment", "\"reached\""])
-        func reachedFirewall() throws -> Int {
-            let rule = try #require(try nftRuleset(namespace: m.fw).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == "reached" })
-            return try #require((rule["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int)
-        }
+        func reachedFirewall() throws -> Int { try nftCounter("reached", in: m.fw) }
         let seen = try reachedFirewall()
         #expect(try probe("tcp", from: m.lan, to: "203.0.113.1", port: 8081, timeout: 0.5) == "timeout")
         #expect(try probe("udp", from: m.lan, to: "203.0.113.1", port: 54, timeout: 0.5) == "timeout")
@@ -82,10 +79,7 @@ import VCPETestSupport
         // Nothing else from the internet gets in: routed straight at the LAN host, the
         // router's rule for what it did not forward drops it (its counter moves).
         try RouteSocket(namespace: m.inet).addRoute(RouteInfo(destination: IPPrefix("192.168.10.0/24")!, gateway: IPAddress("203.0.113.10")))
-        func notForwarded() throws -> Int {
-            let rule = try #require(try nftRuleset(namespace: m.rt).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == "not-forwarded" })
-            return try #require((rule["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int)
-        }
+        func notForwarded() throws -> Int { try nftCounter("not-forwarded", in: m.rt) }
         let before = try notForwarded()
         let direct = try probe("tcp", from: m.inet, to: "192.168.10.10", port: 80, timeout: 0.5)
         #expect(direct == "timeout", "\(direct)")

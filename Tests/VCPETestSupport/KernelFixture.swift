@@ -178,3 +178,12 @@ public func nftLoad(_ text: String, namespace: String) throws {
     defer { try? FileManager.default.removeItem(at: path) }
     try sh("/usr/sbin/ip", ["netns", "exec", namespace, "nft", "-f", path.path])
 }
+
+/// The packets of the counter on the rule commented `comment` in a namespace's ruleset
+/// (`nft -j`): a rule or counter that is not there fails the test, it is not zero.
+public func nftCounter(_ comment: String, in namespace: String) throws -> Int {
+    let rule = try #require(try nftRuleset(namespace: namespace).compactMap { $0["rule"] as? [String: Any] }.first { $0["comment"] as? String == comment },
+                            "no rule \(comment) in \(namespace)")
+    return try #require((rule["expr"] as? [[String: Any]])?.compactMap { $0["counter"] as? [String: Any] }.first?["packets"] as? Int,
+                        "no counter on \(comment) in \(namespace)")
+}
