@@ -82,9 +82,12 @@ extension SteeredChain {
             let sameRule = Int(value.rule) == decision.counter
                 && (previous.map { Int(value.rule) < $0.counterNames.count && $0.counterNames[Int(value.rule)] == table.counterNames[decision.counter] } ?? true)
             if was == decision.action && sameRule { continue }
-            if let previous { carry(value, into: previous) }
+            // The entry as it is now: the kernel went on counting since the walk read it,
+            // and what is carried must be what the update or delete below takes away.
+            let current = cache.lookup(key) ?? value
+            if let previous { carry(current, into: previous) }
             if was == decision.action {
-                var recounted = value
+                var recounted = current
                 recounted.rule = UInt16(decision.counter)
                 recounted.generation = table.generation
                 recounted.packets = 0
