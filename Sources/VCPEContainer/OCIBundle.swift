@@ -1,4 +1,5 @@
 import Foundation
+import VCPESystem
 
 /// A container's directory: config.json, an empty read-only root with symlinks into the
 /// host's /usr, the runtime that runs it, and the log of its standard error.
@@ -44,6 +45,6 @@ struct OCIBundle {
 
     /// The last line the runtime or the process wrote, for error messages.
     var lastLogLine: String? {
-        (try? String(contentsOfFile: log, encoding: .utf8)).flatMap(lastLine)
+        SafeFile.tail(log).flatMap { lastLine(String(decoding: $0, as: UTF8.self)) }
     }
 }

@@ -83,6 +83,9 @@ struct OCIConfig: Encodable {
 }
 
 extension OCIConfig {
+    /// The largest file a service process may write (its log): 64 MiB.
+    static let maxFileBytes = 64 << 20
+
     /// /dev/null, zero, full, random, urandom, tty: what every process may expect.
     static let standardDevices: [(Int64, Int64)] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0)]
 
@@ -92,7 +95,9 @@ extension OCIConfig {
         process = Process(user: User(uid: spec.user.uid, gid: spec.user.gid),
                           args: spec.arguments, env: ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + spec.environment,
                           capabilities: Capabilities(spec.capabilities, root: spec.user.uid == 0),
-                          rlimits: [Rlimit(type: "RLIMIT_NOFILE", hard: UInt64(spec.openFiles), soft: UInt64(spec.openFiles))])
+                          rlimits: [Rlimit(type: "RLIMIT_NOFILE", hard: UInt64(spec.openFiles), soft: UInt64(spec.openFiles)),
+                                    // Its standard error is a file root keeps (the log): bounded.
+                                    Rlimit(type: "RLIMIT_FSIZE", hard: UInt64(Self.maxFileBytes), soft: UInt64(Self.maxFileBytes))])
         hostname = String(spec.id.prefix(64))
         // A fresh /proc for its PID namespace, /dev with only what it may use, /sys and
         // /usr read-only, a small /tmp; the rest is what the service names.

@@ -71,6 +71,15 @@ public struct ProgramTrust: Sendable {
 
     /// Refuses a program that has no record, or whose file no longer has the recorded digest.
     public func verify(_ program: String, for id: String) throws {
+        // A file someone else could replace between this check and its start proves nothing.
+        var st = stat()
+        guard stat(program, &st) == 0 else { throw ContainerError(id, "\(program) cannot be checked: \(Errno(rawValue: errno))") }
+        if st.st_uid != 0 || st.st_mode & 0o022 != 0 {
+            throw ContainerError(id, "\(program) is not root's alone (uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8))); refusing to run it")
+        }
+        if let parent = Optional(URL(fileURLWithPath: program).deletingLastPathComponent().path), let why = SafeFile.unsafeOwnership(of: parent, stickyItself: true) {
+            throw ContainerError(id, "\(program) lies where someone else could replace it: \(why)")
+        }
         guard let trusted = try load().programs[program] else {
             throw ContainerError(id, "\(program) is not trusted: no digest of it in \(file) (run `vcpe trust` after installing or upgrading it)")
         }

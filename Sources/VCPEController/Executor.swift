@@ -95,8 +95,16 @@ public final class Executor {
             // Only the ends' addresses or state drifted: set them on the pair as it is.
             if action.verb == .update, case .veth(let key, _, _)? = action.current, key.hasSuffix(HostObject.endsDrift) {
                 for end in [up, down] {
-                    try route(end.namespace).setMAC(end.interface, end.stableMAC)
-                    try route(end.namespace).setLink(end.interface, up: true)
+                    let socket = try route(end.namespace)
+                    try socket.setMAC(end.interface, end.stableMAC)
+                    try socket.setLink(end.interface, up: true)
+                    if end.namespace == nil { try withoutIPv6(end.interface) }
+                    // Its addresses now answer from another Ethernet address: said at once.
+                    if let link = try socket.link(named: end.interface) {
+                        for a in try socket.addresses(on: end.interface) where a.family == .v4 {
+                            try? GratuitousARP.announce(a.address.bytes, ifindex: link.index, mac: link.mac, in: end.namespace)
+                        }
+                    }
                 }
                 return
             }

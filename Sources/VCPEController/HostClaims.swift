@@ -50,8 +50,17 @@ enum HostClaims {
         if let link = byName[segment], link.kind != "bridge" {
             return "/wan/segment: \(segment) is a \(link.kind ?? "device") on the host, not a bridge"
         }
-        if let other = others.first(where: { $0.wan.segment == segment && $0.wan.address.address == chain.wan.address.address }) {
-            return "/wan/address: \(chain.wan.address.address) is held by customer \(other.customer) on segment \(segment)"
+        let address = chain.wan.address.address
+        if let other = others.first(where: { $0.wan.segment == segment && $0.wan.address.address == address }) {
+            return "/wan/address: \(address) is held by customer \(other.customer) on segment \(segment)"
+        }
+        // Answering ARP for another customer's gateway, or the host's own address there,
+        // would take their traffic.
+        if let other = others.first(where: { $0.wan.segment == segment && $0.wan.gateway == address }) {
+            return "/wan/address: \(address) is customer \(other.customer)'s gateway on segment \(segment)"
+        }
+        if let link = byName[segment], try host.addresses().contains(where: { $0.interfaceIndex == link.index && $0.prefix.address == address }) {
+            return "/wan/address: \(address) is the host's own address on segment \(segment)"
         }
         return nil
     }

@@ -78,21 +78,36 @@ public final class StateStore {
         }
         if version < Self.formatVersion { try migrate(from: version) }
         var records: [String: CustomerRecord] = [:]
-        let files = (try? FileManager.default.contentsOfDirectory(atPath: customersDirectory.path)) ?? []
-        for f in files where f.hasSuffix(".json") {
+        for f in try list(customersDirectory) where f.hasSuffix(".json") {
             let customer = String(f.dropLast(5))
             records[customer] = try read(customersDirectory.appendingPathComponent(f))
         }
+        let transitFile = directory.appendingPathComponent("transit.json")
+        let transit: TransitAllocator? = try read(transitFile)
+        // Customers with no allocations on record: a fresh allocator would hand out their /31s again.
+        guard transit != nil || records.isEmpty else {
+            throw StateError("state file \(transitFile.path) is missing while \(records.count) customer(s) are recorded; vcpe will not allocate transit addresses afresh: restore it")
+        }
         cache = Cache(records: records,
-                      transit: try read(directory.appendingPathComponent("transit.json")) ?? TransitAllocator(),
+                      transit: transit ?? TransitAllocator(),
                       segments: try read(directory.appendingPathComponent("segments.json")) ?? [],
                       retired: try read(directory.appendingPathComponent("retired.json")) ?? [])
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: keysDirectory.path)) ?? [] where f.hasSuffix(".json") {
-            let stored: StoredKey = try read(keysDirectory.appendingPathComponent(f))!
+        for f in try list(keysDirectory) where f.hasSuffix(".json") {
+            guard let stored: StoredKey = try read(keysDirectory.appendingPathComponent(f)) else { continue }  // gone meanwhile
             guard let key = WireGuardKey(base64: stored.privateKey) else {
                 throw StateError("state file \(keysDirectory.path)/\(f) does not hold a WireGuard key; restore it (the peers know its public key) or delete the customer")
             }
             cache.keys[String(f.dropLast(5))] = key
+        }
+    }
+
+    /// A state directory's entries; one that does not exist has none, one that cannot be
+    /// read is an error (not an empty directory).
+    private func list(_ dir: URL) throws -> [String] {
+        var st = stat()
+        guard lstat(dir.path, &st) == 0 else { return [] }
+        do { return try FileManager.default.contentsOfDirectory(atPath: dir.path) } catch {
+            throw StateError("state directory \(dir.path) cannot be read: \(error)")
         }
     }
 
@@ -103,13 +118,34 @@ public final class StateStore {
         for sub in ["", "customers", "keys"] {
             let dir = sub.isEmpty ? directory.path : directory.appendingPathComponent(sub).path
             for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasSuffix(".json") {
-                chmod(dir + "/" + f, 0o600)
+                var st = stat()
+                if lstat(dir + "/" + f, &st) == 0, st.st_mode & S_IFMT == S_IFREG { chmod(dir + "/" + f, 0o600) }
             }
+        }
+        // Format 0 wrote no allocations for chains without transit links; one with such
+        // links and no file lost it.
+        let transit = directory.appendingPathComponent("transit.json")
+        if access(transit.path, F_OK) != 0 {
+            for f in try list(customersDirectory) where f.hasSuffix(".json") {
+                let record: CustomerRecord? = try read(customersDirectory.appendingPathComponent(f))
+                if let chain = record.flatMap({ ChainDecoder.validate($0.descriptor).chain }),
+                   Topology.resolve(chain).links.contains(where: { $0.role == .transit }) {
+                    throw StateError("state file \(transit.path) is missing while customer \(chain.customer) has transit links; vcpe will not allocate them afresh: restore it")
+                }
+            }
+            try write(TransitAllocator(), to: transit)
         }
         if FileManager.default.fileExists(atPath: directory.appendingPathComponent("forwarder").path) {
             let paths = ForwarderPaths(state: directory.path)
             try paths.prepare()
-            for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.chains)) ?? [] { chmod(paths.chains + "/" + f, 0o644) }
+            // Format 0's worker could write here: only regular files are kept (and made
+            // readable by the new worker), anything else it may have planted goes.
+            for f in (try? FileManager.default.contentsOfDirectory(atPath: paths.chains)) ?? [] {
+                let path = paths.chains + "/" + f
+                var st = stat()
+                guard lstat(path, &st) == 0 else { continue }
+                if st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1 { lchown(path, 0, 0); chmod(path, 0o644) } else { unlink(path) }
+            }
             unlink(paths.directory + "/control.sock")  // format 0's place; a running worker answers on run/ once restarted
         }
         try write(Format(version: Self.formatVersion), to: formatFile)
@@ -148,6 +184,9 @@ public final class StateStore {
     }
 
     public func save(_ record: CustomerRecord, for customer: String) throws {
+        // The allocations are on record whenever a customer is, even with none to keep
+        // (a chain of one service): a missing file then means a lost one.
+        if access(directory.appendingPathComponent("transit.json").path, F_OK) != 0 { try save(cache.transit) }
         try write(record, to: customersDirectory.appendingPathComponent("\(customer).json"))
         cache.records[customer] = record
         cache.chains[customer] = nil

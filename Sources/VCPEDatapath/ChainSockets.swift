@@ -169,6 +169,8 @@ public struct NamespaceBroker: Sendable {
         let request = Result { try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line }
         if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
             switch request {
+            case .success(let line) where line.hasPrefix("open ") && peer.uid != 0 && !withinBudget(peer.pid):
+                (reply, fds) = (Reply(error: "refused: the forwarder holds more sockets and maps than its chains need"), [])
             case .success(let line): (reply, fds) = answer(line)
             case .failure(let error): (reply, fds) = (Reply(error: "bad request: \(error)"), [])
             }
@@ -202,9 +204,12 @@ public struct NamespaceBroker: Sendable {
                 return (Reply(error: "\(error)"), [])
             }
         case "detach":
-            // Only a cache apply no longer wants: a chain that is configured with one keeps it.
-            if let config = try? paths.config(customer), config.flowCache {
-                return (Reply(error: "\(customer) is configured with a flow cache"), [])
+            // Only a cache apply no longer wants: a chain that is configured with one keeps it,
+            // and so does one whose file cannot be read now.
+            if access(paths.chain(customer), F_OK) == 0 {
+                guard let config = try? paths.config(customer), !config.flowCache else {
+                    return (Reply(error: "\(customer) is configured with a flow cache (or its file cannot be read)"), [])
+                }
             }
             let namespace = KernelNames.classifierNamespace(customer: customer)
             _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: FlowCache.interfacesHere()) }
@@ -213,6 +218,23 @@ public struct NamespaceBroker: Sendable {
         default:
             return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
         }
+    }
+
+    /// Whether the worker holds no more sockets and eBPF maps than its chains need, twice
+    /// over (a chain re-opened holds its old ones until it is closed) and a few more: every
+    /// open makes a ring (up to 256 MiB of the host's memory), so a worker that keeps asking
+    /// without closing is refused.
+    func withinBudget(_ pid: pid_t) -> Bool {
+        let chains = paths.customers().compactMap { try? paths.config($0) }
+        let sockets = 2 * chains.reduce(0) { $0 + 2 + $1.paths.count } + 16
+        let maps = 2 * chains.count + 8
+        var held = (sockets: 0, maps: 0)
+        let dir = "/proc/\(pid)/fd"
+        for fd in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + fd) else { continue }
+            if target.hasPrefix("socket:") { held.sockets += 1 } else if target.hasPrefix("anon_inode:bpf-map") { held.maps += 1 }
+        }
+        return held.sockets <= sockets && held.maps <= maps
     }
 
     /// The customer's chain file as apply wrote it, and only if it names that customer's own

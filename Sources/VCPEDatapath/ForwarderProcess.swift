@@ -74,7 +74,7 @@ public struct ForwarderProcess: Sendable {
 
     /// Starts the supervisor unless one runs, and waits until the worker answers.
     public func ensureRunning(timeout: Duration = .seconds(10)) throws -> ForwarderReport {
-        let log = { (try? String(contentsOfFile: paths.log, encoding: .utf8))?.split(separator: "\n").last.map { "; its log ends: \($0)" } ?? "" }
+        let log = { SafeFile.tail(paths.log).flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").last }.map { "; its log ends: \($0)" } ?? "" }
         if processes()[.supervise]?.isEmpty ?? true {
             guard let executable else { throw Failure(description: "the forwarder is not running and no vcpe executable is known to start it") }
             try paths.prepare()
@@ -142,6 +142,7 @@ public struct ForwarderProcess: Sendable {
         for pid in running[.run] ?? [] { ProcessTable.terminate(pid) }
         _ = try? containers.remove(containerID, unbundled: !(running[.run] ?? []).isEmpty)
         unlink(paths.socket)
+        unlink(paths.broker)
     }
 
     /// The worker's container, as its runtime and cgroup report it.
@@ -164,6 +165,8 @@ public struct ForwarderProcess: Sendable {
             // customer's problem, which the worker reports.
             if paths.customers().isEmpty {
                 _ = try? containers.remove(containerID)
+                unlink(paths.broker)
+                unlink(paths.socket)
                 exit(0)
             }
             // In root's directory, and never through a link.

@@ -28,6 +28,20 @@ public enum SafeFile {
         return out
     }
 
+    /// The last `bytes` bytes of a regular file (a log), read without following a link at its
+    /// last component: never the whole of a file someone else may have grown.
+    public static func tail(_ path: String, bytes: Int = 4096) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { return nil }
+        let start = max(0, Int(st.st_size) - bytes)
+        var buf = [UInt8](repeating: 0, count: min(bytes, Int(st.st_size)))
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        return n < 0 ? nil : Array(buf[..<n])
+    }
+
     /// Opens `path` for appending, creating it with `mode` if missing; a link there is
     /// refused (ELOOP), as is anything but a regular file.
     public static func openAppend(_ path: String, mode: mode_t = 0o600) throws(SystemError) -> Int32 {
@@ -90,10 +104,17 @@ public enum SafeFile {
     }
 
     /// Why a directory privileged state lives in is unsafe, or nil: it and every directory
-    /// above it must be root's and writable by nobody else (a sticky /tmp is fine above it),
-    /// or someone else could swap what root later opens there.
-    public static func unsafeOwnership(of path: String) -> String? {
-        var current = path
+    /// above it must be root's and writable by nobody else (a sticky /tmp is fine above it,
+    /// and as the directory itself with `stickyItself`, for a root-owned file in it), or
+    /// someone else could swap what root later opens there.
+    public static func unsafeOwnership(of path: String, stickyItself: Bool = false) -> String? {
+        // Where a link above it points is what counts: resolved first (the path's own last
+        // component must not be a link at all).
+        var st = stat()
+        if lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFLNK { return "\(path) is a symbolic link" }
+        guard let resolved = realpath(path, nil) else { return "\(path): \(Errno(rawValue: vcpe_errno()))" }
+        defer { free(resolved) }
+        var current = String(cString: resolved)
         var first = true
         while true {
             var st = stat()
@@ -102,7 +123,7 @@ public enum SafeFile {
             if st.st_mode & S_IFMT == S_IFDIR {
                 if st.st_uid != 0 { return "\(current) belongs to uid \(st.st_uid), not root" }
                 let sticky = st.st_mode & S_ISVTX != 0
-                if st.st_mode & 0o022 != 0 && (first || !sticky) {
+                if st.st_mode & 0o022 != 0 && ((first && !stickyItself) || !sticky) {
                     return "\(current) is writable by group or others (mode \(String(st.st_mode & 0o7777, radix: 8)))"
                 }
             }

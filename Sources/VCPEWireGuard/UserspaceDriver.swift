@@ -63,6 +63,11 @@ public struct UserspaceDriver: WireGuardDriver {
     /// daemon of that interface (its user, and its own `wireguard-go IFACE` process).
     static func exchange(_ interface: String, _ request: String) throws -> String? {
         let path = daemonSocket(interface)
+        // Only a socket of the daemons' user, never through a link; the peer is checked below.
+        var st = stat()
+        if lstat(path, &st) == 0, st.st_mode & S_IFMT != S_IFSOCK || st.st_uid != daemonUser.uid {
+            throw WireGuard.Failure(interface: interface, message: "\(path) is not \(interface)'s daemon's socket")
+        }
         let s: UnixStream
         do { s = try UnixStream(connectingTo: path) } catch {
             if error.errno == .connectionRefused || error.errno == .noSuchFileOrDirectory { return nil }
@@ -154,7 +159,10 @@ public struct UserspaceDriver: WireGuardDriver {
         for path in [Self.socketPath(interface), Self.daemonSocket(interface)] {
             if unlink(path) == 0 { removed = true } else if errno != ENOENT { throw SystemError("unlink", path, Errno(rawValue: errno)) }
         }
-        rmdir(Self.daemonDirectory(interface))
+        // Whatever the daemon left there for its successor goes with it.
+        let directory = Self.daemonDirectory(interface)
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] { unlink(directory + "/" + f) }
+        rmdir(directory)
         return removed
     }
 }

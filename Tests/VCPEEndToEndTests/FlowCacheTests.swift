@@ -152,7 +152,7 @@ import VCPETestSupport
         // A kernel that will not make the map (more buckets than it allows): the restarted
         // forwarder runs the chain in userspace, says why, and takes the old program off.
         _ = try sc.vcpe(["forwarder", "configure", "--flow-entries", "1073741824"])
-        for _ in 0..<50 where !(try Self.cacheStatus(sc).datapath.hasPrefix("userspace")) { usleep(100_000) }
+        for _ in 0..<50 { if try Self.cacheStatus(sc).datapath.hasPrefix("userspace") { break }; usleep(100_000) }
         st = try Self.cacheStatus(sc)
         #expect(st.datapath.hasPrefix("userspace (flow cache unavailable:"), "\(st.datapath)")
         #expect(try Self.ingressPrograms(sc, lanIf).isEmpty, "no program left forwarding beside userspace")
@@ -166,7 +166,7 @@ import VCPETestSupport
         // Off again, with a map the kernel makes: nothing of the cache is left.
         _ = try sc.vcpe(["forwarder", "configure", "--flow-entries", "16384"])
         _ = try sc.vcpe(["apply", onFile])
-        for _ in 0..<50 where !(try Self.cacheStatus(sc).datapath.hasPrefix("flow cache")) { usleep(100_000) }
+        for _ in 0..<50 { if try Self.cacheStatus(sc).datapath.hasPrefix("flow cache") { break }; usleep(100_000) }
         #expect(try Self.ingressPrograms(sc, lanIf).count == 1)
         _ = try sc.vcpe(["apply", off])
         #expect(try Self.ingressPrograms(sc, lanIf).isEmpty, "turned off, the program is gone")
@@ -273,12 +273,12 @@ import VCPETestSupport
 
         // An established flow while the worker is killed and the supervisor starts another.
         let flow = try startPingFlow(from: lan, to: "203.0.113.1", count: 600)
-        for _ in 0..<100 where (try Self.cacheStatus(sc)).flows < 2 { usleep(20_000) }
+        for _ in 0..<100 { if try Self.cacheStatus(sc).flows >= 2 { break }; usleep(20_000) }
         let worker = SteeringTests.forwarderPIDs(sc)
         #expect(worker.count == 1)
         kill(pid_t(worker[0])!, SIGKILL)
         var restarted: [String] = []
-        for _ in 0..<100 where restarted.isEmpty || restarted == worker { restarted = SteeringTests.forwarderPIDs(sc); usleep(50_000) }
+        for _ in 0..<100 { restarted = SteeringTests.forwarderPIDs(sc); if !restarted.isEmpty && restarted != worker { break }; usleep(50_000) }
         #expect(!restarted.isEmpty && restarted != worker)
         #expect(ProcessTable.isAlive(flow.pid), "the worker was killed and restarted while the flow ran")
         let (status, summary) = flow.finish()
@@ -327,7 +327,7 @@ import VCPETestSupport
         #expect(back, "the chain made anew forwards; left to do: \((try? sc.vcpe(["plan", file])) ?? "?")")
         // The same flow again: classified afresh, not sent to the vanished links' addresses.
         _ = try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c", send])
-        for _ in 0..<40 where try arrived() < 40 { usleep(50_000) }
+        for _ in 0..<40 { if try arrived() >= 40 { break }; usleep(50_000) }
         #expect(try arrived() == 40, "the flow after the namespace was made anew")
     }
 
@@ -340,7 +340,7 @@ import VCPETestSupport
         let busy = try Self.cacheStatus(sc)
         #expect(busy.flows >= 2)
         var idle = busy
-        for _ in 0..<30 where idle.flows > 0 { usleep(200_000); idle = try Self.cacheStatus(sc) }
+        for _ in 0..<30 { if idle.flows == 0 { break }; usleep(200_000); idle = try Self.cacheStatus(sc) }
         #expect(idle.flows == 0, "\(idle.flows) flows left after idling")
         // Their counts stay with their rules.
         #expect((idle.rules["default"] ?? 0) >= (busy.rules["default"] ?? 0) && idle.cached >= busy.cached)

@@ -18,7 +18,7 @@ import VCPETestSupport
     static func counter(_ comment: String, in namespace: String) throws -> Int { try nftCounter(comment, in: namespace) }
 
     @Test func aRepairedGatewayKeepsItsAddressAndTellsTheLAN() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)  // "within a second" is a timing claim
         defer { sc.cleanup() }
         let (lan, _, file) = try ApplyTests.officeWithHost(sc)
         try sc.vcpe(["apply", file])
@@ -113,7 +113,12 @@ import VCPETestSupport
         let (_, attach1) = try sc.lanHost(1, address: "192.168.11.10/24", gateway: "192.168.11.1")
         let second = try sc.descriptor(ApplyTests.office(sc, 1, attach: attach1, lan: "192.168.11", wan: "203.0.113.11"))
         let customerFile = "customers/\(sc.customer(0)).json"
-        for name in ["transit.json", customerFile, "segments.json"] {
+        // A key file (made here: the office has no VPN) is state like the rest.
+        try FileManager.default.createDirectory(atPath: sc.stateDir + "/keys", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let keyFile = "keys/\(sc.customer(5)).json"
+        try #"{"privateKey": "kHPNpTmmjXq1KrU0/Lgk5Dpeh9dwu6zJZKTi6BAnBm8="}"#.write(toFile: sc.stateDir + "/" + keyFile, atomically: true, encoding: .utf8)
+        defer { unlink(sc.stateDir + "/" + keyFile) }
+        for name in ["transit.json", customerFile, "segments.json", keyFile] {
             let path = sc.stateDir + "/" + name
             let kept = FileManager.default.contents(atPath: path)
             try "{ truncated".write(toFile: path, atomically: true, encoding: .utf8)
@@ -122,6 +127,12 @@ import VCPETestSupport
             #expect(!(try sh("/usr/sbin/ip", ["netns", "list"])).contains("vcpe-\(sc.customer(1))."), "nothing changed")
             if let kept { try kept.write(to: URL(fileURLWithPath: path)) } else { unlink(path) }
         }
+        // A lost allocation file is not replaced by a fresh one that would hand the /31s out again.
+        let transit = try Data(contentsOf: URL(fileURLWithPath: sc.stateDir + "/transit.json"))
+        unlink(sc.stateDir + "/transit.json")
+        let lost = try run(vcpeBinary, ["apply", second, "--state-dir", sc.stateDir])
+        #expect(lost.status == 1 && lost.stderr.contains("transit.json is missing"), "\(lost.stderr)")
+        try transit.write(to: URL(fileURLWithPath: sc.stateDir + "/transit.json"))
         // A newer format is not guessed at.
         try #"{"version": 99}"#.write(toFile: sc.stateDir + "/format.json", atomically: true, encoding: .utf8)
         let newer = try run(vcpeBinary, ["status", "--state-dir", sc.stateDir])
@@ -147,10 +158,10 @@ import VCPETestSupport
         let sizes = sc.stateDir + "-sizes"
         defer { try? FileManager.default.removeItem(atPath: sizes) }
         let receiver = try spawn("/usr/sbin/ip", ["netns", "exec", sc.internet, "python3", "-c",
-            "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',5001))\nwhile True:\n d,_=s.recvfrom(65535)\n open(sys.argv[1],'a').write(str(len(d))+'\\n')",
+            "import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('0.0.0.0',5001))\nopen(sys.argv[1]+'.ready','w').close()\nwhile True:\n d,_=s.recvfrom(65535)\n open(sys.argv[1],'a').write(str(len(d))+'\\n')",
             sizes])
-        defer { kill(receiver, SIGKILL); waitFor(receiver) }
-        usleep(300_000)
+        defer { kill(receiver, SIGKILL); waitFor(receiver); unlink(sizes + ".ready") }
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: sizes + ".ready") { usleep(10_000) }
         let before = try SteeringTests.linkCounters(sc, 0)["rt/guest-in"]?.rx ?? -1
         try sh("/usr/sbin/ip", ["netns", "exec", lan, "python3", "-c",
             "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor n in (100, 4000, 4000, 4000):\n s.sendto(b'x'*n,('203.0.113.1',5001)); time.sleep(0.05)"])
@@ -184,7 +195,7 @@ import VCPETestSupport
     }
 
     @Test func theFlowCacheTakesOnlyFramesAddressedToTheChain() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(exclusive: true)  // exact counts of frames
         defer { sc.cleanup() }
         let (lan, _, _) = try SteeringTests.appliedWithHost(sc)
         try nftLoad("""
@@ -207,7 +218,10 @@ import VCPETestSupport
         // The flow's first frame is classified and cached; its next ones go by the cache.
         try Self.rawUDP(from: lan, dstMAC: gateway, count: 1)
         #expect(arrived(1) == 1)
-        usleep(100_000)
+        // Cached both ways before the next frames (polled, not slept for).
+        var flows = 0
+        for _ in 0..<100 { flows = try FlowCacheTests.cacheStatus(sc).flows; if flows >= 2 { break }; usleep(20_000) }
+        #expect(flows >= 2, "the flow was cached")
         try Self.rawUDP(from: lan, dstMAC: gateway, count: 2)
         #expect(arrived(3) == 3)
         #expect(try FlowCacheTests.cacheStatus(sc).cached >= 1, "the cache forwarded some of them")
@@ -235,8 +249,11 @@ import VCPETestSupport
         defer { sc.cleanup() }
         _ = try SteeringTests.appliedWithHost(sc)
         // Another vcpe holds the lock: configure waits for it.
-        let holder = try spawn("/usr/bin/python3", ["-c", "import fcntl,sys,time\nf=open(sys.argv[1],'w')\nfcntl.flock(f,fcntl.LOCK_EX)\ntime.sleep(2)", sc.stateDir + "/lock"])
-        usleep(300_000)
+        let held = sc.stateDir + "-lock-held"
+        defer { unlink(held) }
+        let holder = try spawn("/usr/bin/python3", ["-c", "import fcntl,sys,time\nf=open(sys.argv[1],'w')\nfcntl.flock(f,fcntl.LOCK_EX)\nopen(sys.argv[2],'w').close()\ntime.sleep(2)",
+                                                    sc.stateDir + "/lock", held])
+        for _ in 0..<300 where !FileManager.default.fileExists(atPath: held) { usleep(10_000) }
         let wrapper = sc.stateDir + "-wrapped-runc"
         try "#!/bin/sh\nexec /usr/sbin/runc \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
         chmod(wrapper, 0o755)

@@ -40,6 +40,16 @@ import VCPETestSupport
         idle = socket.socket(socket.AF_UNIX); idle.connect(sys.argv[2])
         t = time.monotonic(); r = ask(sys.argv[2], sys.argv[3].encode() + b"\n"); r["seconds"] = time.monotonic() - t
         print(json.dumps(r))
+    elif what == "hoard":
+        # Asks again and again, keeping every descriptor, until refused.
+        kept, error = 0, None
+        for _ in range(int(sys.argv[4])):
+            s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[2]); s.sendall(sys.argv[3].encode() + b"\n")
+            msg, fds, _, _ = socket.recv_fds(s, 65536, 64)
+            reply = json.loads(msg)
+            if reply.get("error"): error = reply["error"]; break
+            kept += 1
+        print(json.dumps({"opened": kept, "error": error}))
     elif what == "connect":
         try:
             s = socket.socket(socket.AF_UNIX); s.settimeout(2); s.connect(sys.argv[2]); print(json.dumps({"connected": True}))
@@ -53,10 +63,12 @@ import VCPETestSupport
             if r == 0 and n == 56: os._exit(0)  # a clone that went through: the child leaves at once
             if r > 0 and n == 56: os.waitpid(r, 0)
             return 0 if r >= 0 else ctypes.get_errno()
+        # With a new user namespace comes every capability in it: that is the escape the
+        # filter must stop (x86_64 system call numbers: the tests run there).
         out = {
             "clone-newuser": call(56, 0x10000000 | 17, 0, 0, 0, 0),
-            "clone-newnet": call(56, 0x40000000 | 17, 0, 0, 0, 0),
-            "clone-newns": call(56, 0x00020000 | 17, 0, 0, 0, 0),
+            "clone-newuser-newnet": call(56, 0x50000000 | 17, 0, 0, 0, 0),
+            "clone-newuser-newns": call(56, 0x10020000 | 17, 0, 0, 0, 0),
             "unshare-newuser": call(272, 0x10000000),
             "clone3": call(435, 0, 0),
             "io_uring_setup": call(425, 1, 0),
@@ -170,6 +182,11 @@ import VCPETestSupport
         #expect(error(borrowed)?.contains("does not describe") == true && borrowed["fds"] as? Int == 0, "\(borrowed)")
         try? FileManager.default.removeItem(atPath: forged)
 
+        // A worker that asks again and again without closing what it got is refused: each
+        // open is a ring of the host's memory.
+        let hoard = try Self.inside(id, ["hoard", broker, "open \(me)", "60"])
+        #expect((hoard["opened"] as? Int ?? 60) < 60 && (hoard["error"] as? String)?.contains("more sockets") == true, "\(hoard)")
+
         // An endless line is cut off; root's memory does not grow with it.
         let supervisor = try #require(Int(SteeringTests.forwarderPIDs(sc, "supervise").first ?? ""))
         let before = try Self.residentKiB(supervisor)
@@ -216,12 +233,15 @@ import VCPETestSupport
         let socket = "/var/run/wireguard/vcpe/\(wg1)/\(wg1).sock"
         kill(pid_t(pid), SIGKILL)
         for _ in 0..<100 where (try? ContainerTests.procStatus(pid)) != nil { usleep(20_000) }
+        let ready = sc.stateDir + "-impostor-ready"
+        defer { unlink(ready) }
         let impostor = try spawn("/usr/bin/setpriv", ["--reuid=\(Self.daemonUID)", "--regid=\(Self.daemonUID)", "--clear-groups",
-            "/usr/bin/python3", "-c", "import os,socket,sys\ntry: os.unlink(sys.argv[1])\nexcept OSError: pass\ns=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)\nwhile True:\n c,_=s.accept(); c.sendall(b'private_key=0000000000000000000000000000000000000000000000000000000000000000\\nerrno=0\\n\\n')",
-            socket, "impostor"])
+            "/usr/bin/python3", "-c", "import os,socket,sys\ntry: os.unlink(sys.argv[1])\nexcept OSError: pass\ns=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4)\nopen(sys.argv[2],'w').close()\nwhile True:\n c,_=s.accept(); c.sendall(b'private_key=0000000000000000000000000000000000000000000000000000000000000000\\nerrno=0\\n\\n')",
+            socket, ready])
         defer { kill(impostor, SIGKILL); waitFor(impostor) }
-        for _ in 0..<100 where (try? FileManager.default.attributesOfItem(atPath: socket))?[.ownerAccountID] as? Int != Self.daemonUID { usleep(20_000) }
-        usleep(200_000)
+        var listening = false
+        for _ in 0..<300 where !listening { listening = FileManager.default.fileExists(atPath: ready); if !listening { usleep(10_000) } }
+        #expect(listening, "the impostor listens")
         let r = try run(vcpeBinary, ["status", sc.customer(1), "--state-dir", sc.stateDir])
         #expect((r.stdout + r.stderr).contains("not \(wg1)'s daemon"), "\(r.status) \(r.stdout) \(r.stderr)")
         _ = sites
@@ -236,7 +256,7 @@ import VCPETestSupport
         let worker = try #require(try ContainerTests.statusContainer(sc, 0, service: "classifier")["id"] as? String)
         for id in ["vcpe-wg-\(sc.customer(1))", worker] {
             let r = try Self.inside(id, ["syscalls"])
-            for call in ["clone-newuser", "clone-newnet", "clone-newns", "unshare-newuser", "io_uring_setup"] {
+            for call in ["clone-newuser", "clone-newuser-newnet", "clone-newuser-newns", "unshare-newuser", "io_uring_setup"] {
                 #expect(r[call] as? Int == Int(EPERM), "\(id): \(call) \(r)")
             }
             #expect(r["clone3"] as? Int == Int(ENOSYS), "\(id): clone3 \(r)")
@@ -422,11 +442,13 @@ import VCPETestSupport
         defer { _ = try? sh("/usr/sbin/ip", ["link", "del", foreign]) }
         let (_, _, file) = try ApplyTests.officeWithHost(sc)
         try sc.vcpe(["apply", file])
+        let lanBridge = bridgeIndexes([sc.customer(0)])
+        #expect(lanBridge.count == 1)
         try sc.vcpe(["delete", sc.customer(0)])
         try sc.vcpe(["gc"])
         #expect(try RouteSocket().link(named: foreign) != nil, "gc removed a link vcpe never retired")
-        // What delete did retire is gone (the positive control: gc ran and removed something).
-        #expect(retiredLinksLeft(stateDir: sc.stateDir).isEmpty)
-        #expect(try RouteSocket().link(named: "vb-\(sc.customer(0))") == nil)
+        // What delete did retire is gone (the positive control: gc removed something; the
+        // bridge keeps its index when it is renamed).
+        #expect(retiredLinksLeft(lanBridge).isEmpty)
     }
 }

@@ -253,7 +253,7 @@ import VCPETestSupport
         for role in ["supervise", "run"] {
             for p in Self.forwarderPIDs(sc, role) { kill(pid_t(p)!, SIGKILL) }
         }
-        for _ in 0..<100 where !Self.forwarderPIDs(sc, ".*").isEmpty { usleep(20_000) }
+        for _ in 0..<100 { if Self.forwarderPIDs(sc, ".*").isEmpty { break }; usleep(20_000) }
         #expect(Self.forwarderPIDs(sc, ".*").isEmpty, "both are gone")
         // Oracle on the internet host: an nft counter of the echo requests that arrive.
         try nftLoad("""
@@ -369,7 +369,7 @@ import VCPETestSupport
         let cpu = ProcessInfo.processInfo.activeProcessorCount - 1
         #expect(try sc.vcpe(["forwarder", "configure", "--busy-poll", String(cpu)]).contains("busy-polling on CPU \(cpu)"))
         var after = ""
-        for _ in 0..<100 where after.isEmpty || after == before { after = Self.forwarderPIDs(sc).first ?? ""; usleep(50_000) }
+        for _ in 0..<100 { after = Self.forwarderPIDs(sc).first ?? ""; if !after.isEmpty && after != before { break }; usleep(50_000) }
         #expect(!after.isEmpty && after != before, "the supervisor started a new forwarder with the setting")
         #expect(ping(from: lan, to: "203.0.113.1"))
         // The forwarding thread (the one using the CPU) is pinned; the others are not.

@@ -22,17 +22,18 @@ public final class KernelFixture: @unchecked Sendable {
         tag = Self.tag(pid: getpid(), counter: n)
     }
 
-    /// "vt" and five hex digits (the process, then the test): short, since interface names
-    /// built from it must fit 15 bytes; fixed in width and free of "v" and "t" after its
-    /// start, so one tag is never part of another tag or of a name made from one, and
-    /// "contains the tag" picks out this test's objects alone.
+    /// "vt" and seven hex digits (16 bits of the process, then the test): short, since
+    /// interface names built from it must fit 15 bytes; fixed in width and free of "v" and
+    /// "t" after its start, so one tag is never part of another tag or of a name made from
+    /// one, and "contains the tag" picks out this test's objects alone (two test processes
+    /// on one host share a tag only if their pids agree in 16 bits).
     static func tag(pid: Int32, counter: Int) -> String {
         precondition(counter < 4096, "more fixtures than the tag can tell apart")
         func hex(_ v: Int, _ width: Int) -> String {
             let s = String(v, radix: 16)
             return String(repeating: "0", count: width - s.count) + s
         }
-        return "vt" + hex(Int(pid) & 0xFF, 2) + hex(counter, 3)
+        return "vt" + hex(Int(pid) & 0xFFFF, 4) + hex(counter, 3)
     }
 
     /// A fresh namespace named after the test.
@@ -63,21 +64,24 @@ public final class KernelFixture: @unchecked Sendable {
     }
 }
 
-/// Bridges `vcpe delete` retired (recorded in the state directory) are removed by a
-/// background `vcpe gc`: waits up to 10 s for the record to empty, then returns those of
-/// its names the kernel (`ip link`) still has. Only this state's: other suites' and other
-/// owners' `vx-*` links are not this test's business.
-public func retiredLinksLeft(stateDir: String) -> [String] {
-    let record = stateDir + "/retired.json"
-    func recorded() -> Set<String> {
-        guard let data = FileManager.default.contents(atPath: record) else { return [] }
-        return Set((try? JSONSerialization.jsonObject(with: data) as? [String]) ?? [])
+/// The interface indexes of these customers' LAN bridges (a bridge delete retires keeps its
+/// index when it is renamed `vx-*`).
+public func bridgeIndexes(_ customers: [String]) -> [Int] {
+    customers.compactMap { c in ((try? ip(["link", "show", "dev", "vb-\(c)"])) ?? []).first?["ifindex"] as? Int }
+}
+
+/// Waits up to 10 s for the links with these indexes to be gone (delete retires bridges and
+/// a background `vcpe gc` removes them), and returns the names of those still there, as
+/// `ip link` shows them.
+public func retiredLinksLeft(_ indexes: [Int]) -> [String] {
+    guard !indexes.isEmpty else { return [] }
+    var left: [String] = []
+    for _ in 0..<200 {
+        left = ((try? ip(["link", "show"])) ?? []).filter { indexes.contains($0["ifindex"] as? Int ?? -1) }.compactMap { $0["ifname"] as? String }
+        if left.isEmpty { break }
+        usleep(50_000)
     }
-    let names = recorded()
-    for _ in 0..<200 where !recorded().isEmpty { usleep(50_000) }
-    let left = names.union(recorded())
-    guard !left.isEmpty else { return [] }
-    return ((try? ip(["link", "show"])) ?? []).compactMap { $0["ifname"] as? String }.filter(left.contains)
+    return left
 }
 
 /// `ip` as the independent oracle: its JSON output, decoded.

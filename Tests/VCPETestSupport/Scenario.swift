@@ -100,8 +100,9 @@ public final class Scenario: @unchecked Sendable {
 
     public func cleanup() {
         servers.stop()
+        let bridges = bridgeIndexes((0..<8).map(customer))
         for c in 0..<8 { _ = try? vcpe(["delete", customer(c)]) }
-        let retired = retiredLinksLeft(stateDir: stateDir)
+        let retired = retiredLinksLeft(bridges)
         #expect(retired.isEmpty, "retired bridges not removed: \(retired)")
         // pgrep exits 1 for "none", anything else is a failure to look, not an answer.
         for (pattern, what) in [("wireguard-go wg-\(fx.tag)", "WireGuard daemons"), ("vcpe forwarder .* \(stateDir)$", "forwarder processes")] {
