@@ -14,8 +14,12 @@ public final class Scenario: @unchecked Sendable {
     public let segment: String
     public let internet: String
     private var files: [URL] = []
+    /// The WireGuard driver every `vcpe` this scenario runs is told to use
+    /// (`VCPE_WIREGUARD`): "userspace" (wireguard-go) or "kernel"; nil lets vcpe pick.
+    public let wireguard: String?
 
-    public init() throws {
+    public init(wireguard: String? = nil) throws {
+        self.wireguard = wireguard
         stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-state-\(fx.tag)").path
         segment = "\(fx.tag)wan"
         internet = try fx.namespace("inet")
@@ -64,7 +68,9 @@ public final class Scenario: @unchecked Sendable {
     /// Runs vcpe with this scenario's state directory; throws on a non-zero exit.
     @discardableResult
     public func vcpe(_ args: [String]) throws -> String {
-        try sh(vcpeBinary.path, args + ["--state-dir", stateDir])
+        guard let wireguard else { return try sh(vcpeBinary.path, args + ["--state-dir", stateDir]) }
+        // env execs vcpe itself: the processes it starts keep their usual command lines.
+        return try sh("/usr/bin/env", ["VCPE_WIREGUARD=\(wireguard)", vcpeBinary.path] + args + ["--state-dir", stateDir])
     }
 
     /// The number of actions `vcpe plan` shows for a descriptor.
@@ -110,3 +116,7 @@ public var vcpeBinary: URL {
     }
     return repositoryRoot.appendingPathComponent(".build/debug/vcpe")
 }
+
+/// Whether this kernel has WireGuard: its generic netlink family resolves (the kernel
+/// loads the module for the lookup if it can), as vcpe's own driver choice asks.
+public var kernelHasWireGuard: Bool { ((try? GenericNetlinkSocket.open(family: "wireguard")) ?? nil) != nil }
