@@ -38,7 +38,8 @@ public struct VPNStatus: Codable, Sendable {
     /// What runs the device: the kernel or wireguard-go.
     public var driver: String
     public var interface: String
-    /// "running", or "not running" (the next apply restarts it).
+    /// wireguard-go: "running", or "not running" (the next apply restarts it). The kernel
+    /// driver has no process: its device is "up", "down" or "missing" (the link's state).
     public var state: String
     public var pid: Int32?
     /// Give this to the peers. Absent until the first apply made the key.
@@ -98,7 +99,7 @@ extension Reconciler {
                     forwards = rt.portForwards.map { "\($0.proto.rawValue) \(chain.wan.address.address):\($0.port) -> \($0.toAddress)" + ($0.toPort.map { ":\($0)" } ?? "") }
                 }
             }
-            var runtime = vpn.map { "\($0.driver)" + ($0.pid.map { " pid \($0)" } ?? ", not running") } ?? "namespace only (kernel configuration, no process)"
+            var runtime = vpn.map(vpnRuntime) ?? "namespace only (kernel configuration, no process)"
             var container = vpn.flatMap { wireguard.container(of: $0.interface) }
             var steering: ChainStats?
             if ns.type == "classifier" {
@@ -149,9 +150,19 @@ extension Reconciler {
                               latestHandshake: s?.latestHandshake.map { Date(timeIntervalSince1970: $0) },
                               rxBytes: s?.rxBytes ?? 0, txBytes: s?.txBytes ?? 0)
         }
-        return VPNStatus(driver: wireguard.name, interface: interface, state: state == nil ? "not running" : "running",
+        return VPNStatus(driver: wireguard.name, interface: interface, state: wireguard.health(of: interface, in: namespace, state: state),
                          pid: state == nil ? nil : wireguard.processID(of: interface),
                          publicKey: store.wireguardKey(customer)?.publicKey.base64, listenPort: Int(vpn.listenPort), peers: peers)
+    }
+}
+
+extension Reconciler {
+    /// The vpn service's runtime line: a daemon's pid, or (the kernel driver) the device's
+    /// state and how many peers have shaken hands within WireGuard's rekey window.
+    func vpnRuntime(_ v: VPNStatus) -> String {
+        if wireguard.hasDaemon { return v.driver + (v.pid.map { " pid \($0)" } ?? ", not running") }
+        let recent = v.peers.filter { $0.latestHandshake.map { Date().timeIntervalSince($0) < 180 } ?? false }.count
+        return "\(v.driver), device \(v.interface) \(v.state), \(recent) of \(v.peers.count) peer(s) with a handshake in the last 3 min"
     }
 }
 

@@ -10,14 +10,17 @@ public struct SystemError: Error, Sendable, CustomStringConvertible {
     public var operation: String
     public var object: String
     public var errno: Errno
+    /// What to do about it, when the errno alone would mislead.
+    public var hint: String?
 
-    public init(_ operation: String, _ object: String, _ errno: Errno) {
+    public init(_ operation: String, _ object: String, _ errno: Errno, hint: String? = nil) {
         self.operation = operation
         self.object = object
         self.errno = errno
+        self.hint = hint
     }
 
-    public var description: String { "\(operation) \(object): \(errno) (errno \(errno.rawValue))" }
+    public var description: String { "\(operation) \(object): \(errno) (errno \(errno.rawValue))" + (hint.map { ": \($0)" } ?? "") }
 }
 
 /// The one chokepoint for raw syscalls: retries EINTR, turns -1 into a typed error.

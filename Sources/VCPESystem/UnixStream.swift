@@ -123,7 +123,15 @@ public final class UnixListener {
             // is never looser than root's alone. The group gets in before listen, when a
             // connect could first succeed.
             try syscall("fchmod socket", path) { fchmod(raw, 0o600) }
-            try withUnixAddress(path, "bind") { (p, n) throws(SystemError) in try syscall("bind", path) { bind(raw, p, n) } }
+            do throws(SystemError) {
+                try withUnixAddress(path, "bind") { (p, n) throws(SystemError) in try syscall("bind", path) { bind(raw, p, n) } }
+            } catch where error.errno == .noSuchAddressOrDevice || error.errno == .notSupported {
+                // A shared file system (9p, virtiofs without sockets, some FUSE) has no unix
+                // sockets: say which directory, not only an errno that names a device.
+                let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
+                throw SystemError(error.operation, error.object, error.errno,
+                                  hint: "the file system of \(dir.isEmpty ? "." : dir) cannot hold unix sockets; put the state directory on a local file system (e.g. under /var/lib or /run)")
+            }
             if let group {
                 try syscall("chown socket", path) { lchown(path, 0, group) }
                 try syscall("chmod socket", path) { chmod(path, 0o660) }

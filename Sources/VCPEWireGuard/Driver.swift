@@ -31,15 +31,25 @@ public protocol WireGuardDriver: Sendable {
     func limits(of interface: String) -> ContainerLimits?
     /// Sets a running daemon's container limits (nothing for a kernel device).
     func setLimits(_ interface: String, _ limits: ContainerLimits) throws
+    /// Whether a process runs the device (wireguard-go) or the kernel does.
+    var hasDaemon: Bool { get }
+    /// The device's health in a word, for `status`: a daemon's device is "running" or
+    /// "not running" (its daemon); a kernel device is "up", "down" or "missing" (the link).
+    func health(of interface: String, in namespace: String, state: DeviceState?) -> String
 }
 
 public enum WireGuard {
     /// The kernel module when the kernel has it (asked through generic netlink, which
     /// loads the module if it can), wireguard-go in containers of `containers` otherwise.
-    /// `VCPE_WIREGUARD=userspace` forces wireguard-go.
+    /// `VCPE_WIREGUARD=userspace` forces wireguard-go (told to run even where the kernel
+    /// has WireGuard), `VCPE_WIREGUARD=kernel` the kernel module (whose absence is then an
+    /// error on the first device).
     public static func driver(containers: ContainerRuntime) -> any WireGuardDriver {
-        if getenv("VCPE_WIREGUARD").map({ String(cString: $0) }) != "userspace", KernelDriver.isAvailable { return KernelDriver() }
-        return UserspaceDriver(containers: containers)
+        switch getenv("VCPE_WIREGUARD").map({ String(cString: $0) }) {
+        case "userspace": return UserspaceDriver(containers: containers, forced: true)
+        case "kernel": return KernelDriver()
+        default: return KernelDriver.isAvailable ? KernelDriver() : UserspaceDriver(containers: containers)
+        }
     }
 
     public struct Failure: Error, CustomStringConvertible {

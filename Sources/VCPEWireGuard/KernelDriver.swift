@@ -23,6 +23,15 @@ public struct KernelDriver: WireGuardDriver {
         return s
     }
 
+    public var hasDaemon: Bool { false }
+
+    /// The link's: "up" (administratively up, whatever its carrier), "down" or "missing".
+    public func health(of interface: String, in namespace: String, state: DeviceState?) -> String {
+        guard NetworkNamespace.exists(namespace), let route = try? RouteSocket(namespace: namespace),
+              let link = (try? route.link(named: interface)) ?? nil, link.kind == "wireguard" else { return "missing" }
+        return link.isUp ? "up" : "down"
+    }
+
     public func processID(of interface: String) -> pid_t? { nil }
     public func container(of interface: String) -> ContainerInfo? { nil }
     public func limits(of interface: String) -> ContainerLimits? { nil }

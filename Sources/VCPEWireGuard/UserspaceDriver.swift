@@ -18,11 +18,20 @@ public struct UserspaceDriver: WireGuardDriver {
     public var name: String { "wireguard-go (userspace)" }
     public let executable: String
     let containers: ContainerRuntime
+    /// Chosen over the kernel's WireGuard (`VCPE_WIREGUARD=userspace`): wireguard-go refuses
+    /// to start where the kernel has the module unless its environment says it is meant.
+    public let forced: Bool
+    public var hasDaemon: Bool { true }
 
     /// `executable`, else `$VCPE_WIREGUARD_GO`, else wireguard-go from the usual places.
-    public init(executable: String? = nil, containers: ContainerRuntime) {
+    public init(executable: String? = nil, containers: ContainerRuntime, forced: Bool = false) {
         self.executable = executable ?? getenv("VCPE_WIREGUARD_GO").map { String(cString: $0) } ?? Self.findExecutable()
         self.containers = containers
+        self.forced = forced
+    }
+
+    public func health(of interface: String, in namespace: String, state: DeviceState?) -> String {
+        state == nil ? "not running" : "running"
     }
 
     static func findExecutable() -> String {
@@ -89,6 +98,7 @@ public struct UserspaceDriver: WireGuardDriver {
         // In the foreground the daemon is the container's process; the argument list stays
         // `wireguard-go IFACE`, which is how it is found.
         spec.environment = ["WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=error"]
+        if forced { spec.environment.append("WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD=1") }
         spec.networkNamespace = NetworkNamespace.path(namespace)
         spec.user = Self.daemonUser
         spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: false)

@@ -34,7 +34,7 @@ import VCPETestSupport
         print("chaos: seed \(seed), \(rounds) rounds (VCPE_CHAOS_SEED=\(seed) replays it)")
         var rng = Random(state: seed)
 
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let office0 = try sc.lanHost(0, address: "192.168.10.10/24", gateway: "192.168.10.1")
         let site1 = try sc.lanHost(1, address: "192.168.31.10/24", gateway: "192.168.31.1")

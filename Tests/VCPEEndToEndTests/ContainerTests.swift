@@ -23,12 +23,29 @@ import VCPETestSupport
         return out
     }
 
-    /// A cgroup v1 controller file of the process (this host mounts v1 controllers).
+    /// A cgroup controller file of the process, named as cgroup v1 names it, read from the
+    /// hierarchy the host has: the controller's own (v1, as this host mounts them) or the
+    /// unified one (v2, Debian 12's default), where `memory.limit_in_bytes` is `memory.max`
+    /// and `memory.failcnt` is the `max` count of `memory.events` (times the limit was hit).
     static func cgroupValue(_ pid: Int, _ controller: String, _ file: String) throws -> String {
-        let lines = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n")
-        let path = try #require(lines.map { $0.split(separator: ":", maxSplits: 2) }.first { $0.count == 3 && $0[1] == Substring(controller) })[2]
-        return try String(contentsOfFile: "/sys/fs/cgroup/\(controller)\(path)/\(file)", encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let lines = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false) }
+        func read(_ path: String) throws -> String {
+            try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if let v1 = lines.first(where: { $0.count == 3 && $0[1].split(separator: ",").contains(Substring(controller)) }) {
+            return try read("/sys/fs/cgroup/\(controller)\(v1[2])/\(file)")
+        }
+        let unified = try #require(lines.first { $0.count == 3 && $0[0] == "0" && $0[1].isEmpty }, "no v1 \(controller) or v2 line: \(lines)")
+        let dir = "/sys/fs/cgroup\(unified[2])"
+        // The controller must be enabled for the process's cgroup, or its files are absent.
+        #expect(try read("/sys/fs/cgroup\(unified[2])/cgroup.controllers").split(separator: " ").contains(Substring(controller)))
+        switch file {
+        case "memory.limit_in_bytes": return try read("\(dir)/memory.max")
+        case "memory.failcnt":
+            let events = try read("\(dir)/memory.events").split(separator: "\n").map { $0.split(separator: " ") }
+            return String(try #require(events.first { $0.count == 2 && $0[0] == "max" }, "no max in memory.events")[1])
+        default: return try read("\(dir)/\(file)")
+        }
     }
 
     static func container(_ id: String) -> [String: Any]? { runcContainers().first { $0["id"] as? String == id } }
@@ -70,7 +87,7 @@ import VCPETestSupport
     }
 
     @Test func theVPNDaemonIsAConfinedContainerWithLiveLimits() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let s = try VPNTests.twoSites(sc)
         let id = "vcpe-wg-\(sc.customer(1))"
@@ -178,7 +195,7 @@ import VCPETestSupport
     /// A runtime that is missing, and one that refuses: apply says which and why, and
     /// leaves nothing of the customer (namespaces, bridges, bundles, containers).
     @Test func aMissingOrFailingRuntimeLeavesNothing() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let refusing = sc.stateDir + "-runtime"
         try "#!/bin/sh\necho \"refusing-runtime: will not $1\" >&2\nexit 3\n".write(toFile: refusing, atomically: true, encoding: .utf8)

@@ -25,7 +25,7 @@ import VCPETestSupport
     }
 
     @Test func aFailingChangeToARunningVPNOrSteeredCustomerLeavesItRunning() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let s = try VPNTests.twoSites(sc)
         let (_, attach0) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")

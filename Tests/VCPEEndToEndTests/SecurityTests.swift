@@ -206,7 +206,7 @@ import VCPETestSupport
     }
 
     @Test func aWireGuardDaemonSeesOnlyItsOwnSocket() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let sites = try VPNTests.twoSites(sc)
         let (wg1, wg2) = ("wg-\(sc.customer(1))", "wg-\(sc.customer(2))")
@@ -248,7 +248,7 @@ import VCPETestSupport
     }
 
     @Test func containersCannotMakeNamespacesOrUseIOUring() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         _ = try VPNTests.twoSites(sc)
         let (_, attach0) = try sc.lanHost(0, address: "192.168.20.10/24", gateway: "192.168.20.1")

@@ -3,8 +3,10 @@ import Testing
 import VCPENetlink
 import VCPETestSupport
 
-/// The vpn service: real WireGuard tunnels (wireguard-go here) between two customers on one
-/// host acting as two sites, checked with real traffic, packet captures and `wg`.
+/// The vpn service: real WireGuard tunnels between two customers on one host acting as two
+/// sites, checked with real traffic, packet captures and `wg`. These tests are about the
+/// daemon, so they pin wireguard-go whatever the kernel has (KernelWireGuardTests is the
+/// kernel driver's).
 @Suite(.serialized) struct VPNTests {
     /// Site n (1 or 2): LAN 192.168.3n.0/24 behind fw -> vpn -> rt, WAN 203.0.113.3n; its
     /// peer is the other site.
@@ -75,7 +77,7 @@ import VCPETestSupport
     }
 
     @Test func twoSitesReachEachOtherThroughTheTunnelOnly() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let psk = sc.stateDir + "-psk"
         try (try sh("/usr/bin/wg", ["genpsk"])).write(toFile: psk, atomically: true, encoding: .utf8)
@@ -120,7 +122,7 @@ import VCPETestSupport
     /// Site 1 knows no endpoint of site 2 and sends no keepalives: only a handshake site 2
     /// starts, through site 1's router and its forward of the listen port, opens the tunnel.
     @Test func aHandshakeThePeerStartsComesIn() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let s = try Self.twoSites(sc, site1ReachesOut: false)
         try sc.servers.start("tcp", port: 80, in: s.lan1)
@@ -136,7 +138,7 @@ import VCPETestSupport
 
     /// No wireguard-go: apply says why and leaves nothing of the customer behind.
     @Test func aMissingDaemonFailsCleanly() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let h = try sc.lanHost(1, address: "192.168.31.10/24", gateway: "192.168.31.1")
         let f = try sc.descriptor(Self.site(sc, 1, attach: h.attach, peerKey: Self.strangerKey))
@@ -149,7 +151,7 @@ import VCPETestSupport
     }
 
     @Test func aWrongPeerKeyPassesNothing() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let s = try Self.twoSites(sc, wrongKeyAtSite1: true)
         try sc.servers.start("tcp", port: 80, in: s.lan2)
@@ -168,7 +170,7 @@ import VCPETestSupport
     }
 
     @Test func theDaemonIsSupervisedKeptAndRemoved() throws {
-        let sc = try Scenario()
+        let sc = try Scenario(wireguard: "userspace")
         defer { sc.cleanup() }
         let s = try Self.twoSites(sc)
         #expect(ping(from: s.lan1, to: "192.168.32.10"))

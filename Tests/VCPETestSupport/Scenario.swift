@@ -14,6 +14,9 @@ public final class Scenario: @unchecked Sendable {
     public let segment: String
     public private(set) var internet = ""
     private var files: [URL] = []
+    /// The WireGuard driver every `vcpe` this scenario runs is told to use
+    /// (`VCPE_WIREGUARD`): "userspace" (wireguard-go) or "kernel"; nil lets vcpe pick.
+    public let wireguard: String?
 
     /// Whether this scenario runs alone (see `TestLoad`), and whether it let go of its turn.
     private let exclusive: Bool
@@ -29,7 +32,8 @@ public final class Scenario: @unchecked Sendable {
 
     /// `exclusive`: for tests whose claims are about timing or loss (a flood, 0 % loss while
     /// something restarts), no other scenario runs beside them on this 2-core machine.
-    public init(exclusive: Bool = false) throws {
+    public init(wireguard: String? = nil, exclusive: Bool = false) throws {
+        self.wireguard = wireguard
         self.exclusive = exclusive
         exclusive ? TestLoad.shared.enterExclusive() : TestLoad.shared.enterShared()
         stateDir = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-state-\(fx.tag)").path
@@ -88,7 +92,9 @@ public final class Scenario: @unchecked Sendable {
     /// Runs vcpe with this scenario's state directory; throws on a non-zero exit.
     @discardableResult
     public func vcpe(_ args: [String]) throws -> String {
-        try sh(vcpeBinary.path, args + ["--state-dir", stateDir])
+        guard let wireguard else { return try sh(vcpeBinary.path, args + ["--state-dir", stateDir]) }
+        // env execs vcpe itself: the processes it starts keep their usual command lines.
+        return try sh("/usr/bin/env", ["VCPE_WIREGUARD=\(wireguard)", vcpeBinary.path] + args + ["--state-dir", stateDir])
     }
 
     /// The number of actions `vcpe plan` shows for a descriptor.
@@ -189,3 +195,7 @@ public var vcpeBinary: URL {
     }
     return repositoryRoot.appendingPathComponent(".build/debug/vcpe")
 }
+
+/// Whether this kernel has WireGuard: its generic netlink family resolves (the kernel
+/// loads the module for the lookup if it can), as vcpe's own driver choice asks.
+public var kernelHasWireGuard: Bool { ((try? GenericNetlinkSocket.open(family: "wireguard")) ?? nil) != nil }

@@ -17,8 +17,10 @@ public final class Servers: @unchecked Sendable {
         let ready = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-ready-\(UUID().uuidString)")
         readyFiles.append(ready)
         processes.append(try spawn("/usr/sbin/ip", probeCommand(in: namespace, ["serve-\(kind)", String(port), ready.path] + (address.map { [$0] } ?? []))))
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: ready.path) { usleep(10_000) }
-        guard FileManager.default.fileExists(atPath: ready.path) else { throw CommandFailed(command: "probe serve-\(kind) \(port)", status: -1, stderr: "not ready in 2 s") }
+        for _ in 0..<(200 * testSlowdown) where !FileManager.default.fileExists(atPath: ready.path) { usleep(10_000) }
+        guard FileManager.default.fileExists(atPath: ready.path) else {
+            throw CommandFailed(command: "probe serve-\(kind) \(port)", status: -1, stderr: "not ready in \(2 * testSlowdown) s")
+        }
     }
 
     public func stop() {
@@ -108,3 +110,8 @@ public func startPingFlow(from namespace: String, to host: String, count: Int, i
     let pid = try spawn("/usr/sbin/ip", ["netns", "exec", namespace, "ping", "-q", "-c", String(count), "-i", interval, "-W", "1", host], stdout: output)
     return PingFlow(pid: pid, output: output)
 }
+
+/// How many times slower than this machine the tests run (`VCPE_TEST_SLOWDOWN`, default 1):
+/// waits for a program to start are stretched by it. scripts/test-kernel sets it under
+/// emulation, where starting python3 alone takes seconds; no check's threshold changes.
+public let testSlowdown: Int = max(1, Int(ProcessInfo.processInfo.environment["VCPE_TEST_SLOWDOWN"] ?? "") ?? 1)
