@@ -54,6 +54,46 @@ import VCPETestSupport
         #expect(try SteeringTests.steeringStatus(sc, 0).rules["extra"] == nil)
     }
 
+    @Test func aLateNftablesCommitFailureRollsTheCustomerBack() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (_, attach, file) = try ApplyTests.officeWithHost(sc)
+        try sc.vcpe(["apply", file])
+        let (fw, rt) = ("vcpe-\(sc.customer(0)).fw", "vcpe-\(sc.customer(0)).rt")
+        func rules(_ ns: String, _ family: String) throws -> String {
+            try sh("/usr/sbin/ip", ["netns", "exec", ns, "nft", "list", "table", family, "vcpe"]).replacing(#/packets \d+ bytes \d+/#, with: "")
+        }
+        let firewall = try rules(fw, "inet")
+        // Another process's table takes the router's place, owned by it (nft -i holds its
+        // socket): the kernel refuses vcpe's commit there (EPERM), after the firewall's
+        // table, whose commit comes first, was already replaced.
+        try sh("/usr/sbin/ip", ["netns", "exec", rt, "nft", "delete", "table", "ip", "vcpe"])
+        let fifo = sc.stateDir + "-owner.fifo"
+        mkfifo(fifo, 0o600)
+        defer { unlink(fifo) }
+        let owner = try spawn("/bin/sh", ["-c", "exec /usr/sbin/ip netns exec \(rt) nft -i < \(fifo)"])
+        defer { kill(owner, SIGKILL); waitFor(owner) }
+        let feed = try #require(FileHandle(forWritingAtPath: fifo))
+        feed.write(Data("add table ip vcpe { flags owner; }\n".utf8))
+        var owned = false
+        for _ in 0..<100 { owned = (try? sh("/usr/sbin/ip", ["netns", "exec", rt, "nft", "list", "tables"]))?.contains("table ip vcpe") == true; if owned { break }; usleep(20_000) }
+        #expect(owned, "the other process's table is there")
+
+        let changed = try sc.descriptor(ApplyTests.office(sc, 0, attach: attach, webPorts: "[80, 8443]"))
+        let r = try run(vcpeBinary, ["apply", changed, "--state-dir", sc.stateDir])
+        #expect(r.status == 1 && r.stderr.contains("rolled back") && r.stderr.contains("Operation not permitted"), "\(r.stderr)")
+        // The firewall's table is the one before the failing apply, as nft lists it.
+        #expect(try rules(fw, "inet") == firewall)
+        #expect(!firewall.contains("8443"))
+
+        // Its owner gone, the table goes with it, and the next apply makes the chain whole.
+        feed.closeFile()
+        waitFor(owner)
+        try sc.vcpe(["apply", file])
+        #expect(try sc.pendingActions(file) == 0)
+        #expect(try rules(rt, "ip").contains("masquerade"))
+    }
+
     @Test func everyCommandThatChangesTheHostRefusesAUserWhoIsNotRoot() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
