@@ -16,6 +16,21 @@ enum HostClaims {
         let byName = Dictionary(links.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let byIndex = Dictionary(links.map { ($0.index, $0) }, uniquingKeysWith: { a, _ in a })
         let lanBridge = KernelNames.lanBridge(customer: chain.customer)
+        // The host's addresses and routes, dumped once and only if an interface is there to check.
+        var addresses: [AddressInfo]?
+        func hostAddresses() throws -> [AddressInfo] {
+            if let addresses { return addresses }
+            let dumped = try host.addresses()
+            addresses = dumped
+            return dumped
+        }
+        var routes: [RouteInfo]?
+        func hostRoutes() throws -> [RouteInfo] {
+            if let routes { return routes }
+            let dumped = try host.routes(family: .v4) + host.routes(family: .v6)
+            routes = dumped
+            return dumped
+        }
 
         for name in chain.lan.attach {
             if let other = others.first(where: { hostNames(of: $0.customer).contains(name) }) {
@@ -32,10 +47,11 @@ enum HostClaims {
             if let master = link.masterIndex.flatMap({ byIndex[$0] }), master.name != lanBridge {
                 return "/lan/attach: \(name) is a port of bridge \(master.name), not this customer's to take"
             }
-            if let route = try uplinkRoute(through: name, host: host) {
+            // A default route, or any route with a gateway, of the host's leaving through it.
+            if let route = try hostRoutes().first(where: { $0.device == name && ($0.destination.length == 0 || $0.gateway != nil) }) {
                 return "/lan/attach: \(name) carries the host's route \(route); vcpe will not bridge the host's uplink"
             }
-            if let address = try host.addresses().first(where: { $0.interfaceIndex == link.index && !isLinkLocal($0.prefix.address) }) {
+            if let address = try hostAddresses().first(where: { $0.interfaceIndex == link.index && !isLinkLocal($0.prefix.address) }) {
                 return "/lan/attach: \(name) has the host's address \(address.prefix); vcpe will not bridge an interface the host uses"
             }
         }
@@ -59,7 +75,7 @@ enum HostClaims {
         if let other = others.first(where: { $0.wan.segment == segment && $0.wan.gateway == address }) {
             return "/wan/address: \(address) is customer \(other.customer)'s gateway on segment \(segment)"
         }
-        if let link = byName[segment], try host.addresses().contains(where: { $0.interfaceIndex == link.index && $0.prefix.address == address }) {
+        if let link = byName[segment], try hostAddresses().contains(where: { $0.interfaceIndex == link.index && $0.prefix.address == address }) {
             return "/wan/address: \(address) is the host's own address on segment \(segment)"
         }
         return nil
@@ -72,10 +88,4 @@ enum HostClaims {
     }
 
     private static func isLinkLocal(_ a: IPAddress) -> Bool { linkLocal6.contains(a) || linkLocal4.contains(a) }
-
-    /// A default route (or any route with a gateway) of the host's that leaves through `name`.
-    private static func uplinkRoute(through name: String, host: RouteSocket) throws -> RouteInfo? {
-        let all = try host.routes(family: .v4) + host.routes(family: .v6)
-        return all.first { $0.device == name && ($0.destination.length == 0 || $0.gateway != nil) }
-    }
 }
