@@ -169,9 +169,7 @@ public struct NamespaceBroker: Sendable {
         let request = Result { try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line }
         if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
             switch request {
-            case .success(let line) where line.hasPrefix("open ") && peer.uid != 0 && !withinBudget(peer.pid):
-                (reply, fds) = (Reply(error: "refused: the forwarder holds more sockets and maps than its chains need"), [])
-            case .success(let line): (reply, fds) = answer(line)
+            case .success(let line): (reply, fds) = answer(line, from: peer)
             case .failure(let error): (reply, fds) = (Reply(error: "bad request: \(error)"), [])
             }
         } else {
@@ -182,7 +180,7 @@ public struct NamespaceBroker: Sendable {
         for fd in fds { close(fd) }
     }
 
-    func answer(_ request: String) -> (Reply, [Int32]) {
+    func answer(_ request: String, from peer: PeerCredentials) -> (Reply, [Int32]) {
         let words = request.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
         guard words.count == 2, KernelNames.isValidName(words[1], maxLength: KernelNames.maxCustomerName) else {
             return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
@@ -190,6 +188,9 @@ public struct NamespaceBroker: Sendable {
         let customer = words[1]
         switch words[0] {
         case "open":
+            guard peer.uid == 0 || withinBudget(peer.pid) else {
+                return (Reply(error: "refused: the forwarder holds more sockets and maps than its chains need"), [])
+            }
             do {
                 let config = try checkedConfig(customer)
                 let settings = try paths.loadSettings()
