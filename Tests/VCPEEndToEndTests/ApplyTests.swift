@@ -56,7 +56,7 @@ import VCPETestSupport
         // Routed straight at the LAN host instead of through the port forward: not let in,
         // by the router's rule for what was not forwarded (its counter moves).
         try RouteSocket(namespace: sc.internet).addRoute(RouteInfo(destination: IPPrefix("192.168.10.0/24")!, gateway: IPAddress("203.0.113.10")))
-        let notForwarded = { try ReliabilityTests.counter("not-forwarded", in: "vcpe-\(sc.customer(0)).rt") }
+        let notForwarded = { try nftCounter("not-forwarded", in: "vcpe-\(sc.customer(0)).rt") }
         let refused = try notForwarded()
         #expect(try probe("tcp", from: sc.internet, to: "192.168.10.10", port: 80, timeout: 0.5) == "timeout")
         #expect(try notForwarded() >= refused + 1, "the router's rule dropped it")
@@ -239,11 +239,7 @@ import VCPETestSupport
         // A failing change to a working customer leaves it as it was.
         let good = try sc.descriptor(Self.office(sc, 0, attach: attach))
         try sc.vcpe(["apply", good])
-        // The rules as nft lists them, counters' values left out (traffic may move them).
-        func rules() throws -> String {
-            let text = try sh("/usr/sbin/ip", ["netns", "exec", "vcpe-\(c).fw", "nft", "list", "table", "inet", "vcpe"])
-            return text.replacing(#/packets \d+ bytes \d+/#, with: "packets - bytes -")
-        }
+        func rules() throws -> String { try nftTableRules("vcpe-\(c).fw", family: "inet") }
         let table = try rules()
         #expect(table.contains("tcp dport { 80, 443 }"))
         let bad = try sc.descriptor(Self.office(sc, 0, attach: "\(sc.fx.tag)nx", webPorts: "[8443]"))

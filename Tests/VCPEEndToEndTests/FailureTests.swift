@@ -60,9 +60,7 @@ import VCPETestSupport
         let (_, attach, file) = try ApplyTests.officeWithHost(sc)
         try sc.vcpe(["apply", file])
         let (fw, rt) = ("vcpe-\(sc.customer(0)).fw", "vcpe-\(sc.customer(0)).rt")
-        func rules(_ ns: String, _ family: String) throws -> String {
-            try sh("/usr/sbin/ip", ["netns", "exec", ns, "nft", "list", "table", family, "vcpe"]).replacing(#/packets \d+ bytes \d+/#, with: "")
-        }
+        func rules(_ ns: String, _ family: String) throws -> String { try nftTableRules(ns, family: family) }
         let firewall = try rules(fw, "inet")
         // Another process's table takes the router's place, owned by it (nft -i holds its
         // socket): the kernel refuses vcpe's commit there (EPERM), after the firewall's

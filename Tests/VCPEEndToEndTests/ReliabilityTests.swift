@@ -15,7 +15,6 @@ import VCPETestSupport
         try #require(try ip(["link", "show", "dev", interface], namespace: namespace).first?["ifindex"] as? Int)
     }
 
-    static func counter(_ comment: String, in namespace: String) throws -> Int { try nftCounter(comment, in: namespace) }
 
     @Test func aRepairedGatewayKeepsItsAddressAndTellsTheLAN() throws {
         let sc = try Scenario(exclusive: true)  // "within a second" is a timing claim
@@ -53,7 +52,7 @@ import VCPETestSupport
         }
         #expect((passed ?? 99) < 1, "LAN traffic passed \(passed.map { "\($0) s" } ?? "not at all") after the repair")
         #expect(try Self.mac("lan", in: fw) == gateway && Self.mac("vl-\(sc.customer(0))", in: nil) == hostEnd)
-        #expect(try Self.counter("announce", in: lan) >= 1, "the gateway was announced")
+        #expect(try nftCounter("announce", in: lan) >= 1, "the gateway was announced")
 
         // An address changed by hand is drift: plan shows it, apply sets it back on the same
         // interface (not a new pair).
@@ -209,7 +208,7 @@ import VCPETestSupport
         func arrived(_ n: Int) -> Int {
             var seen = -1
             for _ in 0..<20 {
-                seen = (try? Self.counter("flow", in: sc.internet)) ?? -1
+                seen = (try? nftCounter("flow", in: sc.internet)) ?? -1
                 if seen >= n { break }
                 usleep(50_000)
             }
