@@ -50,24 +50,20 @@ public final class UnixStream {
         var out: [UInt8] = [], fds: [Int32] = []
         var byte: UInt8 = 0
         var got = [Int32](repeating: -1, count: Int(VCPE_MAX_PASSED_FDS))
-        defer { if !receivingDescriptors { for d in fds { close(d) } } }
+        // Whatever came and is not handed to the caller (not wanted, or an error) is closed.
+        var handed = false
+        defer { if !handed { for d in fds { close(d) } } }
         // A byte at a time: the line is short, and nothing past it may be consumed.
         while true {
             var count: Int32 = 0
             let n = try syscall("recvmsg", path) { vcpe_recv_with_fds(fd.rawValue, &byte, 1, &got, Int32(got.count), &count) }
             fds += got.prefix(Int(count))
             if n == 0 || byte == UInt8(ascii: "\n") { break }
-            guard out.count < limit else {
-                for d in fds { close(d) }
-                fds = []
-                throw SystemError("read line", path, .messageTooLong)
-            }
+            guard out.count < limit else { throw SystemError("read line", path, .messageTooLong) }
             out.append(byte)
         }
-        if !receivingDescriptors { return (String(decoding: out, as: UTF8.self), []) }
-        let kept = fds
-        fds = []
-        return (String(decoding: out, as: UTF8.self), kept)
+        handed = receivingDescriptors
+        return (String(decoding: out, as: UTF8.self), receivingDescriptors ? fds : [])
     }
 
     /// Who is at the other end, as the kernel saw it connect (SO_PEERCRED): not what the
