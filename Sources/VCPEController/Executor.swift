@@ -100,11 +100,7 @@ public final class Executor {
                     try socket.setLink(end.interface, up: true)
                     if end.namespace == nil { try withoutIPv6(end.interface) }
                     // Its addresses now answer from another Ethernet address: said at once.
-                    if let link = try socket.link(named: end.interface) {
-                        for a in try socket.addresses(on: end.interface) where a.family == .v4 {
-                            try? GratuitousARP.announce(a.address.bytes, ifindex: link.index, mac: link.mac, in: end.namespace)
-                        }
-                    }
+                    try announce(try socket.addresses(on: end.interface), on: end, socket)
                 }
                 return
             }
@@ -134,10 +130,7 @@ public final class Executor {
                 // A (re)made address is announced, so neighbours that knew another place for
                 // it (a gateway moved to a new interface, or host) learn at once.
                 let socket = try route(at.namespace)
-                if try socket.ensureAddress(prefix, on: at.interface) == .created, prefix.family == .v4,
-                   let link = try socket.link(named: at.interface) {
-                    try? GratuitousARP.announce(prefix.address.bytes, ifindex: link.index, mac: link.mac, in: at.namespace)
-                }
+                if try socket.ensureAddress(prefix, on: at.interface) == .created { try announce([prefix], on: at, socket) }
             }
 
         case .route(let ns, let dst, let via, let dev, let table):
@@ -189,6 +182,14 @@ extension Executor {
     /// Host-side bridges and ports carry frames, not addresses. With IPv6 on, each would add
     /// routes to the host's one IPv6 table, which the kernel walks whole whenever any
     /// interface comes or goes: with thousands of customers, most of the time of a delete.
+    /// A gratuitous ARP for each IPv4 address, from the interface's Ethernet address; best
+    /// effort (neighbours would learn it anyway, later).
+    private func announce(_ prefixes: [IPPrefix], on end: Topology.Endpoint, _ socket: RouteSocket) throws {
+        let v4 = prefixes.filter { $0.family == .v4 }
+        guard !v4.isEmpty, let link = try socket.link(named: end.interface) else { return }
+        for p in v4 { try? GratuitousARP.announce(p.address.bytes, ifindex: link.index, mac: link.mac, in: end.namespace) }
+    }
+
     private func withoutIPv6(_ interface: String) throws {
         try Sysctl.writeIPv6(interface: interface, "disable_ipv6", "1", namespace: nil)
     }
