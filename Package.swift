@@ -17,8 +17,10 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
-        // The chain descriptor: JSON with positions, model, validation, kernel names. Pure.
-        .target(name: "VCPEDescriptor"),
+        // Shared value types: addresses, prefixes, port ranges, packet matches, vcpe's kernel names. Pure.
+        .target(name: "VCPENet"),
+        // The chain descriptor: JSON with positions, model, validation, topology. Pure.
+        .target(name: "VCPEDescriptor", dependencies: ["VCPENet"]),
 
         // Syscalls the Glibc module hides (setns, unshare, gettid need _GNU_SOURCE).
         .target(name: "CSystemShim"),
@@ -33,37 +35,45 @@ let package = Package(
 
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-route-3-dev", "libnl-genl-3-dev"])]),
-        .target(name: "VCPENetlink", dependencies: ["VCPEDescriptor", "VCPESystem", "CNetlink"]),
+        .target(name: "VCPENetlink", dependencies: ["VCPENet", "VCPESystem", "CNetlink"]),
 
         .systemLibrary(name: "CNftnl", pkgConfig: "libnftnl", providers: [.apt(["libnftnl-dev", "libmnl-dev"])]),
-        .target(name: "VCPENftables", dependencies: ["VCPEDescriptor", "VCPESystem", "CNftnl"]),
+        .target(name: "VCPENftables", dependencies: ["VCPENet", "VCPESystem", "CNftnl"]),
         // WireGuard devices: keys (X25519), the UAPI protocol, the wireguard-go daemon.
-        .target(name: "VCPEWireGuard", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEContainer", "VCPENetlink", "CNetlink", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "VCPEWireGuard", dependencies: ["VCPENet", "VCPESystem", "VCPEContainer", "VCPENetlink", "CNetlink", .product(name: "Crypto", package: "swift-crypto"),
                                                    .product(name: "SystemPackage", package: "swift-system")]),
         // Vector kernels of the classifier: SSE4.2/AVX2 (picked at run time), NEON, scalar.
         .target(name: "CClassifier"),
-        .target(name: "VCPEClassifier", dependencies: ["VCPEDescriptor", "CClassifier"]),
-        // The AF_PACKET forwarder: rings, batches, the classifier in between.
+        .target(name: "VCPEClassifier", dependencies: ["VCPENet", "CClassifier"]),
+        // The forwarder's per-packet side: rings, batches, header parsing, the flow cache, steering tables.
         .target(name: "CDatapath"),
         // libbpf loads the flow cache (Sources/BPF, compiled by the BPFObject plugin) and attaches it.
         .systemLibrary(name: "CLibbpf", pkgConfig: "libbpf", providers: [.apt(["libbpf-dev"])]),
         .plugin(name: "BPFObject", capability: .buildTool()),
-        .target(name: "VCPEDatapath", dependencies: ["VCPEDescriptor", "VCPESystem", "VCPEContainer", "VCPEClassifier", "CDatapath", "CLibbpf",
+        .target(name: "VCPEDatapath", dependencies: ["VCPENet", "VCPESystem", "VCPEClassifier", "CDatapath", "CLibbpf",
                                                   .product(name: "SystemPackage", package: "swift-system")],
                 plugins: ["BPFObject"]),
+        // The forwarder's control side: its files, the supervisor, the broker, the control socket, the client.
+        .target(name: "VCPEForwarder", dependencies: ["VCPENet", "VCPESystem", "VCPEContainer", "VCPEDatapath",
+                                                   .product(name: "SystemPackage", package: "swift-system")]),
+        // Policy: what a resolved chain needs on the host, as kernel objects. The only module
+        // between the descriptor and the kernel bindings that knows both.
+        .target(name: "VCPEPolicy", dependencies: ["VCPENet", "VCPEDescriptor", "VCPESystem", "VCPENetlink", "VCPENftables",
+                                                "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath", "VCPEForwarder", "VCPEContainer"]),
 
         .target(
             name: "VCPEController",
             dependencies: [
-                "VCPEDescriptor", "VCPESystem", "VCPENetlink", "VCPENftables",
-                "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath", "VCPEContainer",
+                "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPESystem", "VCPENetlink", "VCPENftables",
+                "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath", "VCPEForwarder", "VCPEContainer",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(
             name: "vcpe",
             dependencies: [
-                "VCPEController", "VCPEDescriptor", "VCPESystem", "VCPEClassifier", "VCPEDatapath", "VCPEContainer",
+                "VCPEController", "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPESystem", "VCPEClassifier", "VCPEDatapath",
+                "VCPEForwarder", "VCPEContainer", "VCPEWireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,22 +81,28 @@ let package = Package(
 
         // Benchmarks (bench/): release-built, run by bench/run.
         .target(name: "VCPEBenchSupport", path: "bench/support"),
-        .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
+        .executableTarget(name: "vcpe-bench-netlink", dependencies: ["VCPENet", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
                           path: "bench/netlink"),
         // Request/response latency between namespaces, recorded with HdrHistogram.
         .executableTarget(name: "vcpe-bench-rr", dependencies: [.product(name: "Histogram", package: "hdrhistogram-swift")], path: "bench/rr"),
-        .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENftables", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
+        .executableTarget(name: "vcpe-bench-nftables", dependencies: ["VCPENet", "VCPENftables", "VCPESystem", "VCPEDescriptor", "VCPEBenchSupport"],
                           path: "bench/nftables"),
 
-        .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPEDescriptor", "VCPEController", "VCPETestSupport"]),
+        // Tests mirror modules: one target per module, plus the end-to-end and CLI suites.
         // Fixtures for kernel tests: unique names, teardown, ip/nft as oracles.
-        .target(name: "VCPETestSupport", dependencies: ["VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEClassifier"], path: "Tests/VCPETestSupport"),
-        .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPEClassifier", "VCPEDescriptor", "VCPETestSupport"]),
-        .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENetlink", "VCPESystem", "VCPETestSupport"]),
-        .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
-        .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPEDatapath", "VCPEClassifier", "VCPEDescriptor", "CDatapath"]),
-        .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPEWireGuard", "VCPEContainer", "VCPENetlink", "VCPETestSupport"]),
-        .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENftables", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPETestSupport"]),
+        .target(name: "VCPETestSupport", dependencies: ["VCPENet", "VCPENetlink", "VCPESystem", "VCPEDescriptor", "VCPEClassifier"], path: "Tests/VCPETestSupport"),
+        .testTarget(name: "VCPEDescriptorTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPETestSupport"]),
+        .testTarget(name: "VCPESystemTests", dependencies: ["VCPESystem", "VCPENetlink", "VCPETestSupport"]),
+        .testTarget(name: "VCPENetlinkTests", dependencies: ["VCPENet", "VCPENetlink", "VCPESystem", "VCPETestSupport"]),
+        .testTarget(name: "VCPENftablesTests", dependencies: ["VCPENet", "VCPENftables", "VCPENetlink", "VCPESystem", "VCPETestSupport"]),
+        .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPENet", "VCPEWireGuard", "VCPEContainer", "VCPENetlink", "VCPETestSupport"]),
+        .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPENet", "VCPEClassifier", "VCPETestSupport"]),
+        .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPENet", "VCPEDatapath", "VCPEClassifier", "CDatapath"]),
+        .testTarget(name: "VCPEPolicyTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEClassifier", "VCPENftables", "VCPENetlink", "VCPESystem", "VCPETestSupport"]),
+        .testTarget(name: "VCPEControllerTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEController", "VCPENetlink",
+                                                            "VCPENftables", "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath", "VCPETestSupport"]),
+        .testTarget(name: "VCPECLITests", dependencies: ["VCPETestSupport"]),
+        .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPENet", "VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
     ],
     swiftLanguageModes: [.v6]
 )

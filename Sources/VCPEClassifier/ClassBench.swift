@@ -1,4 +1,4 @@
-import VCPEDescriptor
+import VCPENet
 
 /// ClassBench's text formats. Rules: `@sip/len dip/len sp_lo : sp_hi dp_lo : dp_hi
 /// proto/mask [more]`, one per line, earlier lines win. Traces: `sip dip sport dport proto

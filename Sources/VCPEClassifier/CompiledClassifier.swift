@@ -1,5 +1,5 @@
 import CClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// Which C kernel classifies.
 public enum ClassifierKernel: String, Sendable, CaseIterable {

@@ -1,5 +1,5 @@
 import CClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// The compiled structure for one address family, in the layout vclass.h describes.
 struct CompiledFamily: Sendable {
@@ -40,7 +40,7 @@ enum Compiler {
 
     /// Rules of one family a compiled set may hold (a slot addresses VC_SLOT_FIRST_MASK rows).
     /// The one limit, shared with validate (which refuses a descriptor that would expand past it).
-    static let maxRules = Limits.classifierEngineRules
+    static let maxRules = PacketMatch.maxEngineRules
 
     static func compile(_ rules: [PacketRule], family: IPAddress.Family) -> CompiledFamily {
         let lanes = Rows.lanes(family)

@@ -1,4 +1,4 @@
-import VCPEDescriptor
+import VCPENet
 
 /// One rule of the engine: every field is a prefix or range, nil or full range = any.
 /// Rules are priority-ordered by their position: the first match wins.
@@ -70,4 +70,26 @@ public struct LinearClassifier: Sendable {
     public init(rules: [PacketRule]) { self.rules = rules }
 
     public func classify(_ k: FlowKey) -> Int? { rules.firstIndex { $0.matches(k) } }
+}
+
+extension PacketMatch {
+    /// The engine's rules for this match: one per combination of its listed
+    /// prefixes and port ranges (an empty list is "any").
+    public var packetRules: [PacketRule] {
+        func orAny<T>(_ list: [T]) -> [T?] { list.isEmpty ? [nil] : list.map { $0 } }
+        var out: [PacketRule] = []
+        for src in orAny(src) {
+            for dst in orAny(dst) {
+                // Rules of one family only: a v4 source with a v6 destination matches nothing.
+                if let s = src, let d = dst, s.family != d.family { continue }
+                for sport in orAny(sport) {
+                    for dport in orAny(dport) {
+                        out.append(PacketRule(src: src, dst: dst, proto: proto.number, sport: sport ?? .all,
+                                              dport: dport ?? .all, dscp: dscp))
+                    }
+                }
+            }
+        }
+        return out
+    }
 }

@@ -1,4 +1,4 @@
-import VCPEDescriptor
+import VCPENet
 
 /// How rules and keys become rows of 32-bit lanes for the kernels (see vclass.h): every
 /// field left-aligned, so the top bits of a lane are a prefix of the field.

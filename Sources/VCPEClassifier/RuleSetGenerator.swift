@@ -1,4 +1,4 @@
-import VCPEDescriptor
+import VCPENet
 
 /// Rule sets and traces shaped like ClassBench's: acl (specific destinations, exact
 /// service ports), fw (many wildcards and port ranges), ipc (a mix). Addresses grow out of

@@ -1,4 +1,7 @@
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 import VCPENetlink
 import VCPENftables
 import VCPESystem
@@ -14,9 +17,9 @@ public final class Executor {
     let previous: Desired
     private let sockets: SocketCache
     private let wireguard: any WireGuardDriver
-    private let steering: SteeringControl
+    private let steering: ForwarderClient
 
-    init(desired: Desired, previous: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: SteeringControl) {
+    init(desired: Desired, previous: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: ForwarderClient) {
         self.desired = desired
         self.previous = previous
         self.sockets = sockets

@@ -1,4 +1,7 @@
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 import VCPENetlink
 
 /// What a descriptor claims on the host beyond the names vcpe derives from its customer:

@@ -1,4 +1,7 @@
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 import VCPENetlink
 import VCPENftables
 import VCPESystem
@@ -15,9 +18,9 @@ public struct KernelObserver: HostObserver {
     let wireguardDevices: [String: WireGuardDevice]
     let sockets: SocketCache
     let wireguard: any WireGuardDriver
-    let steering: SteeringControl
+    let steering: ForwarderClient
 
-    init(desired: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: SteeringControl) {
+    init(desired: Desired, sockets: SocketCache, wireguard: any WireGuardDriver, steering: ForwarderClient) {
         self.desired = desired.state
         self.wireguardDevices = desired.wireguard
         self.sockets = sockets

@@ -1,3 +1,5 @@
+import VCPEPolicy
+import VCPEForwarder
 import VCPEDescriptor
 
 /// One step of a plan. `apply` executes exactly these, in order.

@@ -1,4 +1,7 @@
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 
 /// What the host holds of one customer: `KernelObserver` reads the kernel, `EmptyHost`
 /// stands for a fresh machine (`vcpe plan --empty-host`).

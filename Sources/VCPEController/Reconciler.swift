@@ -3,6 +3,9 @@ import Logging
 import VCPEContainer
 import VCPEDatapath
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 import VCPENetlink
 import VCPENftables
 import VCPESystem
@@ -27,7 +30,7 @@ public final class Reconciler {
     public var executable: String?
     public var forwarder: ForwarderProcess { ForwarderProcess(state: store.directory.standardizedFileURL.path, executable: executable) }
     /// Made on first use, after `executable` is set; caches the forwarder's report for the run.
-    lazy var steering = SteeringControl(forwarder: forwarder)
+    lazy var steering = ForwarderClient(forwarder: forwarder)
 
     public init(store: StateStore, logger: Logger = Logger(label: "vcpe")) {
         self.store = store

@@ -2,6 +2,9 @@ import Foundation
 import VCPEContainer
 import VCPEDatapath
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 import VCPENetlink
 import VCPENftables
 import VCPESystem

@@ -1,26 +1,9 @@
 import Foundation
-import VCPEDatapath
-import VCPEDescriptor
-import VCPESystem
+import VCPEForwarder
+import VCPENet
+import VCPEPolicy
 
-/// The forwarder as a planner object: a chain with a classifier is in service when the
-/// forwarder runs its configuration (same digest). Its configuration file is what the
-/// forwarder reads on every (re)start, so a restarted forwarder needs nobody to resume.
-final class SteeringControl {
-    let forwarder: ForwarderProcess
-    /// The forwarder's last report in this run (nil: not asked yet; .some(nil): not running).
-    private var cached: ForwarderReport??
-
-    init(forwarder: ForwarderProcess) { self.forwarder = forwarder }
-
-    /// The forwarder's report, asked once per run (nil: not running).
-    func report() -> ForwarderReport? {
-        if let cached { return cached }
-        let r = forwarder.report()
-        cached = .some(r)
-        return r
-    }
-
+extension ForwarderClient {
     /// What the forwarder runs for `customer`, if it runs it (or has its file). `links`: the
     /// classifier namespace's interfaces by name with their index, when it exists; a link
     /// re-created under a name the forwarder holds shows as a different digest.
@@ -36,72 +19,5 @@ final class SteeringControl {
             out.insert(.steering(customer: customer, namespace: left.namespace, rules: left.rules.count,
                                  digest: report == nil ? "not running" : "not loaded"))
         }
-    }
-
-    /// Writes the configuration and has the forwarder (started if need be) put it in service.
-    /// On failure the file it replaced (or none) is put back and the forwarder told, so a
-    /// failed step leaves nothing behind for the rollback to miss.
-    func ensure(_ config: SteeringConfig) throws {
-        let path = forwarder.paths.chain(config.customer)
-        let before = FileManager.default.contents(atPath: path)
-        // Root's directory, readable by the worker, writable by root alone.
-        try forwarder.paths.prepare()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-        try SafeFile.writeAtomically(Array(encoder.encode(config)), to: path, mode: 0o644)
-        cached = nil
-        do {
-            _ = try forwarder.ensureRunning()
-            let report = try forwarder.request("reload \(config.customer)")
-            cached = .some(report)
-            if let reason = report.failed[config.customer] {
-                throw StateError("the forwarder could not steer \(config.customer): \(reason)")
-            }
-            guard report.chains.contains(where: { $0.customer == config.customer && $0.digest == config.digest }) else {
-                throw StateError("the forwarder did not put \(config.customer)'s configuration in service")
-            }
-        } catch {
-            if let before {
-                try? SafeFile.writeAtomically(Array(before), to: path, mode: 0o644)
-                cached = nil
-                _ = try? forwarder.request("reload \(config.customer)", timeout: .seconds(5))
-            } else {
-                _ = try? remove(customers: [config.customer])
-            }
-            throw error
-        }
-    }
-
-    /// Takes customers off the forwarder, and stops it when none is left. Returns those
-    /// that were on it.
-    @discardableResult
-    func remove(customers: [String]) throws -> Set<String> {
-        var removed: Set<String> = []
-        for c in customers where FileManager.default.fileExists(atPath: forwarder.paths.chain(c)) {
-            try FileManager.default.removeItem(atPath: forwarder.paths.chain(c))
-            removed.insert(c)
-        }
-        cached = nil
-        // The forwarder takes its flow cache off the links it drops; without a forwarder the
-        // program goes with the namespace, and only the pinned maps would be left.
-        defer { for c in customers { FlowCache.unpin(c) } }
-        let running = !forwarder.processes().isEmpty
-        guard running else { return removed }
-        if (try? FileManager.default.contentsOfDirectory(atPath: forwarder.paths.chains))?.isEmpty ?? true {
-            // Closed by the worker in parallel first: at exit the kernel would close its
-            // sockets one by one, each waiting for an RCU grace period.
-            _ = try? forwarder.request("reload", timeout: .seconds(5))
-            forwarder.stop()
-        } else {
-            // Returns once the forwarder has closed their sockets, which would otherwise
-            // keep the namespaces (and their interfaces) alive.
-            // One customer: only its file is read; several: one pass, their rings closed together.
-            let report = try forwarder.request(removed.count == 1 ? "reload \(removed.first!)" : "reload")
-            cached = .some(report)
-            if let left = report.chains.first(where: { removed.contains($0.customer) }) {
-                throw StateError("the forwarder still steers \(left.customer)")
-            }
-        }
-        return removed
     }
 }

@@ -46,7 +46,7 @@ extension SteeredChain {
     }
 
     /// Removes flows idle for `idle` ns (the LRU map evicts on its own only when full).
-    func sweepFlows(now: UInt64, idle: UInt64) {
+    package func sweepFlows(now: UInt64, idle: UInt64) {
         guard let cache else { return }
         let table = controlReader.withCurrent { $0 }
         for (key, value) in cache.entries() where now > value.last_seen && now - value.last_seen > idle {

@@ -1,6 +1,5 @@
 import Foundation
-import VCPEContainer
-import VCPEDescriptor
+import VCPENet
 import VCPESystem
 
 #if canImport(Glibc)
@@ -11,18 +10,25 @@ import Glibc
 /// socket belongs to the namespace it was made in, whoever holds it later) and the flow
 /// map. Making them takes the privileges (setns, raw sockets, loading and attaching eBPF);
 /// holding them takes none.
-struct ChainSockets {
-    var ring: Int32
-    var ports: [PacketPort.Opened]
-    var flows: Int32?
+package struct ChainSockets {
+    package var ring: Int32
+    package var ports: [PacketPort.Opened]
+    package var flows: Int32?
     /// Why the chain has no flow cache, if it wanted one.
-    var problem: String?
+    package var problem: String?
 
-    var descriptors: [Int32] { [ring] + ports.map(\.fd) + (flows.map { [$0] } ?? []) }
+    package init(ring: Int32, ports: [PacketPort.Opened], flows: Int32?, problem: String?) {
+        self.ring = ring
+        self.ports = ports
+        self.flows = flows
+        self.problem = problem
+    }
+
+    package var descriptors: [Int32] { [ring] + ports.map(\.fd) + (flows.map { [$0] } ?? []) }
 
     /// Inside the chain's namespace: the ports, the flow cache loaded and attached (or
     /// taken off if the chain has none), the ring with the cache's miss filter.
-    static func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets {
+    package static func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets {
         let interfaces = [config.lan.interface] + config.paths.map(\.interface)
         return try NetworkNamespace.perform(in: config.namespace) {
             var ports: [PacketPort.Opened] = []
@@ -58,221 +64,31 @@ struct ChainSockets {
     }
 }
 
-/// How the forwarder reaches chains' namespaces: itself (run as root, as the benchmarks do)
-/// or through the broker its supervisor runs on the host, so that the forwarder's container
-/// needs no capability at all.
-enum NamespaceAccess {
-    case direct
-    case broker(path: String)
-
-    static let environmentKey = "VCPE_FORWARDER_BROKER"
-
-    /// The broker named in the environment, else direct.
-    static var current: NamespaceAccess {
-        ProcessInfo.processInfo.environment[environmentKey].map { .broker(path: $0) } ?? .direct
-    }
-
-    func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets {
-        switch self {
-        case .direct:
-            return try ChainSockets.open(config, ringFrames: ringFrames, flowEntries: flowEntries)
-        case .broker(let path):
-            // The broker sizes the ring and the map from the settings root wrote, not from us.
-            let (reply, fds) = try NamespaceBroker.ask(path, "open \(config.customer)")
-            guard let ports = reply.ports, let hasCache = reply.cache, fds.count == 1 + ports.count + (hasCache ? 1 : 0) else {
-                for fd in fds { close(fd) }
-                throw NamespaceBroker.Failure(description: "namespace broker: open \(config.customer): \(reply.error ?? "a malformed answer")")
-            }
-            return ChainSockets(ring: fds[0],
-                                ports: zip(ports, fds[1...]).map { PacketPort.Opened(interface: $0.interface, fd: $1, ifindex: $0.ifindex, mac: $0.mac) },
-                                flows: hasCache ? fds.last : nil, problem: reply.problem)
-        }
-    }
-
+/// How the forwarder reaches chains' namespaces: itself (run as root, as the benchmarks do:
+/// `DirectAccess`) or through the broker its supervisor runs on the host (VCPEForwarder's
+/// `BrokerAccess`), so that the forwarder's container needs no capability at all.
+package protocol NamespaceAccess: Sendable {
+    func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets
     /// Takes a customer's flow cache off its classifier namespace's interfaces (the
     /// namespace may be gone: fine) and unpins its map.
-    func removeCache(customer: String, namespace: String, interfaces: [Int32]) {
-        switch self {
-        case .direct:
-            _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: interfaces) }
-            FlowCache.unpin(customer)
-        case .broker(let path):
-            _ = try? NamespaceBroker.ask(path, "detach \(customer)")
-        }
-    }
+    func removeCache(customer: String, namespace: String, interfaces: [Int32])
 }
 
-/// The forwarder's supervisor, on the host with vcpe's privileges, makes what only they can
-/// make for the forwarder's container: a chain's sockets and flow cache (`open CUSTOMER`,
-/// answered with one JSON line and the descriptors), and takes a cache off (`detach
-/// CUSTOMER`). It decides from what only root writes (the chain files and settings in the
-/// forwarder directory, which the worker can read but not write), serves only the worker's
-/// user (and root), only configured customers' classifier namespaces and their own links,
-/// reads at most one short line per connection, and several clients at once.
-public struct NamespaceBroker: Sendable {
-    let paths: ForwarderPaths
-    let worker: ContainerSpec.User
+package struct DirectAccess: NamespaceAccess {
+    package init() {}
 
-    public init(paths: ForwarderPaths, worker: ContainerSpec.User = ForwarderProcess.workerUser) {
-        self.paths = paths
-        self.worker = worker
+    package func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets {
+        try ChainSockets.open(config, ringFrames: ringFrames, flowEntries: flowEntries)
     }
 
-    /// A request is one line of at most this many bytes.
-    static let maxRequest = 128
-    /// Connections served at once; more wait in the listen queue (or are closed when it is full).
-    static let maxClients = 8
-    /// A client that sends nothing for this long is dropped.
-    static let clientTimeout = Duration.seconds(5)
-
-    struct Reply: Codable {
-        var error: String?
-        var ports: [Port]?
-        var cache: Bool?
-        var problem: String?
-    }
-
-    struct Port: Codable {
-        var interface: String
-        var ifindex: Int32
-        var mac: [UInt8]
-    }
-
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-    }
-
-    /// Serves requests, each connection on a thread of its own, until the process ends.
-    public func serve() throws -> Never {
-        let listener = try UnixListener(path: paths.broker, backlog: 32, group: worker.gid)
-        let slots = DispatchSemaphore(value: Self.maxClients)
-        while true {
-            slots.wait()
-            guard let client = try? listener.accept(timeout: Self.clientTimeout) else {
-                slots.signal()
-                continue
-            }
-            nonisolated(unsafe) let connection = client
-            let thread = Thread { [self] in
-                handle(connection)
-                slots.signal()
-            }
-            thread.name = "broker client"
-            thread.start()
-        }
-    }
-
-    /// One connection: who it is, one bounded line, one answer.
-    func handle(_ client: UnixStream) {
-        let reply: Reply, fds: [Int32]
-        // The line is read (bounded) whoever asks, so that a refusal is an answer, not a reset.
-        let request = Result { try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line }
-        if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
-            switch request {
-            case .success(let line): (reply, fds) = answer(line, from: peer)
-            case .failure(let error): (reply, fds) = (Reply(error: "bad request: \(error)"), [])
-            }
-        } else {
-            (reply, fds) = (Reply(error: "refused: not the forwarder's user"), [])
-        }
-        let line = String(decoding: (try? JSONEncoder().encode(reply)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
-        try? client.write(line, passing: fds)
-        for fd in fds { close(fd) }
-    }
-
-    func answer(_ request: String, from peer: PeerCredentials) -> (Reply, [Int32]) {
-        let words = request.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        guard words.count == 2, KernelNames.isValidName(words[1], maxLength: KernelNames.maxCustomerName) else {
-            return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
-        }
-        let customer = words[1]
-        switch words[0] {
-        case "open":
-            guard peer.uid == 0 || withinBudget(peer.pid) else {
-                return (Reply(error: "refused: the forwarder holds more sockets and maps than its chains need"), [])
-            }
-            do {
-                let config = try checkedConfig(customer)
-                let settings = try paths.loadSettings()
-                guard ForwarderSettings.ringFramesRange.contains(settings.ringFrames),
-                      ForwarderSettings.flowEntriesRange.contains(settings.flowEntries) else {
-                    return (Reply(error: "settings out of range: \(settings.ringFrames) frames, \(settings.flowEntries) flow entries"), [])
-                }
-                let s = try ChainSockets.open(config, ringFrames: settings.ringFrames, flowEntries: settings.flowEntries)
-                let ports = s.ports.map { p in Port(interface: p.interface, ifindex: p.ifindex, mac: withUnsafeBytes(of: p.mac.bytes) { Array($0) }) }
-                return (Reply(ports: ports, cache: s.flows != nil, problem: s.problem), s.descriptors)
-            } catch {
-                return (Reply(error: "\(error)"), [])
-            }
-        case "detach":
-            // Only a cache apply no longer wants: a chain that is configured with one keeps it,
-            // and so does one whose file cannot be read now.
-            if access(paths.chain(customer), F_OK) == 0 {
-                guard let config = try? paths.config(customer), !config.flowCache else {
-                    return (Reply(error: "\(customer) is configured with a flow cache (or its file cannot be read)"), [])
-                }
-            }
-            let namespace = KernelNames.classifierNamespace(customer: customer)
-            _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: FlowCache.interfacesHere()) }
-            FlowCache.unpin(customer)
-            return (Reply(), [])
-        default:
-            return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
-        }
-    }
-
-    /// Whether the worker holds no more sockets and eBPF maps than its chains need, twice
-    /// over (a chain re-opened holds its old ones until it is closed) and a few more: every
-    /// open makes a ring (up to 256 MiB of the host's memory), so a worker that keeps asking
-    /// without closing is refused.
-    func withinBudget(_ pid: pid_t) -> Bool {
-        let chains = paths.customers().compactMap { try? paths.config($0) }
-        let sockets = 2 * chains.reduce(0) { $0 + 2 + $1.paths.count } + 16
-        let maps = 2 * chains.count + 8
-        var held = (sockets: 0, maps: 0)
-        let dir = "/proc/\(pid)/fd"
-        for fd in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
-            guard let target = try? FileManager.default.destinationOfSymbolicLink(atPath: dir + "/" + fd) else { continue }
-            if target.hasPrefix("socket:") { held.sockets += 1 } else if target.hasPrefix("anon_inode:bpf-map") { held.maps += 1 }
-        }
-        return held.sockets <= sockets && held.maps <= maps
-    }
-
-    /// The customer's chain file as apply wrote it, and only if it names that customer's own
-    /// classifier namespace and links.
-    func checkedConfig(_ customer: String) throws -> SteeringConfig {
-        let config = try paths.config(customer)
-        let expected = [KernelNames.lanInterface] + config.paths.map { KernelNames.pathOut($0.name) }
-        guard config.customer == customer, config.namespace == KernelNames.classifierNamespace(customer: customer),
-              [config.lan.interface] + config.paths.map(\.interface) == expected else {
-            throw Failure(description: "\(paths.chain(customer)) does not describe \(customer)'s classifier namespace")
-        }
-        return config
-    }
-
-    /// One request to the broker at `path`: its answer and the descriptors that came with it.
-    static func ask(_ path: String, _ request: String) throws -> (Reply, [Int32]) {
-        // The supervisor starts its broker beside the worker: wait for it a little.
-        var connected: UnixStream?
-        for attempt in 0..<250 {
-            do { connected = try UnixStream(connectingTo: path, timeout: .seconds(10)); break } catch {
-                guard attempt < 249, error.errno == .noSuchFileOrDirectory || error.errno == .connectionRefused else { throw error }
-                usleep(20_000)
-            }
-        }
-        let stream = connected!
-        try stream.write(request + "\n")
-        let (line, fds) = try stream.readLine(receivingDescriptors: true)
-        guard let reply = try? JSONDecoder().decode(Reply.self, from: Data(line.utf8)) else {
-            for fd in fds { close(fd) }
-            throw Failure(description: "namespace broker at \(path): no answer to \(request.split(separator: " ").first ?? "")")
-        }
-        return (reply, fds)
+    package func removeCache(customer: String, namespace: String, interfaces: [Int32]) {
+        _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: interfaces) }
+        FlowCache.unpin(customer)
     }
 }
 
 extension PacketPort.Opened {
-    init(interface: String, fd: Int32, ifindex: Int32, mac bytes: [UInt8]) {
+    package init(interface: String, fd: Int32, ifindex: Int32, mac bytes: [UInt8]) {
         self.init(interface: interface, fd: fd, ifindex: ifindex,
                   mac: bytes.count == 6 ? MAC(bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5]) : .zero)
     }

@@ -2,7 +2,7 @@ import CDatapath
 import CLibbpf
 import Foundation
 import SystemPackage
-import VCPEDescriptor
+import VCPENet
 import VCPESystem
 
 #if canImport(Glibc)
@@ -124,14 +124,14 @@ public final class FlowCache: @unchecked Sendable {
 
     /// Takes any program off `interfaces`, with the clsact qdisc vcpe put there. Inside the
     /// namespace; interfaces already gone are fine.
-    static func detach(interfaces: [Int32]) {
+    package static func detach(interfaces: [Int32]) {
         for ifindex in interfaces {
             _ = withHook(ifindex, ingressOnly: false) { bpf_tc_hook_destroy($0) }
         }
     }
 
     /// The indexes of the calling thread's namespace's interfaces.
-    static func interfacesHere() -> [Int32] {
+    package static func interfacesHere() -> [Int32] {
         guard let list = if_nameindex() else { return [] }
         defer { if_freenameindex(list) }
         var out: [Int32] = []
@@ -223,7 +223,7 @@ public final class FlowCache: @unchecked Sendable {
     static let filesystem = "/sys/fs/bpf"
 
     /// bpffs is where maps outlive the process; mounted if nobody has.
-    static func ensureFilesystem() throws(SystemError) {
+    package static func ensureFilesystem() throws(SystemError) {
         var fs = statfs()
         let bpfMagic: Int = 0xcafe_4a11
         if statfs(filesystem, &fs) == 0 && Int(fs.f_type) == bpfMagic { return }

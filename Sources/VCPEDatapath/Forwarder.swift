@@ -1,7 +1,6 @@
 import CDatapath
 import Synchronization
 import VCPEClassifier
-import VCPEContainer
 import VCPESystem
 
 #if canImport(Glibc)
@@ -26,8 +25,6 @@ public struct ForwarderSettings: Sendable, Hashable, Codable {
     public var memoryBytes: Int64 = 2 << 30
     /// The worker container's limit on processes and threads.
     public var pids: Int64 = 256
-
-    public var limits: ContainerLimits { ContainerLimits(memoryBytes: memoryBytes, pids: pids) }
 
     /// What `forwarder configure` accepts and the broker serves: a ring is 64 KiB a frame of
     /// kernel memory (4096 frames: 256 MiB); the kernel's hash maps take up to 2^28 buckets,
@@ -328,7 +325,7 @@ public final class Forwarder: @unchecked Sendable {
 }
 
 @inline(__always)
-func monotonicNanoseconds() -> UInt64 {
+package func monotonicNanoseconds() -> UInt64 {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)

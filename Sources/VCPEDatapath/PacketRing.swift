@@ -123,11 +123,11 @@ public final class PacketPort: @unchecked Sendable {
     private var closed = false
 
     /// What `open` makes inside the namespace: the bound socket and what the interface is.
-    struct Opened {
-        var interface: String
-        var fd: Int32
-        var ifindex: Int32
-        var mac: MAC
+    package struct Opened {
+        package var interface: String
+        package var fd: Int32
+        package var ifindex: Int32
+        package var mac: MAC
     }
 
     /// The interface's socket, made and bound inside its namespace (the socket stays of it).

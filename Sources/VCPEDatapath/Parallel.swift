@@ -4,7 +4,7 @@ import Foundation
 /// mostly wait in the kernel (each open or close of a packet ring waits for an RCU grace
 /// period), not for CPU work. Dispatch's pools are sized by CPUs and would run them 2 at a
 /// time here.
-func inParallel<T: Sendable>(_ count: Int, width: Int = 64, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+package func inParallel<T: Sendable>(_ count: Int, width: Int = 64, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
     let results = ParallelResults<T>(count)
     var start = 0
     while start < count {

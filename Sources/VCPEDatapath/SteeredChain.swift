@@ -1,7 +1,7 @@
 import CDatapath
 import Synchronization
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 import VCPESystem
 
 #if canImport(Glibc)
@@ -51,7 +51,7 @@ public final class SteeredChain: @unchecked Sendable {
     enum Drop: Int, CaseIterable { case noNeighbour, truncated, sendFailed, spoofed }
 
     /// The kernel's flow cache in front of the ring, when the chain wants it and it loaded.
-    let cache: FlowCache?
+    package let cache: FlowCache?
     /// Why the chain runs without the cache it asked for.
     let cacheProblem: String?
     /// Frames the forwarder handled itself (every frame, without the cache; misses with it).
@@ -60,7 +60,7 @@ public final class SteeredChain: @unchecked Sendable {
     var carriedCached: UInt64 = 0
 
     /// Gets the ports, the flow cache and the ring of the chain's namespace through `access`.
-    init(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int = ForwarderSettings().flowEntries, access: NamespaceAccess) throws {
+    package init(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int = ForwarderSettings().flowEntries, access: any NamespaceAccess) throws {
         let table = try SteeringTable(config)
         let sockets = try access.open(config, ringFrames: ringFrames, flowEntries: flowEntries)
         let ports = sockets.ports.map(PacketPort.init)
@@ -101,7 +101,7 @@ public final class SteeredChain: @unchecked Sendable {
 
     /// Gives the ring and sockets back (see PacketRing.close); the cache's program and maps
     /// stay for the chain that replaces this one (or a restarted forwarder).
-    func close() {
+    package func close() {
         ring.close()
         for port in ports { port.close() }
         cache?.close()
@@ -109,7 +109,7 @@ public final class SteeredChain: @unchecked Sendable {
 
     /// Takes the flow cache off the chain's interfaces and unpins its maps: for a customer
     /// no longer steered, or one that turned the cache off.
-    func removeCache(via access: NamespaceAccess) {
+    package func removeCache(via access: any NamespaceAccess) {
         // The namespace may be gone, and the program with it; the pins are the host's.
         access.removeCache(customer: config.customer, namespace: config.namespace, interfaces: ports.map(\.ifindex))
     }
@@ -118,7 +118,7 @@ public final class SteeredChain: @unchecked Sendable {
     let broken = Atomic<Bool>(false)
 
     /// Whether every port is still bound to the interface that now has its name.
-    func isCurrent() -> Bool {
+    package func isCurrent() -> Bool {
         guard !broken.load(ordering: .relaxed) else { return false }
         return ports.allSatisfy(\.isCurrent)
     }
@@ -145,7 +145,7 @@ public final class SteeredChain: @unchecked Sendable {
 
     /// Takes over the counters of the chain this one replaced (after a change of its links),
     /// once the forwarding thread has let go of it.
-    func carryCounts(from old: SteeredChain) {
+    package func carryCounts(from old: SteeredChain) {
         let before = old.stats
         let oldTable = old.controlReader.withCurrent { $0 }
         controlReader.withCurrent { $0.carryCounts(from: oldTable) }

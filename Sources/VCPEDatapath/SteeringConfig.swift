@@ -1,6 +1,6 @@
 import Foundation
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// What the forwarder needs to steer one customer's traffic: written by the controller
 /// (one file per customer), read by the forwarder at start and on every reload.
@@ -39,11 +39,11 @@ public struct SteeringConfig: Sendable, Hashable, Codable {
     public var paths: [PathLink]
     public var defaultPath: String
     /// Priority order, first match wins.
-    public var rules: [ClassifierRule]
+    public var rules: [SteeringRule]
     /// Established flows forwarded by the kernel (tc eBPF), or every packet in userspace.
     public var flowCache: Bool
 
-    public init(customer: String, namespace: String, lan: LAN, paths: [PathLink], defaultPath: String, rules: [ClassifierRule],
+    public init(customer: String, namespace: String, lan: LAN, paths: [PathLink], defaultPath: String, rules: [SteeringRule],
                 flowCache: Bool = true) {
         self.customer = customer
         self.namespace = namespace
@@ -62,7 +62,7 @@ public struct SteeringConfig: Sendable, Hashable, Codable {
         lan = try c.decode(LAN.self, forKey: .lan)
         paths = try c.decode([PathLink].self, forKey: .paths)
         defaultPath = try c.decode(String.self, forKey: .defaultPath)
-        rules = try c.decode([ClassifierRule].self, forKey: .rules)
+        rules = try c.decode([SteeringRule].self, forKey: .rules)
         flowCache = try c.decodeIfPresent(Bool.self, forKey: .flowCache) ?? true
     }
 
@@ -75,29 +75,28 @@ public struct SteeringConfig: Sendable, Hashable, Codable {
 
     /// The same sockets serve both: only the rules differ, so they can be swapped live.
     /// Turning the cache on or off opens the chain anew (with or without the program).
-    func sameLinks(as other: SteeringConfig) -> Bool {
+    package func sameLinks(as other: SteeringConfig) -> Bool {
         namespace == other.namespace && lan == other.lan && paths == other.paths && flowCache == other.flowCache
     }
 }
 
-extension ClassifierRule {
-    /// The engine's rules for this descriptor rule: one per combination of its listed
-    /// prefixes and port ranges (an empty list is "any").
-    public var packetRules: [PacketRule] {
-        func orAny<T>(_ list: [T]) -> [T?] { list.isEmpty ? [nil] : list.map { $0 } }
-        var out: [PacketRule] = []
-        for src in orAny(match.src) {
-            for dst in orAny(match.dst) {
-                // Rules of one family only: a v4 source with a v6 destination matches nothing.
-                if let s = src, let d = dst, s.family != d.family { continue }
-                for sport in orAny(match.sport) {
-                    for dport in orAny(match.dport) {
-                        out.append(PacketRule(src: src, dst: dst, proto: match.proto.number, sport: sport ?? .all,
-                                              dport: dport ?? .all, dscp: match.dscp))
-                    }
-                }
-            }
-        }
-        return out
+/// One classifier rule as the forwarder runs it: what it matches and where matching
+/// packets go. The same JSON as the descriptor's rule, so chain files keep their form.
+public struct SteeringRule: Sendable, Hashable, Codable {
+    public enum Target: Sendable, Hashable, Codable {
+        case path(String)
+        case drop
+    }
+
+    public var name: String
+    public var priority: Int
+    public var match: PacketMatch
+    public var target: Target
+
+    public init(name: String, priority: Int, match: PacketMatch, target: Target) {
+        self.name = name
+        self.priority = priority
+        self.match = match
+        self.target = target
     }
 }

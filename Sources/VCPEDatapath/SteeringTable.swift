@@ -1,6 +1,6 @@
 import CDatapath
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// One customer's rules compiled for the data path: what each engine rule decides, and
 /// the hit counters of the descriptor's rules. Immutable but for the counters; a rule
@@ -43,7 +43,7 @@ public final class SteeringTable: @unchecked Sendable {
             case .drop: action = Self.drop
             case .path(let p): action = try index(p)
             }
-            for pr in rule.packetRules {
+            for pr in rule.match.packetRules {
                 packetRules.append(pr)
                 actionList.append(action)
                 ruleList.append(Int32(r))

@@ -1,5 +1,5 @@
 import CNetlink
-import VCPEDescriptor
+import VCPENet
 
 public struct AddressInfo: Sendable, Hashable {
     public var interfaceIndex: Int32

@@ -1,5 +1,5 @@
 import CNetlink
-import VCPEDescriptor
+import VCPENet
 import SystemPackage
 
 /// An interface as the kernel reports it.

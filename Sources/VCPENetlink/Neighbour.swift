@@ -1,5 +1,5 @@
 import CNetlink
-import VCPEDescriptor
+import VCPENet
 
 extension RouteSocket {
     /// A permanent neighbour entry (static ARP/NDP): replaced if one for `address` exists.

@@ -1,5 +1,5 @@
 import CNetlink
-import VCPEDescriptor
+import VCPENet
 
 /// A unicast route with one next hop.
 public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {

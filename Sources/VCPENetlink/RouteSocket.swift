@@ -1,6 +1,6 @@
 import CNetlink
 import SystemPackage
-import VCPEDescriptor
+import VCPENet
 import VCPESystem
 
 /// A NETLINK_ROUTE socket bound to one network namespace. The socket is opened on a

@@ -1,5 +1,5 @@
 import CNetlink
-import VCPEDescriptor
+import VCPENet
 
 /// A policy routing rule: traffic that matches looks up `table`.
 public struct RuleInfo: Sendable, Hashable, CustomStringConvertible {

@@ -1,4 +1,4 @@
-import VCPEDescriptor
+import VCPENet
 
 /// nftables address families vcpe uses (NFPROTO_* values).
 public enum NftFamily: String, Sendable, Hashable, Codable, CaseIterable {

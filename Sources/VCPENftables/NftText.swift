@@ -1,4 +1,4 @@
-import VCPEDescriptor
+import VCPENet
 
 /// The model in `nft` syntax: what an operator reads, and what the differential tests feed
 /// to `nft -f` to check that this layer installs the same thing.

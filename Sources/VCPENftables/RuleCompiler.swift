@@ -1,5 +1,5 @@
 import CNftnl
-import VCPEDescriptor
+import VCPENet
 
 /// Compiles model rules into libnftnl objects, expression by expression as `nft` 1.0 does,
 /// so that `nft list` shows exactly what an operator would have written.

@@ -1,5 +1,5 @@
 import CNftnl
-import VCPEDescriptor
+import VCPENet
 
 /// Sets as nft stores them. Interval sets hold each range as a start element and an
 /// end element one past it (flagged INTERVAL_END), with an end marker at zero first when

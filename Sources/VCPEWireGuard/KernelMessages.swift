@@ -1,5 +1,5 @@
 import CNetlink
-import VCPEDescriptor
+import VCPENet
 import VCPENetlink
 
 /// WireGuard's generic netlink messages (linux/wireguard.h): what `KernelDriver` sends and

@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import VCPEController
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 
 struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(

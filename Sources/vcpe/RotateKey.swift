@@ -1,6 +1,9 @@
 import ArgumentParser
 import VCPEController
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 
 struct RotateKey: ParsableCommand {
     static let configuration = CommandConfiguration(

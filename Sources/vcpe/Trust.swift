@@ -1,3 +1,5 @@
+import VCPEPolicy
+import VCPEForwarder
 import ArgumentParser
 import Foundation
 import VCPEController

@@ -1,5 +1,8 @@
 import ArgumentParser
 import VCPEDescriptor
+import VCPENet
+import VCPEForwarder
+import VCPEPolicy
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(

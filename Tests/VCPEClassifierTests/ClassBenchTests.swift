@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 import VCPETestSupport
 
 @Suite struct ClassBenchTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// Every kernel this machine runs agrees with the linear oracle, packet by packet.
 @Suite struct EquivalenceTests {

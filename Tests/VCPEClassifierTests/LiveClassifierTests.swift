@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// Rule sets replaced while threads classify: every batch a reader classifies is answered
 /// wholly by the old rules or wholly by the new ones, never a mix, and nothing crashes

@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 @testable import VCPEClassifier
-import VCPEDescriptor
 import VCPETestSupport
 
 /// The NEON kernel on real NEON instructions: the C kernels are cross-compiled for arm64

@@ -1,5 +1,5 @@
 import VCPEClassifier
-import VCPEDescriptor
+import VCPENet
 
 /// Rule sets built to overlap: a handful of addresses, prefixes from /0 to /32 (or /128)
 /// around them, ports from a few values with full, single-port and odd ranges,

@@ -1,8 +1,8 @@
 import CDatapath
 import Testing
 import VCPEClassifier
-import VCPEDescriptor
 @testable import VCPEDatapath
+import VCPENet
 
 /// The forwarder builds the flow cache's keys as the eBPF program does (Sources/BPF): fields
 /// as they lie in the frame. Frames built byte by byte here; the end-to-end tests prove the

@@ -1,7 +1,7 @@
 import Testing
 import VCPEClassifier
 import VCPEDatapath
-import VCPEDescriptor
+import VCPENet
 
 /// The forwarder's decision for a packet is the first descriptor rule (by priority) that
 /// matches it, read straight off the descriptor's semantics: lists are "any of", empty
@@ -17,7 +17,7 @@ import VCPEDescriptor
 
     static let paths = ["a", "b", "c"]
 
-    static func config(_ rules: [ClassifierRule]) -> SteeringConfig {
+    static func config(_ rules: [SteeringRule]) -> SteeringConfig {
         SteeringConfig(customer: "t", namespace: "vcpe-t.classifier",
                        lan: .init(interface: "lan", gateway: IPAddress("10.0.0.1")!, subnet: IPPrefix("10.0.0.0/24")!),
                        paths: paths.enumerated().map { i, p in
@@ -26,8 +26,8 @@ import VCPEDescriptor
                        defaultPath: "b", rules: rules)
     }
 
-    static func randomRule(_ r: inout Rng, _ i: Int) -> ClassifierRule {
-        var m = ClassifierRule.Match()
+    static func randomRule(_ r: inout Rng, _ i: Int) -> SteeringRule {
+        var m = PacketMatch()
         func prefix() -> IPPrefix {
             let len = [16, 24, 28, 32][r.next(4)]
             return IPPrefix(IPAddress(v4: 0x0A00_0000 | UInt32(r.next(4)) << 16 | UInt32(r.next(8)) << 8 | UInt32(r.next(8))), len).canonical
@@ -45,11 +45,11 @@ import VCPEDescriptor
             m.dport = (0..<r.next(3)).map { _ in ports() }
         }
         if r.next(6) == 0 { m.dscp = UInt8(r.next(4)) }
-        let target: ClassifierRule.Target = r.next(5) == 0 ? .drop : .path(paths[r.next(3)])
-        return ClassifierRule(name: "r\(i)", priority: i, match: m, target: target)
+        let target: SteeringRule.Target = r.next(5) == 0 ? .drop : .path(paths[r.next(3)])
+        return SteeringRule(name: "r\(i)", priority: i, match: m, target: target)
     }
 
-    static func oracle(_ rules: [ClassifierRule], _ k: FlowKey) -> Int32 {
+    static func oracle(_ rules: [SteeringRule], _ k: FlowKey) -> Int32 {
         for rule in rules {
             let m = rule.match
             func any<T>(_ list: [T], _ f: (T) -> Bool) -> Bool { list.isEmpty || list.contains(where: f) }
@@ -83,7 +83,7 @@ import VCPEDescriptor
     }
 
     @Test func aRuleNamingAPathWithoutALinkIsRefused() {
-        var rule = ClassifierRule(name: "x", priority: 1, match: .init(), target: .path("nowhere"))
+        var rule = SteeringRule(name: "x", priority: 1, match: .init(), target: .path("nowhere"))
         #expect(throws: SteeringTable.UnknownPath.self) { try SteeringTable(Self.config([rule])) }
         rule.target = .drop
         #expect(throws: Never.self) { try SteeringTable(Self.config([rule])) }

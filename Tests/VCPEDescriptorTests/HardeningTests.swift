@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import VCPEDescriptor
+import VCPENet
 import VCPETestSupport
 
 /// Hostile descriptors: numbers that are not ASCII, files built to make validation slow,

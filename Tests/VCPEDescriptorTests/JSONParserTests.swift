@@ -1,4 +1,6 @@
 import Testing
+import VCPETestSupport
+import VCPENet
 @testable import VCPEDescriptor
 
 @Suite struct JSONParserTests {

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPENet
 import VCPETestSupport
 import VCPEDescriptor
 

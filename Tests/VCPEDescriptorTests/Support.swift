@@ -2,19 +2,6 @@ import Foundation
 import VCPEDescriptor
 import VCPETestSupport
 
-func repoFile(_ path: String) -> URL { repositoryRoot.appendingPathComponent(path) }
-
-func files(in dir: String) -> [URL] {
-    let url = repoFile(dir)
-    return ((try? FileManager.default.contentsOfDirectory(at: url, includingPropertiesForKeys: nil)) ?? [])
-        .filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }
-}
-
-var exampleFiles: [URL] { files(in: "chains") }
-var invalidFixtures: [URL] { files(in: "chains/invalid") }
-
-func validate(_ url: URL) -> ValidationResult { ChainDecoder.validate([UInt8](try! Data(contentsOf: url))) }
-
 /// A minimal valid chain as text, to build semantic cases from.
 func chainText(lan: String = #"{ "subnet": "192.168.1.0/24", "gateway": "192.168.1.1" }"#,
                wan: String = #"{ "address": "203.0.113.10/24", "gateway": "203.0.113.1", "segment": "wan0" }"#,

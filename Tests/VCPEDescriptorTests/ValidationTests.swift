@@ -1,6 +1,8 @@
 import Foundation
 import Testing
+import VCPETestSupport
 @testable import VCPEDescriptor
+import VCPENet
 
 @Suite struct ValidationTests {
     @Test func everyExampleIsValid() {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VCPEDescriptor
+import VCPENet
 import VCPENetlink
 import VCPESystem
 import VCPETestSupport

@@ -1,4 +1,5 @@
 import VCPEDescriptor
+import VCPENet
 import VCPENftables
 
 /// Hand-written rulesets covering what the layer can express: the differential test

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VCPEDescriptor
+import VCPENet
 import VCPENftables
 import VCPESystem
 import VCPETestSupport

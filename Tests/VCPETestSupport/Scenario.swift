@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPENet
 import VCPENetlink
 import VCPESystem
 import VCPEDescriptor

@@ -4,6 +4,7 @@
 import Foundation
 import VCPEBenchSupport
 import VCPEDescriptor
+import VCPENet
 import VCPENetlink
 import VCPESystem
 

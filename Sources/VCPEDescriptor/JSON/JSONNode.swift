@@ -1,3 +1,4 @@
+import VCPENet
 /// A place in a source file, 1-based, columns counted in Unicode scalars.
 public struct SourceLocation: Sendable, Hashable, Codable, CustomStringConvertible {
     public var line: Int

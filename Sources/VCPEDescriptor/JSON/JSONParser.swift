@@ -1,3 +1,4 @@
+import VCPENet
 /// A fatal syntax error: parsing cannot go on past it.
 public struct JSONSyntaxError: Error, Sendable {
     public var location: SourceLocation

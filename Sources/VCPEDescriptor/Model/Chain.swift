@@ -1,3 +1,4 @@
+import VCPENet
 /// A customer's chain descriptor, version 1, after validation.
 /// Order is kept where the file has it (services, paths, rules): names and plans follow it.
 public struct Chain: Sendable, Hashable, Codable {
@@ -92,22 +93,6 @@ public struct Resources: Sendable, Hashable, Codable {
 }
 
 public enum Zone: String, Sendable, Hashable, Codable, CaseIterable { case lan, wan }
-public enum Verdict: String, Sendable, Hashable, Codable, CaseIterable { case accept, drop, reject }
-public enum IPProtocolMatch: String, Sendable, Hashable, Codable, CaseIterable {
-    case tcp, udp, icmp, any
-
-    public var number: UInt8? {
-        switch self {
-        case .tcp: 6
-        case .udp: 17
-        case .icmp: 1
-        case .any: nil
-        }
-    }
-
-    public var hasPorts: Bool { self == .tcp || self == .udp }
-}
-
 public struct Firewall: Sendable, Hashable, Codable {
     /// Policy for forwarded traffic that no rule matches.
     public var defaultVerdict: Verdict
@@ -219,34 +204,6 @@ public struct ClassifierRule: Sendable, Hashable, Codable {
         self.target = target
     }
 
-    public struct Match: Sendable, Hashable, Codable {
-        public var src: [IPPrefix] = []
-        public var dst: [IPPrefix] = []
-        public var proto: IPProtocolMatch = .any
-        public var sport: [PortRange] = []
-        public var dport: [PortRange] = []
-        /// Differentiated services code point, 0-63.
-        public var dscp: UInt8?
-
-        public init() {}
-
-        /// Whether every packet this match accepts is also accepted by `self`.
-        /// Conservative: true only when each listed element is covered by one element here.
-        public func covers(_ other: Match) -> Bool {
-            func prefixes(_ mine: [IPPrefix], _ theirs: [IPPrefix]) -> Bool {
-                if mine.isEmpty { return true }
-                if theirs.isEmpty { return false }
-                return theirs.allSatisfy { t in mine.contains { $0.contains(t) } }
-            }
-            func ports(_ mine: [PortRange], _ theirs: [PortRange]) -> Bool {
-                if mine.isEmpty { return true }
-                if theirs.isEmpty { return false }
-                return theirs.allSatisfy { t in mine.contains { $0.contains(t) } }
-            }
-            guard proto == .any || proto == other.proto else { return false }
-            guard dscp == nil || dscp == other.dscp else { return false }
-            return prefixes(src, other.src) && prefixes(dst, other.dst)
-                && ports(sport, other.sport) && ports(dport, other.dport)
-        }
-    }
+    public typealias Match = PacketMatch
 }
+

@@ -1,3 +1,4 @@
+import VCPENet
 /// A chain resolved into concrete kernel objects: which namespaces, which links between
 /// which interfaces. No addresses are allocated here; that needs the host's state.
 public struct Topology: Sendable, Hashable, Codable {

@@ -1,3 +1,4 @@
+import VCPENet
 /// Reads and validates one descriptor. Never throws and never stops at the first problem:
 /// every error of the file is in the result.
 public enum ChainDecoder {

@@ -1,3 +1,4 @@
+import VCPENet
 extension ChainReader {
     func readClassifier(_ v: Value, paths: [Path]) -> Classifier? {
         guard let o = v.object(keys: ["default", "rules", "flowCache"]) else { return nil }

@@ -1,3 +1,4 @@
+import VCPENet
 extension ChainReader {
     mutating func readServices(_ v: Value, lan: LAN?) -> [Service]? {
         guard let entries = v.map() else { return nil }

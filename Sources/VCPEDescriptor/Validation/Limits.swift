@@ -1,3 +1,4 @@
+import VCPENet
 /// Every count a descriptor is held to, in one place, so the layers below (the controller,
 /// the datapath, the classifier compiler) can check against the same numbers.
 /// Each is checked by `vcpe validate`, with a message naming the limit.
@@ -30,12 +31,9 @@ public enum Limits {
     public static let allowedIPsTotal = 1024
     /// Classifier rules as written in the descriptor.
     public static let classifierRules = 4096
-    /// Classifier rules after expansion: a rule with lists becomes one engine rule per
-    /// combination of its src, dst (same family), sport and dport entries
-    /// (`ClassifierRule.packetRules`, VCPEDatapath). The same number as the classifier
-    /// compiler's own limit (`Compiler.maxRules`, VCPEClassifier), so a valid descriptor
-    /// always compiles.
-    public static let classifierEngineRules = 250_000
+    /// Classifier rules after expansion (`PacketMatch.packetRules`): the classifier
+    /// compiler's own limit, so a valid descriptor always compiles.
+    public static let classifierEngineRules = PacketMatch.maxEngineRules
     /// Diagnostics printed per file: the first ones, then one line saying how many more.
     public static let diagnosticsPerFile = 100
     /// Classifier shadowing is checked with at most this many element comparisons per file

@@ -1,3 +1,4 @@
+import VCPENet
 /// Overlapping prefixes found by sorting and one sweep, not by comparing every pair.
 ///
 /// Two prefixes overlap only when one contains the other, so in (family, network, length)

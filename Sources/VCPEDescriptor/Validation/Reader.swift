@@ -1,3 +1,4 @@
+import VCPENet
 /// Collects diagnostics while a document is read, so that all of them are reported at once.
 final class DiagnosticSink {
     private(set) var items: [Diagnostic] = []

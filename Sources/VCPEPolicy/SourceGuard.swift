@@ -1,4 +1,6 @@
 import VCPEDescriptor
+import VCPENet
+import VCPENftables
 
 /// BCP 38 where the customer's LAN enters the chain: an IPv4 packet arriving from the LAN
 /// side whose source is not in the LAN subnet is dropped before conntrack sees it, whichever

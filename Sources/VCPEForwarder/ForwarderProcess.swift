@@ -1,5 +1,6 @@
 import Foundation
 import VCPEContainer
+import VCPEDatapath
 import VCPESystem
 
 /// The forwarder as processes: a supervisor on the host that restarts the worker when it
@@ -39,7 +40,7 @@ public struct ForwarderProcess: Sendable {
                                  capabilities: Self.workerCapabilities, limits: settings.limits)
         spec.user = Self.workerUser
         spec.allowedSyscalls = ["bpf"]
-        spec.environment = ["\(NamespaceAccess.environmentKey)=\(paths.broker)"]
+        spec.environment = ["\(BrokerAccess.environmentKey)=\(paths.broker)"]
         spec.mounts = ContainerSpec.programMounts(executable, sameAsCaller: true) + [
             .init(paths.directory, writable: false),
             .init(paths.run, writable: true),
@@ -203,4 +204,9 @@ public struct SupervisorRecord: Sendable, Codable {
     public var restarts: Int
     public var lastExit: String
     public var lastExitAt: Date
+}
+
+extension ForwarderSettings {
+    /// The worker container's cgroup limits.
+    public var limits: ContainerLimits { ContainerLimits(memoryBytes: memoryBytes, pids: pids) }
 }

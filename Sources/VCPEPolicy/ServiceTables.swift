@@ -1,4 +1,6 @@
 import VCPEDescriptor
+import VCPENet
+import VCPENftables
 
 /// The nftables table each service of a chain gets, in its own namespace.
 ///
@@ -42,7 +44,7 @@ public enum ServiceTables {
         return (lan.sorted(), wan.sorted())
     }
 
-    static func forwards(_ chain: Chain) -> [PortForward] {
+    package static func forwards(_ chain: Chain) -> [PortForward] {
         if case .router(let rt) = chain.router.kind { return rt.portForwards }
         return []
     }
@@ -78,13 +80,13 @@ public enum ServiceTables {
         ])
     }
 
-    static func zone(_ names: [String]) -> Match {
+    package static func zone(_ names: [String]) -> Match {
         names.count == 1 ? .iifname(names[0]) : .iifnameIn(names)
     }
 
     /// One descriptor rule; more than one nft rule when it spans IP versions, or rejects
     /// traffic of any protocol (TCP gets a reset, the rest ICMP).
-    static func translate(_ r: FirewallRule, interfaces: (lan: [String], wan: [String])) -> [NftRule] {
+    package static func translate(_ r: FirewallRule, interfaces: (lan: [String], wan: [String])) -> [NftRule] {
         var base: [Match] = []
         switch r.from {
         case .lan?: base.append(zone(interfaces.lan))
@@ -128,7 +130,7 @@ public enum ServiceTables {
         return out
     }
 
-    static func addressValue(_ ps: [IPPrefix]) -> Match.AddressValue? {
+    package static func addressValue(_ ps: [IPPrefix]) -> Match.AddressValue? {
         switch ps.count {
         case 0: nil
         case 1: .prefix(ps[0])
@@ -136,7 +138,7 @@ public enum ServiceTables {
         }
     }
 
-    static func portValue(_ rs: [PortRange]) -> Match.PortValue? {
+    package static func portValue(_ rs: [PortRange]) -> Match.PortValue? {
         switch rs.count {
         case 0: nil
         case 1: .range(rs[0])

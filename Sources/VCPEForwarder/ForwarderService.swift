@@ -1,7 +1,8 @@
 import Foundation
 import SystemPackage
 import VCPEContainer
-import VCPEDescriptor
+import VCPEDatapath
+import VCPENet
 import VCPESystem
 
 /// Where the forwarder and the controller meet: one directory under vcpe's state, root's
@@ -90,7 +91,7 @@ public final class ForwarderService: @unchecked Sendable {
     private var failed: [String: String] = [:]
 
     /// Chains' namespaces, entered here or through the supervisor's broker.
-    let access = NamespaceAccess.current
+    let access = BrokerAccess.current
 
     public init(paths: ForwarderPaths) throws {
         self.paths = paths

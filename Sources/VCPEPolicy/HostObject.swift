@@ -1,4 +1,5 @@
 import VCPEDescriptor
+import VCPENet
 
 /// One kernel object vcpe manages, in the form both the planner and the observer speak.
 /// Equality is the drift check: an observed object equal to the desired one needs nothing.
@@ -25,7 +26,7 @@ public enum HostObject: Sendable, Hashable, Codable {
     /// What the observer appends to a veth's key when the pair is intact but an end is down
     /// or its Ethernet address is not the stable one (an apply killed between making the pair
     /// and setting it up, a change by hand): the update sets them, it does not re-create it.
-    static let endsDrift = " (ends)"
+    package static let endsDrift = " (ends)"
 
     /// Identity: two objects with the same id are the same kernel object in different states.
     public var id: String {
@@ -110,5 +111,5 @@ public struct HostState: Sendable, Hashable {
 
 extension Topology.Endpoint {
     /// The Ethernet address vcpe gives the interface (KernelNames.stableMAC).
-    var stableMAC: [UInt8] { KernelNames.stableMAC(namespace: namespace, interface: interface) }
+    package var stableMAC: [UInt8] { KernelNames.stableMAC(namespace: namespace, interface: interface) }
 }

@@ -1,5 +1,6 @@
 import VCPEContainer
 import VCPEDescriptor
+import VCPENet
 import VCPENftables
 import VCPEWireGuard
 
@@ -10,7 +11,7 @@ public struct WireGuardDevice: Sendable {
     public var limits: ContainerLimits
 
     /// Names both: a change of either is a change of the device.
-    static func digest(_ configDigest: String, _ limits: ContainerLimits) -> String { configDigest + ", " + limits.description }
+    package static func digest(_ configDigest: String, _ limits: ContainerLimits) -> String { configDigest + ", " + limits.description }
 }
 
 /// What a customer's VPN needs besides its descriptor: the private key (nil while planning
@@ -18,6 +19,11 @@ public struct WireGuardDevice: Sendable {
 public struct VPNSecrets: Sendable {
     public var privateKey: WireGuardKey?
     public var presharedKeys: [String: [UInt8]] = [:]
+
+    public init(privateKey: WireGuardKey?, presharedKeys: [String: [UInt8]] = [:]) {
+        self.privateKey = privateKey
+        self.presharedKeys = presharedKeys
+    }
 }
 
 extension DesiredState {
@@ -25,7 +31,7 @@ extension DesiredState {
     /// takes: out through the services after it on its first path to the router, whose
     /// NAT and a forward of the listen port make both directions work. Returns the tunnel
     /// endpoint and the namespaces it crosses (their tables must let it through).
-    static func addVPN(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets?,
+    package static func addVPN(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets?,
                        steered: Bool, into s: inout HostState, configs: inout [String: WireGuardDevice])
         -> (tunnel: ServiceTables.Tunnel, crossed: Set<String>)? {
         guard let (service, vpn) = chain.vpn else { return nil }

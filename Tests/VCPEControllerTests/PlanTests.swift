@@ -1,6 +1,9 @@
 import Testing
+import VCPEPolicy
+import VCPETestSupport
 import VCPEController
 import VCPEDescriptor
+import VCPENet
 
 @Suite struct PlanTests {
     private func chain(_ file: String) throws -> Chain {

@@ -1,5 +1,6 @@
 import VCPEDatapath
 import VCPEDescriptor
+import VCPENet
 import VCPENftables
 import VCPEWireGuard
 
@@ -23,11 +24,11 @@ public struct Desired: Sendable {
 /// with several paths keeps one routing table per path, chosen by the arriving interface.
 public enum DesiredState {
     public static let mainTable = 254
-    static let firstPathTable = 100
-    static let policyRulePriority = 1000
-    static let markRulePriority = 1500
+    package static let firstPathTable = 100
+    package static let policyRulePriority = 1000
+    package static let markRulePriority = 1500
     /// Rules vcpe owns in its namespaces; others are left alone.
-    static let policyRulePriorities = 1000..<2000
+    package static let policyRulePriorities = 1000..<2000
 
     public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets? = nil) -> Desired {
         var s = HostState()
@@ -141,6 +142,17 @@ extension DesiredState {
         return SteeringConfig(customer: chain.customer, namespace: ns,
                               lan: .init(interface: topo.lanGateway.interface, gateway: chain.lan.gateway, subnet: chain.lan.subnet),
                               paths: links, defaultPath: chain.defaultPath,
-                              rules: chain.classifier?.rules ?? [], flowCache: chain.flowCache)
+                              rules: (chain.classifier?.rules ?? []).map(SteeringRule.init), flowCache: chain.flowCache)
+    }
+}
+
+extension SteeringRule {
+    /// The forwarder's form of a descriptor rule.
+    package init(_ rule: ClassifierRule) {
+        let target: Target = switch rule.target {
+        case .path(let p): .path(p)
+        case .drop: .drop
+        }
+        self.init(name: rule.name, priority: rule.priority, match: rule.match, target: target)
     }
 }

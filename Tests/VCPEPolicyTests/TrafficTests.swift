@@ -1,8 +1,10 @@
 import Foundation
 import Testing
 import VCPEDescriptor
+import VCPENet
 import VCPENetlink
 import VCPENftables
+import VCPEPolicy
 import VCPESystem
 import VCPETestSupport
 

@@ -1,14 +1,15 @@
 import VCPEDescriptor
+import VCPENet
 import VCPENftables
 
 /// The nftables table a service needs, as the planner sees it: identity, size and a digest
 /// of its full text, so that any change of a rule changes the object.
-enum TableObjects {
+package enum TableObjects {
     /// The table's host object and the table itself, its comment naming its digest so that
     /// the observer can tell what is installed.
     /// `extra` chains (steering, the LAN source guard) are added to the service's table
     /// (made for it if the service has none).
-    static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: ServiceTables.Tunnel?,
+    package static func table(for service: Service, in chain: Chain, topology: Topology, tunnel: ServiceTables.Tunnel?,
                       extra: [NftChain] = []) -> (HostObject, NftTable)? {
         var table = ServiceTables.table(for: service, in: chain, topology: topology, tunnel: tunnel)
         if !extra.isEmpty {
@@ -20,20 +21,20 @@ enum TableObjects {
     }
 
     /// Any table vcpe installs in `namespace`, its comment naming its digest.
-    static func object(for table: NftTable, in namespace: String) -> (HostObject, NftTable) {
+    package static func object(for table: NftTable, in namespace: String) -> (HostObject, NftTable) {
         var t = table
         let d = digest(t.nftText)
         t.comment = commentPrefix + d
         return (.nftTable(namespace: namespace, family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: d), t)
     }
 
-    static let commentPrefix = "vcpe "
+    package static let commentPrefix = "vcpe "
 
     /// The digest a table comment records, if vcpe wrote it.
-    static func digest(fromComment c: String?) -> String {
+    package static func digest(fromComment c: String?) -> String {
         guard let c, c.hasPrefix(commentPrefix) else { return "unknown" }
         return String(c.dropFirst(commentPrefix.count))
     }
 
-    static func digest(_ text: String) -> String { fnv1aDigest(text) }
+    package static func digest(_ text: String) -> String { fnv1aDigest(text) }
 }

@@ -1,4 +1,5 @@
 import VCPEDescriptor
+import VCPENet
 
 /// Hands out /31s of the host's transit pool to links, stably: a link keeps its /31 for as
 /// long as it exists, so re-applying never renumbers anything.

@@ -271,7 +271,7 @@ public struct PortRange: Sendable, Hashable, CustomStringConvertible, Codable {
 /// no sign, no white space); nil otherwise. Numbers in descriptor strings are read with this
 /// only: `Character.isNumber`-style checks accept "1\u{301}" or "٣", which `Int(_:)` refuses.
 /// With `leadingZeros: false`, "0" is accepted but "01" is not.
-func asciiDecimal(_ text: some StringProtocol, maxDigits: Int, leadingZeros: Bool = true) -> Int? {
+package func asciiDecimal(_ text: some StringProtocol, maxDigits: Int, leadingZeros: Bool = true) -> Int? {
     precondition(maxDigits >= 1 && maxDigits <= 18)
     let u = text.utf8
     guard !u.isEmpty, u.count <= maxDigits else { return nil }
@@ -304,7 +304,7 @@ func asciiHex16(_ text: some StringProtocol) -> UInt16? {
 
 extension StringProtocol {
     /// Splits on a multi-character separator (stdlib `split` takes one element).
-    func components(separatedBy sep: String) -> [Substring] {
+    package func components(separatedBy sep: String) -> [Substring] {
         var out: [Substring] = []
         var rest = Substring(self)
         while let r = rest.firstRange(of: sep) {
@@ -314,18 +314,4 @@ extension StringProtocol {
         out.append(rest)
         return out
     }
-}
-
-/// `v` in lowercase hex, zero-padded to `width` digits (MAC octets, digests, bytes in messages).
-public func zeroPaddedHex(_ v: some BinaryInteger, width: Int) -> String {
-    let h = String(v, radix: 16)
-    return h.count >= width ? h : String(repeating: "0", count: width - h.count) + h
-}
-
-/// FNV-1a of the text, as 16 hex digits: stable across runs and processes, unlike Hasher.
-/// Names content in digests (tables, forwarder configurations); not a secure hash.
-public func fnv1aDigest(_ text: String) -> String {
-    var h: UInt64 = 0xcbf2_9ce4_8422_2325
-    for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-    return zeroPaddedHex(h, width: 16)
 }

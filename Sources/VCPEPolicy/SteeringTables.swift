@@ -1,4 +1,6 @@
 import VCPEDescriptor
+import VCPENet
+import VCPENftables
 
 /// The nftables side of steering, for chains with several paths.
 ///

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPENet
 import VCPETestSupport
 
 /// The `vcpe` binary as an operator runs it.
