@@ -33,9 +33,16 @@ public protocol WireGuardDriver: Sendable {
     func setLimits(_ interface: String, _ limits: ContainerLimits) throws
     /// Whether a process runs the device (wireguard-go) or the kernel does.
     var hasDaemon: Bool { get }
-    /// The device's health in a word, for `status`: a daemon's device is "running" or
-    /// "not running" (its daemon); a kernel device is "up", "down" or "missing" (the link).
-    func health(of interface: String, in namespace: String, state: DeviceState?) -> String
+    /// The device's health, for `status`.
+    func health(of interface: String, in namespace: String, state: DeviceState?) -> DeviceHealth
+}
+
+/// A device's health in a word: a daemon's device is running or not (the next apply
+/// restarts it); a kernel device is up, down or missing (its link's state).
+public enum DeviceHealth: String, Sendable, Hashable, Codable {
+    case running
+    case notRunning = "not running"
+    case up, down, missing
 }
 
 public enum WireGuard {

@@ -25,11 +25,11 @@ public struct KernelDriver: WireGuardDriver {
 
     public var hasDaemon: Bool { false }
 
-    /// The link's: "up" (administratively up, whatever its carrier), "down" or "missing".
-    public func health(of interface: String, in namespace: String, state: DeviceState?) -> String {
+    /// The link's: up (administratively, whatever its carrier), down or missing.
+    public func health(of interface: String, in namespace: String, state: DeviceState?) -> DeviceHealth {
         guard NetworkNamespace.exists(namespace), let route = try? RouteSocket(namespace: namespace),
-              let link = (try? route.link(named: interface)) ?? nil, link.kind == "wireguard" else { return "missing" }
-        return link.isUp ? "up" : "down"
+              let link = (try? route.link(named: interface)) ?? nil, link.kind == "wireguard" else { return .missing }
+        return link.isUp ? .up : .down
     }
 
     public func processID(of interface: String) -> pid_t? { nil }

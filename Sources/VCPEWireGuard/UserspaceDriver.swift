@@ -30,8 +30,8 @@ public struct UserspaceDriver: WireGuardDriver {
         self.forced = forced
     }
 
-    public func health(of interface: String, in namespace: String, state: DeviceState?) -> String {
-        state == nil ? "not running" : "running"
+    public func health(of interface: String, in namespace: String, state: DeviceState?) -> DeviceHealth {
+        state == nil ? .notRunning : .running
     }
 
     static func findExecutable() -> String {

@@ -15,7 +15,7 @@ public struct Chain: Sendable, Hashable, Codable {
     public func path(named name: String) -> Path? { paths.first { $0.name == name } }
 
     /// The one router of the chain: validation guarantees it exists.
-    public var router: Service { services.first { $0.kind.typeName == "router" }! }
+    public var router: Service { services.first { $0.kind.role == .router }! }
 
     /// The chain's VPN service and its settings, if it has one (validation allows one).
     public var vpn: (service: Service, settings: VPN)? {
@@ -54,11 +54,11 @@ public struct Service: Sendable, Hashable, Codable {
         case router(Router)
         case vpn(VPN)
 
-        public var typeName: String {
+        public var role: NamespaceRole {
             switch self {
-            case .firewall: "firewall"
-            case .router: "router"
-            case .vpn: "vpn"
+            case .firewall: .firewall
+            case .router: .router
+            case .vpn: .vpn
             }
         }
     }

@@ -6,7 +6,7 @@ public struct Topology: Sendable, Hashable, Codable {
         public var name: String
         /// The service it runs, or "classifier" for the steering namespace.
         public var service: String
-        public var type: String
+        public var role: NamespaceRole
     }
 
     /// One end of a link; `namespace` nil is the host.
@@ -47,7 +47,7 @@ public struct Topology: Sendable, Hashable, Codable {
     public static func resolve(_ chain: Chain) -> Topology {
         let c = chain.customer
         let ns = { (service: String) in KernelNames.namespace(customer: c, service: service) }
-        var namespaces = chain.services.map { Namespace(name: ns($0.name), service: $0.name, type: $0.kind.typeName) }
+        var namespaces = chain.services.map { Namespace(name: ns($0.name), service: $0.name, role: $0.kind.role) }
         var links: [Link] = []
         let steered = chain.classifier != nil || chain.paths.count > 1
         let router = chain.router.name
@@ -55,7 +55,7 @@ public struct Topology: Sendable, Hashable, Codable {
 
         if steered {
             let cls = KernelNames.classifierNamespace(customer: c)
-            namespaces.insert(Namespace(name: cls, service: "classifier", type: "classifier"), at: 0)
+            namespaces.insert(Namespace(name: cls, service: "classifier", role: .classifier), at: 0)
             lanGateway = Endpoint(namespace: cls, interface: KernelNames.lanInterface)
         } else {
             lanGateway = Endpoint(namespace: ns(chain.paths[0].hops[0]), interface: KernelNames.lanInterface)
@@ -90,4 +90,9 @@ public struct Topology: Sendable, Hashable, Codable {
     public var interfaceNames: [String] {
         [lanBridge, wanBridge] + links.flatMap { [$0.upstream.interface, $0.downstream.interface] }
     }
+}
+
+/// What a customer's namespace is for: one of its services, or the classifier of a steered chain.
+public enum NamespaceRole: String, Sendable, Hashable, Codable, CaseIterable {
+    case firewall, router, vpn, classifier
 }

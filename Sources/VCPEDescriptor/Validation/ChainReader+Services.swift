@@ -49,7 +49,7 @@ extension ChainReader {
         // The router forwards the VPN's listen port to it: the port cannot go to a LAN host too.
         if let entry = entries.first(where: { $0.value.node.isObject(withType: "vpn") }),
            case .vpn(let vpn)? = services.first(where: { $0.name == entry.key })?.kind,
-           case .router(let rt)? = services.first(where: { $0.kind.typeName == "router" })?.kind,
+           case .router(let rt)? = services.first(where: { $0.kind.role == .router })?.kind,
            let clash = rt.portForwards.firstIndex(where: { $0.proto == .udp && $0.port.overlaps(PortRange(vpn.listenPort, vpn.listenPort)) }) {
             let at = ObjectReader.member(ObjectReader.member(entry.value, "wireguard") ?? entry.value, "listenPort") ?? entry.value
             at.error("udp port \(vpn.listenPort) is the router's port forward \(clash) already; the vpn service needs it forwarded to itself")
