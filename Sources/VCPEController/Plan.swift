@@ -9,6 +9,21 @@ public struct PlanAction: Sendable, Hashable, Codable {
     public var object: HostObject
     /// For updates: what is there now.
     public var current: HostObject?
+
+    public init(verb: Verb, object: HostObject, current: HostObject? = nil) {
+        self.verb = verb
+        self.object = object
+        self.current = current
+    }
+
+    /// What undoes this action.
+    public var inverse: PlanAction {
+        switch verb {
+        case .create: PlanAction(verb: .remove, object: object)
+        case .remove: PlanAction(verb: .create, object: object)
+        case .update: PlanAction(verb: .update, object: current ?? object, current: object)
+        }
+    }
 }
 
 public struct Plan: Sendable, Codable {
@@ -37,10 +52,7 @@ public struct Plan: Sendable, Codable {
         // observer may have seen those still there (on the surviving end of a pair whose other
         // namespace the kernel was still tearing down), so they are done again: every such
         // create is idempotent.
-        let ends = Set(changes.flatMap { a -> [Topology.Endpoint] in
-            if case .veth(_, let up, let down) = a.object { return [up, down] }
-            return []
-        })
+        let ends = Set(changes.flatMap(\.object.remadeEnds))
         if !ends.isEmpty {
             let planned = Set(changes.map(\.object.id))
             for (id, want) in desired.objects where !planned.contains(id) && want.hangs(on: ends) {

@@ -48,7 +48,7 @@ public final class Reconciler {
     /// What the chain needs, and the difference from what the kernel holds of the customer.
     private func planAgainstHost(_ chain: Chain, allocator: inout TransitAllocator, secrets: VPNSecrets?) throws -> (desired: Desired, plan: Plan) {
         let desired = try Planner.desired(chain, allocator: &allocator, secrets: secrets)
-        let observed = try KernelObserver(desired: desired, sockets: sockets, wireguard: wireguard, steering: steering).observe(customer: chain.customer)
+        let observed = try KernelObserver(desired: desired, sockets: sockets, wireguard: wireguard, forwarder: steering).observe(customer: chain.customer)
         return (desired, Plan.difference(customer: chain.customer, desired: desired.state, observed: observed))
     }
 
@@ -121,7 +121,7 @@ public final class Reconciler {
                 return (try? Planner.desired(prev, allocator: &a, secrets: try secrets(prev, makeKey: false))) ?? .empty
             } ?? .empty
             do {
-                try Executor(desired: desired, previous: previous, sockets: sockets, wireguard: wireguard, steering: steering).run(plan)
+                try Executor(desired: desired, previous: previous, host: LiveKernel(sockets: sockets, wireguard: wireguard, forwarder: steering)).run(plan)
             } catch {
                 if record == nil {  // a new customer leaves nothing behind, its addresses included
                     allocator.release(customer: chain.customer)

@@ -286,8 +286,3 @@ public final class StateStore {
         if dfd >= 0 { fsync(dfd); close(dfd) }
     }
 }
-
-public struct StateError: Error, CustomStringConvertible {
-    public var description: String
-    init(_ d: String) { description = d }
-}

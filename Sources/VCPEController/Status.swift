@@ -21,10 +21,17 @@ public struct CustomerStatus: Codable, Sendable {
 
 public struct ServiceStatus: Codable, Sendable {
     public var name: String
-    public var type: String
+    public var type: NamespaceRole
     public var namespace: String
-    /// "ok", "missing" (no namespace) or "drifted" (apply would change something in it).
-    public var health: String
+    public var health: Health
+
+    public enum Health: String, Codable, Sendable {
+        case ok
+        /// No namespace.
+        case missing
+        /// apply would change something in it.
+        case drifted
+    }
     /// Services without a process are kernel configuration only.
     public var runtime: String
     /// The OCI container its process runs in, if it has one.
@@ -41,9 +48,7 @@ public struct VPNStatus: Codable, Sendable {
     /// What runs the device: the kernel or wireguard-go.
     public var driver: String
     public var interface: String
-    /// wireguard-go: "running", or "not running" (the next apply restarts it). The kernel
-    /// driver has no process: its device is "up", "down" or "missing" (the link's state).
-    public var state: String
+    public var state: DeviceHealth
     public var pid: Int32?
     /// Give this to the peers. Absent until the first apply made the key.
     public var publicKey: String?
@@ -85,7 +90,7 @@ extension Reconciler {
         let touched = Set(plan.actions.compactMap { $0.object.namespace })
         let topo = Topology.resolve(chain)
         var services: [ServiceStatus] = []
-        let steered = topo.namespaces.contains { $0.type == "classifier" }
+        let steered = topo.namespaces.contains { $0.role == .classifier }
         let report = steered ? steering.report() : nil
         for ns in topo.namespaces {
             let exists = NetworkNamespace.exists(ns.name)
@@ -105,7 +110,7 @@ extension Reconciler {
             var runtime = vpn.map(vpnRuntime) ?? "namespace only (kernel configuration, no process)"
             var container = vpn.flatMap { wireguard.container(of: $0.interface) }
             var steering: ChainStats?
-            if ns.type == "classifier" {
+            if ns.role == .classifier {
                 steering = report?.chains.first { $0.customer == customer }
                 container = forwarder.container()
                 // The worker's own pid is 1 in its container; the host's is the container's.
@@ -118,14 +123,14 @@ extension Reconciler {
                 if let restarts = forwarder.supervisorRecord()?.restarts, restarts > 0 { runtime += ", \(restarts) restart(s)" }
             }
             if let c = container { runtime += ", " + c.summary }
-            services.append(ServiceStatus(name: ns.service, type: ns.type, namespace: ns.name,
-                                          health: !exists ? "missing" : touched.contains(ns.name) ? "drifted" : "ok",
+            services.append(ServiceStatus(name: ns.service, type: ns.role, namespace: ns.name,
+                                          health: !exists ? .missing : touched.contains(ns.name) ? .drifted : .ok,
                                           runtime: runtime, container: container, rules: rules, portForwards: forwards, vpn: vpn, steering: steering))
         }
         var sockets: [String: RouteSocket] = [:]
         func socket(_ ns: String?) -> RouteSocket? {
             if let s = sockets[ns ?? ""] { return s }
-            guard NetworkNamespace.existsOrHost(ns), let s = try? RouteSocket(namespace: ns) else { return nil }
+            guard ns.map(NetworkNamespace.exists) ?? true, let s = try? RouteSocket(namespace: ns) else { return nil }
             sockets[ns ?? ""] = s
             return s
         }
@@ -165,21 +170,7 @@ extension Reconciler {
     func vpnRuntime(_ v: VPNStatus) -> String {
         if wireguard.hasDaemon { return v.driver + (v.pid.map { " pid \($0)" } ?? ", not running") }
         let recent = v.peers.filter { $0.latestHandshake.map { Date().timeIntervalSince($0) < 180 } ?? false }.count
-        return "\(v.driver), device \(v.interface) \(v.state), \(recent) of \(v.peers.count) peer(s) with a handshake in the last 3 min"
-    }
-}
-
-extension HostObject {
-    /// The namespace the object lives in, if any.
-    public var namespace: String? {
-        switch self {
-        case .namespace(let n): n
-        case .bridge, .bridgePort: nil
-        case .veth(_, let up, let down): up.namespace ?? down.namespace
-        case .address(let at, _): at.namespace
-        case .route(let ns, _, _, _, _), .policyRule(let ns, _, _, _, _), .sysctl(let ns, _, _), .nftTable(let ns, _, _, _, _),
-             .wireguard(let ns, _, _, _, _), .steering(_, let ns, _, _): ns
-        }
+        return "\(v.driver), device \(v.interface) \(v.state.rawValue), \(recent) of \(v.peers.count) peer(s) with a handshake in the last 3 min"
     }
 }
 
@@ -188,7 +179,7 @@ extension CustomerStatus {
     public var text: String {
         var out = "customer \(customer): " + (pendingActions == 0 ? "in sync" : "\(pendingActions) change(s) pending, run apply") + "\n"
         for s in services {
-            out += "  \(s.name) (\(s.type)) \(s.namespace): \(s.health), \(s.runtime)\n"
+            out += "  \(s.name) (\(s.type.rawValue)) \(s.namespace): \(s.health.rawValue), \(s.runtime)\n"
             for r in s.rules { out += "    rule \(r.name): \(r.packets) packets, \(r.bytes) bytes\n" }
             for f in s.portForwards { out += "    port forward \(f)\n" }
             if let st = s.steering {
@@ -200,7 +191,7 @@ extension CustomerStatus {
                 out += "    dropped: \(st.noNeighbour) no neighbour, \(st.truncated) too large, \(st.sendFailed) send failed, \(st.spoofed ?? 0) spoofed source\n"
             }
             if let v = s.vpn {
-                out += "    wireguard \(v.interface) \(v.state), udp \(v.listenPort), public key \(v.publicKey ?? "none yet")\n"
+                out += "    wireguard \(v.interface) \(v.state.rawValue), udp \(v.listenPort), public key \(v.publicKey ?? "none yet")\n"
                 for p in v.peers {
                     let hs = p.latestHandshake.map { "latest handshake \(Int(Date().timeIntervalSince($0))) s ago" } ?? "no handshake"
                     out += "    peer \(p.name) \(p.publicKey) endpoint \(p.endpoint ?? "none"): \(hs), rx \(p.rxBytes) B, tx \(p.txBytes) B\n"

@@ -6,7 +6,7 @@ import VCPESystem
 /// How the controller talks to the forwarder: chain files written and put in service, taken
 /// off, and the running forwarder's report. A chain's file is what the forwarder reads on
 /// every (re)start, so a restarted forwarder needs nobody to resume.
-public final class ForwarderClient {
+public final class ForwarderClient: ForwarderControl {
     public let forwarder: ForwarderProcess
     /// The forwarder's last report in this run (nil: not asked yet; .some(nil): not running).
     private var cached: ForwarderReport??
@@ -93,4 +93,14 @@ public final class ForwarderClient {
 public struct ForwarderError: Error, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
+}
+
+/// What apply asks of the forwarder: `ForwarderClient` is the running one's; tests bring
+/// a model of their own.
+public protocol ForwarderControl: AnyObject {
+    /// Writes the chain's file and has the forwarder put it in service.
+    func ensure(_ config: SteeringConfig) throws
+    /// Takes customers off; returns those that were on it.
+    @discardableResult
+    func remove(customers: [String]) throws -> Set<String>
 }

@@ -23,12 +23,32 @@ public struct LinkInfo: Sendable, Hashable {
     public var group: UInt32
 
     public var macString: String { mac.map { zeroPaddedHex($0, width: 2) }.joined(separator: ":") }
+
+    public init(index: Int32, name: String, kind: String?, isUp: Bool, operState: String, mac: [UInt8], mtu: UInt32,
+                masterIndex: Int32? = nil, peerIndex: Int32? = nil, peerNetnsID: Int32? = nil, stats: LinkStats = LinkStats(), group: UInt32 = 0) {
+        self.index = index
+        self.name = name
+        self.kind = kind
+        self.isUp = isUp
+        self.operState = operState
+        self.mac = mac
+        self.mtu = mtu
+        self.masterIndex = masterIndex
+        self.peerIndex = peerIndex
+        self.peerNetnsID = peerNetnsID
+        self.stats = stats
+        self.group = group
+    }
 }
 
 public struct LinkStats: Sendable, Hashable {
     public var rxPackets: UInt64, txPackets: UInt64
     public var rxBytes: UInt64, txBytes: UInt64
     public var rxDropped: UInt64, txDropped: UInt64
+
+    public init(rxPackets: UInt64 = 0, txPackets: UInt64 = 0, rxBytes: UInt64 = 0, txBytes: UInt64 = 0, rxDropped: UInt64 = 0, txDropped: UInt64 = 0) {
+        (self.rxPackets, self.txPackets, self.rxBytes, self.txBytes, self.rxDropped, self.txDropped) = (rxPackets, txPackets, rxBytes, txBytes, rxDropped, txDropped)
+    }
 }
 
 extension LinkInfo {

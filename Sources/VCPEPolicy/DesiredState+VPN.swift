@@ -51,12 +51,12 @@ extension DesiredState {
                 DeviceConfig.Peer(publicKey: p.publicKey, presharedKey: secrets?.presharedKeys[p.name], endpoint: p.endpoint?.description,
                                   keepalive: p.keepalive ?? 0, allowedIPs: p.allowedIPs.map(\.canonical.description))
             })
-            device = .wireguard(namespace: ns, interface: interface, listenPort: Int(vpn.listenPort),
-                                publicKey: key.publicKey.base64, digest: WireGuardDevice.digest(config.digest, limits))
+            device = HostObject(WireGuardObject(namespace: ns, interface: interface, listenPort: Int(vpn.listenPort),
+                                publicKey: key.publicKey.base64, digest: WireGuardDevice.digest(config.digest, limits)))
             configs[device.id] = WireGuardDevice(config: config, limits: limits)
         } else {
-            device = .wireguard(namespace: ns, interface: interface, listenPort: Int(vpn.listenPort),
-                                publicKey: "(made on first apply)", digest: "new")
+            device = HostObject(WireGuardObject(namespace: ns, interface: interface, listenPort: Int(vpn.listenPort),
+                                publicKey: "(made on first apply)", digest: "new"))
         }
         s.insert(device)
         s.insert(.address(at: Topology.Endpoint(namespace: ns, interface: interface), prefix: vpn.address))

@@ -33,11 +33,11 @@ public enum DesiredState {
     public static func compile(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix], secrets: VPNSecrets? = nil) -> Desired {
         var s = HostState()
         var tables: [String: NftTable] = [:]
-        let steered = topo.namespaces.contains { $0.type == "classifier" }
+        let steered = topo.namespaces.contains { $0.role == .classifier }
         for ns in topo.namespaces {
             s.insert(.namespace(name: ns.name))
             // The classifier's forwarder moves frames itself; kernel forwarding there would duplicate them.
-            s.insert(.sysctl(namespace: ns.name, key: "net.ipv4.ip_forward", value: ns.type == "classifier" ? "0" : "1"))
+            s.insert(.sysctl(namespace: ns.name, key: "net.ipv4.ip_forward", value: ns.role == .classifier ? "0" : "1"))
             if steered { s.insert(.sysctl(namespace: ns.name, key: "net.ipv4.conf.all.rp_filter", value: "0")) }
         }
         s.insert(.bridge(name: topo.lanBridge))
@@ -122,7 +122,7 @@ public enum DesiredState {
             let (object, table) = TableObjects.object(for: ServiceTables.classifierTable(interfaces: interfaces), in: config.namespace)
             s.insert(object)
             tables[object.id] = table
-            let forwarder = HostObject.steering(customer: chain.customer, namespace: config.namespace, rules: config.rules.count, digest: config.digest)
+            let forwarder = HostObject(SteeringObject(customer: chain.customer, namespace: config.namespace, rules: config.rules.count, digest: config.digest))
             s.insert(forwarder)
             steeringConfigs[forwarder.id] = config
         }
@@ -133,7 +133,7 @@ public enum DesiredState {
 extension DesiredState {
     /// What the forwarder needs for a chain with a classifier; nil for a chain without.
     public static func steering(_ chain: Chain, _ topo: Topology, transit: [String: IPPrefix]) -> SteeringConfig? {
-        guard let ns = topo.namespaces.first(where: { $0.type == "classifier" })?.name else { return nil }
+        guard let ns = topo.namespaces.first(where: { $0.role == .classifier })?.name else { return nil }
         let links: [SteeringConfig.PathLink] = chain.paths.compactMap { path in
             guard let link = topo.links.first(where: { $0.path == path.name && $0.upstream.namespace == ns }),
                   let net = transit[link.key] else { return nil }

@@ -1,99 +1,141 @@
 import VCPEDescriptor
 import VCPENet
 
-/// One kernel object vcpe manages, in the form both the planner and the observer speak.
-/// Equality is the drift check: an observed object equal to the desired one needs nothing.
-public enum HostObject: Sendable, Hashable, Codable {
-    case namespace(name: String)
-    case bridge(name: String)
-    /// A veth pair; `key` is the topology's stable link key.
-    case veth(key: String, upstream: Topology.Endpoint, downstream: Topology.Endpoint)
-    /// A host interface placed in a bridge (`lan.attach`, the veth host ends).
-    case bridgePort(interface: String, bridge: String)
-    case address(at: Topology.Endpoint, prefix: IPPrefix)
-    case route(namespace: String, destination: IPPrefix, via: IPAddress?, device: String, table: Int)
-    /// `inputInterface` "" and `fwmark` 0 match anything.
-    case policyRule(namespace: String, inputInterface: String, fwmark: Int, table: Int, priority: Int)
-    case sysctl(namespace: String, key: String, value: String)
-    /// A WireGuard device; `digest` names its whole configuration (secrets included,
-    /// revealing none), `publicKey` is what the operator gives the peers.
-    case wireguard(namespace: String, interface: String, listenPort: Int, publicKey: String, digest: String)
-    /// An nftables table; `digest` names its content so that any change of rules shows.
-    case nftTable(namespace: String, family: String, name: String, rules: Int, digest: String)
-    /// A chain in service on the forwarder (rules and links named by `digest`).
-    case steering(customer: String, namespace: String, rules: Int, digest: String)
+/// How an observed object differs from what vcpe makes while being there: a field of the
+/// object, so that it is never equal to the desired one and the plan repairs it.
+public enum Drift: String, Sendable, Hashable, Codable {
+    /// A veth pair intact but for an end down or an Ethernet address not the stable one.
+    case ends
+    /// What is left of a veth pair: one end, or ends that are not each other's peer.
+    case broken
+    /// A veth nobody wants.
+    case stray
+    /// A WireGuard device whose link is down.
+    case down
+    /// A WireGuard daemon whose device is not in the customer's namespace.
+    case notInNamespace
+    /// A WireGuard daemon that does not answer on its socket.
+    case notAnswering
+    /// A chain the forwarder runs on links re-created since it opened them.
+    case staleLinks
+    /// A chain file left without a forwarder to run it.
+    case notRunning
+    /// A chain file the running forwarder has not loaded.
+    case notLoaded
+}
 
-    /// What the observer appends to a veth's key when the pair is intact but an end is down
-    /// or its Ethernet address is not the stable one (an apply killed between making the pair
-    /// and setting it up, a change by hand): the update sets them, it does not re-create it.
-    package static let endsDrift = " (ends)"
-
-    /// Identity: two objects with the same id are the same kernel object in different states.
-    public var id: String {
-        switch self {
-        case .namespace(let n): "netns \(n)"
-        case .bridge(let n): "bridge \(n)"
-        // A pair whose addresses drifted is the same pair in another state (an update).
-        case .veth(let key, let up, let down): "veth \(key.hasSuffix(Self.endsDrift) ? String(key.dropLast(Self.endsDrift.count)) : key) \(up)<->\(down)"
-        case .bridgePort(let i, _): "port \(i)"
-        case .address(let at, let p): "address \(p) on \(at)"
-        case .route(let ns, let d, _, _, let t): "route \(d) table \(t) in \(ns)"
-        case .policyRule(let ns, let iif, let mark, _, let prio): "rule \(prio) iif \(iif) fwmark \(mark) in \(ns)"
-        case .sysctl(let ns, let k, _): "sysctl \(k) in \(ns)"
-        case .wireguard(let ns, let i, _, _, _): "wireguard \(i) in \(ns)"
-        case .nftTable(let ns, let f, let n, _, _): "table \(f) \(n) in \(ns)"
-        case .steering(let c, _, _, _): "steering \(c)"
-        }
-    }
-
-    /// Creation order: a thing's dependencies sort before it; removal runs in reverse.
-    /// Whether the object lives on one of `ends` and goes when its interface is deleted:
-    /// addresses, routes through it, bridge membership, netdev chains and per-interface sysctls.
-    public func hangs(on ends: Set<Topology.Endpoint>) -> Bool {
-        switch self {
-        case .address(let at, _): return ends.contains(at)
-        case .route(let ns, _, _, let dev, _): return ends.contains(Topology.Endpoint(namespace: ns, interface: dev))
-        case .bridgePort(let interface, _): return ends.contains(Topology.Endpoint(namespace: nil, interface: interface))
-        case .nftTable(let ns, let family, _, _, _): return family == "netdev" && ends.contains { $0.namespace == ns }
-        case .sysctl(let ns, let key, _):
-            return ends.contains { $0.namespace == ns && key.split(whereSeparator: { $0 == "." || $0 == "/" }).contains(Substring($0.interface)) }
-        default: return false
-        }
-    }
-
-    public var rank: Int {
-        switch self {
-        case .namespace: 0
-        case .bridge: 1
-        case .veth: 2
-        case .bridgePort: 3
-        case .sysctl: 4
-        case .wireguard: 5
-        case .address: 6
-        case .route: 7
-        case .policyRule: 8
-        case .nftTable: 9
-        case .steering: 10
-        }
-    }
-
+/// One kind of kernel object vcpe manages. A kind says everything about itself: its
+/// identity, place in the order, description, how to find it on the host and how to make
+/// and remove it. Adding a kind is one file and its line in `HostObject.kinds`.
+public protocol HostObjectKind: Sendable, Hashable, Codable {
+    /// Its name in plans (`vcpe plan --json`).
+    static var kindName: String { get }
+    /// Creation order: a thing's dependencies have lower ranks; removal runs in reverse.
+    static var rank: Int { get }
+    /// Identity: two objects with the same id are one kernel object in different states.
+    var id: String { get }
     /// What a person reads in `vcpe plan`.
-    public var summary: String {
-        switch self {
-        case .namespace(let n): "namespace \(n)"
-        case .bridge(let n): "bridge \(n) on the host"
-        case .veth(_, let up, let down): "veth \(up) <-> \(down)"
-        case .bridgePort(let i, let b): "host interface \(i) into bridge \(b)"
-        case .address(let at, let p): "address \(p) on \(at)"
-        case .route(let ns, let d, let via, let dev, let t):
-            "route \(d.length == 0 ? "default" : d.description)\(via.map { " via \($0)" } ?? "") dev \(dev)\(t == 254 ? "" : " table \(t)") in \(ns)"
-        case .policyRule(let ns, let iif, let mark, let t, let prio):
-            "rule \(prio): \(iif.isEmpty ? "" : "iif \(iif) ")\(mark == 0 ? "" : "fwmark \(mark) ")lookup \(t) in \(ns)"
-        case .sysctl(let ns, let k, let v): "sysctl \(k)=\(v) in \(ns)"
-        case .wireguard(let ns, let i, let port, let key, _): "wireguard \(i) listening on udp \(port), public key \(key), in \(ns)"
-        case .nftTable(let ns, let f, let n, let r, _): "nftables table \(f) \(n) (\(r) rules) in \(ns)"
-        case .steering(let c, let ns, let r, _): "forwarder steering \(c) (\(r) classifier rules) from \(ns)"
+    var summary: String { get }
+    /// The namespace it lives in (nil: the host).
+    var namespaceName: String? { get }
+    var drift: Drift? { get }
+    /// Whether it lives on one of `ends` and goes when that interface is deleted.
+    func hangs(on ends: Set<Topology.Endpoint>) -> Bool
+    /// The ends a (re)made object deletes and makes anew, taking what hung on them.
+    var remadeEnds: [Topology.Endpoint] { get }
+
+    /// Makes it; a create that fails leaves nothing of itself behind.
+    func create(on host: any HostKernel, _ content: Desired) throws
+    /// Turns `current` (the same id) into this one; by default removes it and creates anew.
+    func update(from current: Self, on host: any HostKernel, _ content: Desired) throws
+    func remove(from host: any HostKernel, _ content: Desired) throws
+
+    /// What the observer should read for this kind (host links, sysctls), given the desired state.
+    static func wants(_ desired: HostState, customer: String, _ wants: inout HostView.Wants)
+    /// Adds this kind's objects of the customer found in `view`.
+    static func observe(_ view: HostView, into out: inout HostState) throws
+}
+
+extension HostObjectKind {
+    public var drift: Drift? { nil }
+    public func hangs(on ends: Set<Topology.Endpoint>) -> Bool { false }
+    public var remadeEnds: [Topology.Endpoint] { [] }
+    public func update(from current: Self, on host: any HostKernel, _ content: Desired) throws {
+        try current.remove(from: host, content)
+        try create(on: host, content)
+    }
+    public static func wants(_ desired: HostState, customer: String, _ wants: inout HostView.Wants) {}
+}
+
+/// Runs `steps` after something was made; if they fail, `undo` takes it away again (best
+/// effort: the error that counts is the step's).
+func undoing(_ made: Bool, _ undo: () throws -> Void, _ steps: () throws -> Void) throws {
+    do {
+        try steps()
+    } catch {
+        if made { try? undo() }
+        throw error
+    }
+}
+
+/// One kernel object of any kind, in the form both the planner and the observer speak.
+/// Equality is the drift check: an observed object equal to the desired one needs nothing.
+public struct HostObject: Sendable, Hashable, Codable {
+    /// Every kind, in no particular order (ranks order them).
+    public static let kinds: [any HostObjectKind.Type] = [
+        NamespaceObject.self, BridgeObject.self, VethObject.self, BridgePortObject.self, SysctlObject.self,
+        WireGuardObject.self, AddressObject.self, RouteObject.self, PolicyRuleObject.self, NftTableObject.self,
+        SteeringObject.self,
+    ]
+
+    public let kind: any HostObjectKind
+
+    public init(_ kind: some HostObjectKind) { self.kind = kind }
+
+    public var id: String { kind.id }
+    public var rank: Int { type(of: kind).rank }
+    public var summary: String { kind.summary }
+    public var namespace: String? { kind.namespaceName }
+    public var drift: Drift? { kind.drift }
+    public func hangs(on ends: Set<Topology.Endpoint>) -> Bool { kind.hangs(on: ends) }
+    public var remadeEnds: [Topology.Endpoint] { kind.remadeEnds }
+    /// The object as a `K`, if it is one.
+    public func `as`<K: HostObjectKind>(_: K.Type) -> K? { kind as? K }
+
+    public func create(on host: any HostKernel, _ content: Desired) throws { try kind.create(on: host, content) }
+    public func remove(from host: any HostKernel, _ content: Desired) throws { try kind.remove(from: host, content) }
+    public func update(from current: HostObject, on host: any HostKernel, _ content: Desired) throws {
+        func update<K: HostObjectKind>(_ wanted: K) throws {
+            guard let current = current.kind as? K else { throw StateError("cannot update \(current.summary) into \(wanted.summary)") }
+            try wanted.update(from: current, on: host, content)
         }
+        try update(kind)
+    }
+
+    public static func == (a: HostObject, b: HostObject) -> Bool { AnyHashable(a.kind) == AnyHashable(b.kind) }
+    public func hash(into h: inout Hasher) { h.combine(AnyHashable(kind)) }
+
+    /// `{"KIND": {fields}}`, the form plans have always had.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: KindKey.self)
+        try c.encode(kind, forKey: KindKey(type(of: kind).kindName))
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: KindKey.self)
+        guard c.allKeys.count == 1, let key = c.allKeys.first,
+              let k = Self.kinds.first(where: { $0.kindName == key.stringValue }) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not one known kind of host object"))
+        }
+        kind = try c.decode(k, forKey: key)
+    }
+
+    struct KindKey: CodingKey {
+        var stringValue: String
+        init(_ s: String) { stringValue = s }
+        init?(stringValue s: String) { stringValue = s }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
     }
 }
 
@@ -106,7 +148,10 @@ public struct HostState: Sendable, Hashable {
     }
 
     public mutating func insert(_ o: HostObject) { objects[o.id] = o }
+    public mutating func insert(_ k: some HostObjectKind) { insert(HostObject(k)) }
     public var isEmpty: Bool { objects.isEmpty }
+    /// The objects of one kind.
+    public func all<K: HostObjectKind>(_: K.Type) -> [K] { objects.values.compactMap { $0.kind as? K } }
 }
 
 extension Topology.Endpoint {

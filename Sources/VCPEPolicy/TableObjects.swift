@@ -25,7 +25,7 @@ package enum TableObjects {
         var t = table
         let d = digest(t.nftText)
         t.comment = commentPrefix + d
-        return (.nftTable(namespace: namespace, family: t.family.rawValue, name: t.name, rules: t.ruleCount, digest: d), t)
+        return (HostObject(NftTableObject(namespace: namespace, family: t.family, name: t.name, rules: t.ruleCount, digest: d)), t)
     }
 
     package static let commentPrefix = "vcpe "

@@ -35,7 +35,7 @@ import VCPENet
 
         #expect(try Planner.plan(c, observer: Fixed(s: host), allocator: &alloc).isEmpty)
 
-        let victim = first.actions.first { if case .veth = $0.object { true } else { false } }!.object
+        let victim = first.actions.first { $0.object.as(VethObject.self) != nil }!.object
         host.objects[victim.id] = nil
         host.insert(.namespace(name: "vcpe-acme.stale"))
         let repair = try Planner.plan(c, observer: Fixed(s: host), allocator: &alloc)
@@ -43,7 +43,7 @@ import VCPENet
         #expect(repair.actions.first?.object == .namespace(name: "vcpe-acme.stale"))
         #expect(repair.actions.dropFirst().first?.object == victim)
         // What lived on the pair's ends is put back with it, and nothing else is touched.
-        guard case .veth(_, let up, let down) = victim else { return }
+        let (up, down) = (victim.as(VethObject.self)!.upstream, victim.as(VethObject.self)!.downstream)
         #expect(repair.actions.dropFirst(2).allSatisfy { $0.verb == .create && $0.object.hangs(on: [up, down]) })
     }
 
@@ -53,15 +53,17 @@ import VCPENet
         let c = try chain("multipath.json")
         var alloc = TransitAllocator()
         var host = HostState(try Planner.plan(c, observer: EmptyHost(), allocator: &alloc).actions.map(\.object))
-        let veth = host.objects.values.first { if case .veth(_, let up, _) = $0 { up.namespace?.hasSuffix(".classifier") == true } else { false } }!
-        guard case .veth(let key, let up, let down) = veth else { return }
-        host.objects[veth.id] = .veth(key: key, upstream: up, downstream: Topology.Endpoint(namespace: down.namespace, interface: "broken"))
+        let veth = host.objects.values.first { $0.as(VethObject.self)?.upstream.namespace?.hasSuffix(".classifier") == true }!
+        var broken = try #require(veth.as(VethObject.self))
+        let (up, down) = (broken.upstream, broken.downstream)
+        broken.drift = .broken
+        host.objects[veth.id] = HostObject(broken)
         struct Fixed: HostObserver { let s: HostState; func observe(customer: String) -> HostState { s } }
         let plan = try Planner.plan(c, observer: Fixed(s: host), allocator: &alloc)
         #expect(plan.actions.first?.verb == .update && plan.actions.first?.object == veth)
         let redone = plan.actions.dropFirst().map(\.object)
         #expect(!redone.isEmpty && redone.allSatisfy { $0.hangs(on: [up, down]) }, "\(redone.map(\.summary))")
-        #expect(redone.contains { if case .address(let at, _) = $0 { at == down } else { false } }, "the far end's address")
+        #expect(redone.contains { $0.as(AddressObject.self)?.at == down }, "the far end's address")
         let ranks = plan.actions.map(\.object.rank)
         #expect(ranks == ranks.sorted())
     }

@@ -1,0 +1,14 @@
+/// What the controller asks of nftables in one namespace: `NftSocket` is the kernel's;
+/// tests bring a model of their own.
+public protocol TableOperations: AnyObject {
+    func replaceTable(_ t: NftTable, expectedGeneration: UInt32?) throws
+    func removeTable(family: NftFamily, name: String) throws
+}
+
+/// What the observer reads of nftables in one namespace.
+public protocol TableReading: AnyObject {
+    func tables() throws -> [TableInfo]
+    func rules(family: NftFamily, table: String) throws -> [RuleState]
+}
+
+extension NftSocket: TableOperations, TableReading {}
