@@ -20,7 +20,6 @@ typedef vc_mask vc_live_fn(const uint32_t *out, size_t n, uint32_t min);
 typedef void vc_hash_group_fn(uint32_t kt[][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash);
 typedef uint32_t vc_fetch_fn(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count);
 typedef int vc_match_fn(const uint32_t *k, const uint32_t *r);
-typedef void vc_batch_fn(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out);
 
 static const uint32_t vc_hash_mul[16] = {
     0x9E3779B1u, 0x85EBCA77u, 0xC2B2AE3Du, 0x27D4EB2Fu, 0x165667B1u, 0xD3A2646Cu, 0xFD7046C5u, 0xB55A4F09u,
@@ -149,13 +148,15 @@ VC_INLINE void vc_batch(const vc_engine *e, const uint32_t *keys, size_t n, uint
     }
 }
 
-// A kernel's entry: batches of VC_BATCH keys through its batch function for the width.
-VC_INLINE void vc_classify_batches(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out,
-                                   vc_batch_fn *batch8, vc_batch_fn *batch16) {
+// A kernel's entry: batches of VC_BATCH keys through vc_batch with its helpers, the match
+// for the engine's width.
+VC_INLINE void vc_classify_with(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out, uint32_t group,
+                                vc_transpose_fn *transpose, vc_live_fn *live_of, vc_hash_group_fn *hash_group,
+                                vc_fetch_fn *fetch, vc_match_fn *match8, vc_match_fn *match16) {
     for (size_t at = 0; at < count; at += VC_BATCH) {
         size_t n = count - at < VC_BATCH ? count - at : VC_BATCH;
-        if (e->lanes == 8) batch8(e, keys + at * 8, n, out + at);
-        else batch16(e, keys + at * 16, n, out + at);
+        if (e->lanes == 8) vc_batch(e, keys + at * 8, n, out + at, 8, group, transpose, live_of, hash_group, fetch, match8);
+        else vc_batch(e, keys + at * 16, n, out + at, 16, group, transpose, live_of, hash_group, fetch, match16);
     }
 }
 

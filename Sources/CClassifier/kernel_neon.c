@@ -38,15 +38,7 @@ static inline int neon_match16(const uint32_t *k, const uint32_t *r) {
     return vminvq_u32(vandq_u32(vandq_u32(a, b), vandq_u32(c, d))) == 0xFFFFFFFFu;
 }
 
-static void neon_batch8(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 8, 4, vc_transpose, vc_live, neon_hash_group, neon_fetch4, neon_match8);
-}
-
-static void neon_batch16(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 16, 4, vc_transpose, vc_live, neon_hash_group, neon_fetch4, neon_match16);
-}
-
 void vc_classify_neon(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
-    vc_classify_batches(e, keys, count, out, neon_batch8, neon_batch16);
+    vc_classify_with(e, keys, count, out, 4, vc_transpose, vc_live, neon_hash_group, neon_fetch4, neon_match8, neon_match16);
 }
 #endif

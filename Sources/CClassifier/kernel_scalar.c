@@ -27,14 +27,6 @@ static inline int match_n(const uint32_t *k, const uint32_t *r, uint32_t lanes) 
 static inline int match8(const uint32_t *k, const uint32_t *r) { return match_n(k, r, 8); }
 static inline int match16(const uint32_t *k, const uint32_t *r) { return match_n(k, r, 16); }
 
-static void batch8(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 8, 1, vc_transpose, vc_live, hash_group, fetch1, match8);
-}
-
-static void batch16(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 16, 1, vc_transpose, vc_live, hash_group, fetch1, match16);
-}
-
 void vc_classify_scalar(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
-    vc_classify_batches(e, keys, count, out, batch8, batch16);
+    vc_classify_with(e, keys, count, out, 1, vc_transpose, vc_live, hash_group, fetch1, match8, match16);
 }

@@ -48,16 +48,8 @@ SSE static inline uint32_t sse_fetch4(const uint32_t *slots, const uint32_t *slo
     return vc_fetch(slots, slot, hash, first, count, 4);
 }
 
-SSE static void sse_batch8(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 8, 4, vc_transpose, vc_live, sse_hash_group, sse_fetch4, sse_match8);
-}
-
-SSE static void sse_batch16(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 16, 4, vc_transpose, vc_live, sse_hash_group, sse_fetch4, sse_match16);
-}
-
 SSE void vc_classify_sse42(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
-    vc_classify_batches(e, keys, count, out, sse_batch8, sse_batch16);
+    vc_classify_with(e, keys, count, out, 4, vc_transpose, vc_live, sse_hash_group, sse_fetch4, sse_match8, sse_match16);
 }
 
 // --- AVX2: a whole IPv4 row per register ---
@@ -142,15 +134,7 @@ AVX static inline vc_mask avx_live(const uint32_t *out, size_t n, uint32_t min) 
     return live;
 }
 
-AVX static void avx_batch8(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 8, 8, avx_transpose, avx_live, avx_hash_group, avx_fetch8, avx_match8);
-}
-
-AVX static void avx_batch16(const vc_engine *e, const uint32_t *keys, size_t n, uint32_t *out) {
-    vc_batch(e, keys, n, out, 16, 8, avx_transpose, avx_live, avx_hash_group, avx_fetch8, avx_match16);
-}
-
 AVX void vc_classify_avx2(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
-    vc_classify_batches(e, keys, count, out, avx_batch8, avx_batch16);
+    vc_classify_with(e, keys, count, out, 8, avx_transpose, avx_live, avx_hash_group, avx_fetch8, avx_match8, avx_match16);
 }
 #endif
