@@ -9,23 +9,24 @@ static inline uint32x4_t clamp_eq4(uint32x4_t k, const uint32_t *lo, const uint3
 }
 
 // Slots of 4 keys of the batch at once.
-#define NEON_HASH_GROUP(LANES)                                                                     \
-static inline void neon_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) { \
-    uint32x4_t h = vdupq_n_u32(0);                                                                  \
-    for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
-        uint32x4_t v = vandq_u32(vld1q_u32(kt[tb->lane[k]] + g), vdupq_n_u32(tb->lane_mask[k]));    \
-        v = veorq_u32(v, vshrq_n_u32(v, 16));                                                       \
-        v = veorq_u32(v, vshrq_n_u32(v, 8));                                                        \
-        h = vmlaq_n_u32(h, v, vc_hash_mul[tb->lane[k]]);                                            \
-    }                                                                                               \
-    h = veorq_u32(h, vshrq_n_u32(h, 16));                                                           \
-    h = vmulq_n_u32(h, VC_FINISH_MUL);                                                              \
-    h = veorq_u32(h, vshrq_n_u32(h, 15));                                                           \
-    vst1q_u32(hash, h);                                                                             \
-    vst1q_u32(slot, vaddq_u32(vandq_u32(h, vdupq_n_u32(tb->slot_mask)), vdupq_n_u32(tb->slot_base))); \
+static inline void neon_hash_group(uint32_t kt[][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) {
+    uint32x4_t h = vdupq_n_u32(0);
+    for (uint32_t k = 0; k < tb->nlanes; k++) {
+        uint32x4_t v = vandq_u32(vld1q_u32(kt[tb->lane[k]] + g), vdupq_n_u32(tb->lane_mask[k]));
+        v = veorq_u32(v, vshrq_n_u32(v, 16));
+        v = veorq_u32(v, vshrq_n_u32(v, 8));
+        h = vmlaq_n_u32(h, v, vc_hash_mul[tb->lane[k]]);
+    }
+    h = veorq_u32(h, vshrq_n_u32(h, 16));
+    h = vmulq_n_u32(h, VC_FINISH_MUL);
+    h = veorq_u32(h, vshrq_n_u32(h, 15));
+    vst1q_u32(hash, h);
+    vst1q_u32(slot, vaddq_u32(vandq_u32(h, vdupq_n_u32(tb->slot_mask)), vdupq_n_u32(tb->slot_base)));
 }
-NEON_HASH_GROUP(8)
-NEON_HASH_GROUP(16)
+
+static inline uint32_t neon_fetch4(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) {
+    return vc_fetch(slots, slot, hash, first, count, 4);
+}
 
 static inline int neon_match8(const uint32_t *k, const uint32_t *r) {
     uint32x4_t a = clamp_eq4(vld1q_u32(k), r, r + 8), b = clamp_eq4(vld1q_u32(k + 4), r + 4, r + 12);
@@ -37,8 +38,7 @@ static inline int neon_match16(const uint32_t *k, const uint32_t *r) {
     return vminvq_u32(vandq_u32(vandq_u32(a, b), vandq_u32(c, d))) == 0xFFFFFFFFu;
 }
 
-VC_DEFINE_FETCH(, neon_fetch4, 4)
-VC_DEFINE_BATCH(, neon_batch8, 8, 4, vc_transpose8, vc_live, neon_hash_group8, neon_fetch4, neon_match8)
-VC_DEFINE_BATCH(, neon_batch16, 16, 4, vc_transpose16, vc_live, neon_hash_group16, neon_fetch4, neon_match16)
-VC_DEFINE_CLASSIFY(, vc_classify_neon, neon_batch8, neon_batch16)
+void vc_classify_neon(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
+    vc_classify_with(e, keys, count, out, 4, vc_transpose, vc_live, neon_hash_group, neon_fetch4, neon_match8, neon_match16);
+}
 #endif

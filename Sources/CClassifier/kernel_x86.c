@@ -15,24 +15,21 @@ SSE static inline __m128i clamp_eq4(__m128i k, const uint32_t *lo, const uint32_
 }
 
 // Slots of 4 keys of the batch at once.
-#define SSE_HASH_GROUP(LANES)                                                                      \
-SSE static inline void sse_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) { \
-    __m128i h = _mm_setzero_si128();                                                                \
-    for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
-        __m128i v = _mm_and_si128(_mm_load_si128((const __m128i *)(kt[tb->lane[k]] + g)), _mm_set1_epi32((int)tb->lane_mask[k])); \
-        v = _mm_xor_si128(v, _mm_srli_epi32(v, 16));                                                \
-        v = _mm_xor_si128(v, _mm_srli_epi32(v, 8));                                                 \
-        h = _mm_add_epi32(h, _mm_mullo_epi32(v, _mm_set1_epi32((int)vc_hash_mul[tb->lane[k]])));  \
-    }                                                                                               \
-    h = _mm_xor_si128(h, _mm_srli_epi32(h, 16));                                                    \
-    h = _mm_mullo_epi32(h, _mm_set1_epi32((int)VC_FINISH_MUL));                                     \
-    h = _mm_xor_si128(h, _mm_srli_epi32(h, 15));                                                    \
-    _mm_store_si128((__m128i *)hash, h);                                                            \
-    h = _mm_add_epi32(_mm_and_si128(h, _mm_set1_epi32((int)tb->slot_mask)), _mm_set1_epi32((int)tb->slot_base)); \
-    _mm_store_si128((__m128i *)slot, h);                                                            \
+SSE static inline void sse_hash_group(uint32_t kt[][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) {
+    __m128i h = _mm_setzero_si128();
+    for (uint32_t k = 0; k < tb->nlanes; k++) {
+        __m128i v = _mm_and_si128(_mm_load_si128((const __m128i *)(kt[tb->lane[k]] + g)), _mm_set1_epi32((int)tb->lane_mask[k]));
+        v = _mm_xor_si128(v, _mm_srli_epi32(v, 16));
+        v = _mm_xor_si128(v, _mm_srli_epi32(v, 8));
+        h = _mm_add_epi32(h, _mm_mullo_epi32(v, _mm_set1_epi32((int)vc_hash_mul[tb->lane[k]])));
+    }
+    h = _mm_xor_si128(h, _mm_srli_epi32(h, 16));
+    h = _mm_mullo_epi32(h, _mm_set1_epi32((int)VC_FINISH_MUL));
+    h = _mm_xor_si128(h, _mm_srli_epi32(h, 15));
+    _mm_store_si128((__m128i *)hash, h);
+    h = _mm_add_epi32(_mm_and_si128(h, _mm_set1_epi32((int)tb->slot_mask)), _mm_set1_epi32((int)tb->slot_base));
+    _mm_store_si128((__m128i *)slot, h);
 }
-SSE_HASH_GROUP(8)
-SSE_HASH_GROUP(16)
 
 SSE static inline int sse_match8(const uint32_t *k, const uint32_t *r) {
     __m128i a = clamp_eq4(_mm_loadu_si128((const __m128i *)k), r, r + 8);
@@ -47,10 +44,13 @@ SSE static inline int sse_match16(const uint32_t *k, const uint32_t *r) {
     return _mm_movemask_epi8(_mm_and_si128(_mm_and_si128(a, b), _mm_and_si128(c, d))) == 0xFFFF;
 }
 
-VC_DEFINE_FETCH(SSE, sse_fetch4, 4)
-VC_DEFINE_BATCH(SSE, sse_batch8, 8, 4, vc_transpose8, vc_live, sse_hash_group8, sse_fetch4, sse_match8)
-VC_DEFINE_BATCH(SSE, sse_batch16, 16, 4, vc_transpose16, vc_live, sse_hash_group16, sse_fetch4, sse_match16)
-VC_DEFINE_CLASSIFY(SSE, vc_classify_sse42, sse_batch8, sse_batch16)
+SSE static inline uint32_t sse_fetch4(const uint32_t *slots, const uint32_t *slot, const uint32_t *hash, uint32_t *first, uint32_t *count) {
+    return vc_fetch(slots, slot, hash, first, count, 4);
+}
+
+SSE void vc_classify_sse42(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
+    vc_classify_with(e, keys, count, out, 4, vc_transpose, vc_live, sse_hash_group, sse_fetch4, sse_match8, sse_match16);
+}
 
 // --- AVX2: a whole IPv4 row per register ---
 
@@ -60,24 +60,21 @@ AVX static inline __m256i clamp_eq8(__m256i k, const uint32_t *lo, const uint32_
 }
 
 // Slots of 8 keys of the batch at once.
-#define AVX_HASH_GROUP(LANES)                                                                      \
-AVX static inline void avx_hash_group##LANES(uint32_t kt[LANES][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) { \
-    __m256i h = _mm256_setzero_si256();                                                             \
-    for (uint32_t k = 0; k < tb->nlanes; k++) {                                                     \
-        __m256i v = _mm256_and_si256(_mm256_load_si256((const __m256i *)(kt[tb->lane[k]] + g)), _mm256_set1_epi32((int)tb->lane_mask[k])); \
-        v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 16));                                          \
-        v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 8));                                           \
-        h = _mm256_add_epi32(h, _mm256_mullo_epi32(v, _mm256_set1_epi32((int)vc_hash_mul[tb->lane[k]]))); \
-    }                                                                                               \
-    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));                                              \
-    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)VC_FINISH_MUL));                               \
-    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 15));                                              \
-    _mm256_store_si256((__m256i *)hash, h);                                                         \
-    h = _mm256_add_epi32(_mm256_and_si256(h, _mm256_set1_epi32((int)tb->slot_mask)), _mm256_set1_epi32((int)tb->slot_base)); \
-    _mm256_store_si256((__m256i *)slot, h);                                                         \
+AVX static inline void avx_hash_group(uint32_t kt[][VC_BATCH], size_t g, const vc_table *tb, uint32_t *slot, uint32_t *hash) {
+    __m256i h = _mm256_setzero_si256();
+    for (uint32_t k = 0; k < tb->nlanes; k++) {
+        __m256i v = _mm256_and_si256(_mm256_load_si256((const __m256i *)(kt[tb->lane[k]] + g)), _mm256_set1_epi32((int)tb->lane_mask[k]));
+        v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 16));
+        v = _mm256_xor_si256(v, _mm256_srli_epi32(v, 8));
+        h = _mm256_add_epi32(h, _mm256_mullo_epi32(v, _mm256_set1_epi32((int)vc_hash_mul[tb->lane[k]])));
+    }
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)VC_FINISH_MUL));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 15));
+    _mm256_store_si256((__m256i *)hash, h);
+    h = _mm256_add_epi32(_mm256_and_si256(h, _mm256_set1_epi32((int)tb->slot_mask)), _mm256_set1_epi32((int)tb->slot_base));
+    _mm256_store_si256((__m256i *)slot, h);
 }
-AVX_HASH_GROUP(8)
-AVX_HASH_GROUP(16)
 
 AVX static inline int avx_match8(const uint32_t *k, const uint32_t *r) {
     return _mm256_movemask_epi8(clamp_eq8(_mm256_loadu_si256((const __m256i *)k), r, r + 8)) == -1;
@@ -118,17 +115,11 @@ AVX static inline void avx_transpose_8x8(const uint32_t *in, size_t stride, uint
     }
 }
 
-AVX static inline void avx_transpose8(const uint32_t *keys, size_t n, uint32_t kt[8][VC_BATCH]) {
-    if (n < VC_BATCH) { vc_transpose8(keys, n, kt); return; }
-    for (int b = 0; b < VC_BATCH; b += 8) avx_transpose_8x8(keys + b * 8, 8, &kt[0][b], VC_BATCH);
-}
-
-AVX static inline void avx_transpose16(const uint32_t *keys, size_t n, uint32_t kt[16][VC_BATCH]) {
-    if (n < VC_BATCH) { vc_transpose16(keys, n, kt); return; }
-    for (int b = 0; b < VC_BATCH; b += 8) {
-        avx_transpose_8x8(keys + b * 16, 16, &kt[0][b], VC_BATCH);
-        avx_transpose_8x8(keys + b * 16 + 8, 16, &kt[8][b], VC_BATCH);
-    }
+// Full batches 8 keys by 8 lanes at a time; short ones as vc_transpose does.
+AVX static inline void avx_transpose(const uint32_t *keys, size_t n, uint32_t lanes, uint32_t kt[][VC_BATCH]) {
+    if (n < VC_BATCH) { vc_transpose(keys, n, lanes, kt); return; }
+    for (int b = 0; b < VC_BATCH; b += 8)
+        for (uint32_t l = 0; l < lanes; l += 8) avx_transpose_8x8(keys + b * lanes + l, lanes, &kt[l][b], VC_BATCH);
 }
 
 // Keys still in play: out > min, 8 at a time (unsigned: max(out, min + 1) == out).
@@ -143,7 +134,7 @@ AVX static inline vc_mask avx_live(const uint32_t *out, size_t n, uint32_t min) 
     return live;
 }
 
-VC_DEFINE_BATCH(AVX, avx_batch8, 8, 8, avx_transpose8, avx_live, avx_hash_group8, avx_fetch8, avx_match8)
-VC_DEFINE_BATCH(AVX, avx_batch16, 16, 8, avx_transpose16, avx_live, avx_hash_group16, avx_fetch8, avx_match16)
-VC_DEFINE_CLASSIFY(AVX, vc_classify_avx2, avx_batch8, avx_batch16)
+AVX void vc_classify_avx2(const vc_engine *e, const uint32_t *keys, size_t count, uint32_t *out) {
+    vc_classify_with(e, keys, count, out, 8, avx_transpose, avx_live, avx_hash_group, avx_fetch8, avx_match8, avx_match16);
+}
 #endif

@@ -71,6 +71,8 @@ public final class Forwarder: @unchecked Sendable {
     private let held: UnsafeMutablePointer<UnsafeMutablePointer<tpacket2_hdr>>
     /// Per held frame: its IPv4 header (a later fragment follows its first).
     private let headers: UnsafeMutablePointer<HeaderParser.IPv4>
+    /// Per held frame: its flow cache key, nil without a cache or for what it leaves to userspace.
+    private let flowKeys: UnsafeMutablePointer<vc_flow_key?>
     /// Flows to put in the kernel's cache: return directions before the batch leaves (so the
     /// first reply is forwarded by the kernel already), directions from the LAN after it (so
     /// a flow's next packets cannot overtake its first). One entry per frame in each.
@@ -90,6 +92,8 @@ public final class Forwarder: @unchecked Sendable {
         results = .allocate(capacity: Self.batch)
         held = .allocate(capacity: Self.batch)
         headers = .allocate(capacity: Self.batch)
+        flowKeys = .allocate(capacity: Self.batch)
+        flowKeys.initialize(repeating: nil, count: Self.batch)
         returnFlows = StagedFlows(capacity: Self.batch)
         lanFlows = StagedFlows(capacity: Self.batch)
     }
@@ -101,6 +105,7 @@ public final class Forwarder: @unchecked Sendable {
         results.deallocate()
         held.deallocate()
         headers.deallocate()
+        flowKeys.deallocate()
     }
 
     /// Control thread: puts `next` in service and returns once the forwarding thread has
@@ -183,8 +188,9 @@ public final class Forwarder: @unchecked Sendable {
         taken.store(generation, ordering: .releasing)
     }
 
-    /// One batch of a chain's frames: those from the LAN are classified and sent down their
-    /// path (or dropped); those coming back up a path go to the LAN host they are for.
+    /// One batch of a chain's frames, in one pass over the ring: frames coming back up a path
+    /// go to the LAN host they are for at once; frames from the LAN are parsed and staged,
+    /// then classified together and sent down their path (or dropped).
     private func forward(_ chain: SteeredChain) -> Int {
         let ring = chain.ring
         var n = 0, k = 0
@@ -198,100 +204,132 @@ public final class Forwarder: @unchecked Sendable {
             let length = Int(h.pointee.tp_snaplen)
             guard length >= 34 else { continue }
             if port > 0 {
-                // Only the next service sends on a path link: its address is the path's next hop.
-                let p = port - 1
-                let from = MAC(at: frame + 6)
-                if from != chain.peers[p] { chain.peers[p] = from }
-                guard MAC(at: frame) == chain.paths[p].mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4 else { continue }
-                let dst = HeaderParser.ipv4Destination(frame)
-                guard chain.isLAN(dst), dst != chain.gateway else { continue }
-                if now == 0 { now = monotonicNanoseconds() }
-                guard let host = chain.hosts[dst] else {
-                    chain.requestARP(on: chain.lan, target: dst, sender: chain.gateway, now: now)
-                    chain.count(.noNeighbour)
-                    continue
-                }
-                if chain.cache != nil,
-                   let key = HeaderParser.flowKey(frame, length: length, ifindex: chain.paths[p].ifindex, vlan: Self.vlan(of: h)) {
-                    returnFlows.stage(key, to: host, from: chain.lan.mac, out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: 0, now: now)
-                }
-                chain.handled.add(0)
-                chain.countPath(p, back: true, bytes: send(h, on: chain.lan, to: host))
-                continue
+                forwardReturn(h, frame: frame, length: length, path: port - 1, of: chain, now: &now)
+            } else if stageLAN(h, frame: frame, length: length, of: chain, at: k) {
+                k += 1
             }
-            guard MAC(at: frame) == chain.lan.mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4,
-                  let ip = HeaderParser.ipv4(frame, length: length) else { continue }
-            // For the gateway itself, or between two LAN hosts: the kernel's business.
-            if ip.dst == chain.gateway || chain.isLAN(ip.dst) { continue }
-            // BCP 38: a source outside the LAN goes nowhere and is never cached or learnt.
-            guard chain.isLAN(ip.src), ip.src != chain.gateway else { chain.count(.spoofed); continue }
-            chain.learnHost(ip.src, MAC(at: frame + 6))
-            CompiledClassifier.encodeV4(src: ip.src, dst: ip.dst, proto: ip.proto, sport: ip.sport, dport: ip.dport,
-                                        dscp: ip.dscp, into: rows + k * CompiledClassifier.v4Lanes)
-            headers[k] = ip
-            held[k] = h
-            k += 1
         }
         if k > 0 {
             if now == 0 { now = monotonicNanoseconds() }
-            chain.handled.add(0, UInt64(k))
-            chain.reader.withCurrent { table in
-                table.classifier.classify(rows: rows, count: k, family: .v4, kernel: kernel, into: results)
-                let defaultCounter = table.counterNames.count - 1
-                for j in 0..<k {
-                    let r = results[j]
-                    var path: Int32, counter: Int
-                    if r == UInt32.max {
-                        path = table.defaultPath
-                        counter = defaultCounter
-                    } else {
-                        path = table.actions[Int(r)]
-                        counter = Int(table.ruleOf[Int(r)])
-                    }
-                    // A datagram's later fragments go where its first went (looked up here, in
-                    // batch order, so a first fragment earlier in this batch counts). One decided
-                    // under an older table must name a counter and path this one still has.
-                    let ip = headers[j]
-                    if ip.isLaterFragment, let first = chain.fragments.lookup(ip, now: now), Int(first.counter) <= defaultCounter,
-                       first.path == SteeringTable.drop || Int(first.path) < chain.paths.count {
-                        (path, counter) = (first.path, Int(first.counter))
-                    } else if ip.isFirstFragment {
-                        chain.fragments.record(ip, path: path, counter: Int32(counter), now: now)
-                    }
-                    table.hits.add(counter)
-                    let h = held[j]
-                    let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
-                    let key = chain.cache == nil ? nil
-                        : HeaderParser.flowKey(frame, length: Int(h.pointee.tp_snaplen), ifindex: chain.lan.ifindex, vlan: Self.vlan(of: h))
-                    if path == SteeringTable.drop {
-                        if let key { lanFlows.stage(key, to: .zero, from: .zero, out: 0, rule: UInt16(counter), path: 0xFFFF, generation: table.generation, now: now) }
-                        continue
-                    }
-                    let p = Int(path)
-                    let peer = chain.peers[p]
-                    if peer == .zero {
-                        chain.requestARP(on: chain.paths[p], target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
-                        chain.count(.noNeighbour)
-                        continue
-                    }
-                    if let key {
-                        let out = chain.paths[p]
-                        lanFlows.stage(key, to: peer, from: out.mac, out: out.ifindex, rule: UInt16(counter), path: p, generation: table.generation, now: now)
-                        returnFlows.stage(HeaderParser.reversed(key, ifindex: out.ifindex), to: MAC(at: frame + 6), from: chain.lan.mac,
-                                          out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: table.generation, now: now)
-                    }
-                    chain.countPath(p, back: false, bytes: send(h, on: chain.paths[p], to: peer))
-                }
-                // Still under this table, so a rule change's revalidation sees every flow it decided.
-                returnFlows.install(in: chain.cache)
-                flush(chain)
-                lanFlows.install(in: chain.cache)
-            }
+            steerLAN(count: k, of: chain, now: now)
         }
         returnFlows.install(in: chain.cache)
         flush(chain)
         ring.release(n)
         return n
+    }
+
+    /// A frame back from path `p`: to the LAN host it is for, its flow's return direction
+    /// staged for the cache. `now` is read once a frame needs it.
+    @inline(__always)
+    private func forwardReturn(_ h: UnsafeMutablePointer<tpacket2_hdr>, frame: UnsafeMutableRawPointer, length: Int, path p: Int,
+                               of chain: SteeredChain, now: inout UInt64) {
+        // Only the next service sends on a path link: its address is the path's next hop.
+        let from = MAC(at: frame + 6)
+        if from != chain.peers[p] { chain.peers[p] = from }
+        guard MAC(at: frame) == chain.paths[p].mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4 else { return }
+        let dst = HeaderParser.ipv4Destination(frame)
+        guard chain.isLAN(dst), dst != chain.gateway else { return }
+        if now == 0 { now = monotonicNanoseconds() }
+        guard let host = chain.hosts[dst] else {
+            chain.requestARP(on: chain.lan, target: dst, sender: chain.gateway, now: now)
+            chain.count(.noNeighbour)
+            return
+        }
+        if chain.cache != nil,
+           let key = HeaderParser.flowKey(frame, length: length, ifindex: chain.paths[p].ifindex, vlan: Self.vlan(of: h)) {
+            returnFlows.stage(key, to: host, from: chain.lan.mac, out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: 0, now: now)
+        }
+        chain.handled.add(0)
+        chain.countPath(p, back: true, bytes: send(h, on: chain.lan, to: host))
+    }
+
+    /// A frame from the LAN, parsed once: its classifier row, header and flow key go in slot
+    /// `k` of the batch. False for what is not the forwarder's to steer.
+    @inline(__always)
+    private func stageLAN(_ h: UnsafeMutablePointer<tpacket2_hdr>, frame: UnsafeMutableRawPointer, length: Int,
+                          of chain: SteeredChain, at k: Int) -> Bool {
+        guard MAC(at: frame) == chain.lan.mac, HeaderParser.etherType(frame) == HeaderParser.etherIPv4,
+              let ip = HeaderParser.ipv4(frame, length: length) else { return false }
+        // For the gateway itself, or between two LAN hosts: the kernel's business.
+        if ip.dst == chain.gateway || chain.isLAN(ip.dst) { return false }
+        // BCP 38: a source outside the LAN goes nowhere and is never cached or learnt.
+        guard chain.isLAN(ip.src), ip.src != chain.gateway else { chain.count(.spoofed); return false }
+        chain.learnHost(ip.src, MAC(at: frame + 6))
+        CompiledClassifier.encodeV4(src: ip.src, dst: ip.dst, proto: ip.proto, sport: ip.sport, dport: ip.dport,
+                                    dscp: ip.dscp, into: rows + k * CompiledClassifier.v4Lanes)
+        headers[k] = ip
+        flowKeys[k] = chain.cache == nil ? nil
+            : HeaderParser.flowKey(frame, ip: ip, length: length, ifindex: chain.lan.ifindex, vlan: Self.vlan(of: h))
+        held[k] = h
+        return true
+    }
+
+    /// The `count` staged LAN frames: classified at once, then each sent down its path or
+    /// dropped, its flow staged for the cache.
+    private func steerLAN(count: Int, of chain: SteeredChain, now: UInt64) {
+        chain.handled.add(0, UInt64(count))
+        chain.reader.withCurrent { table in
+            table.classifier.classify(rows: rows, count: count, family: .v4, kernel: kernel, into: results)
+            for j in 0..<count { steer(j, of: chain, under: table, now: now) }
+            // Still under this table, so a rule change's revalidation sees every flow it decided.
+            returnFlows.install(in: chain.cache)
+            flush(chain)
+            lanFlows.install(in: chain.cache)
+        }
+    }
+
+    /// Staged frame `j` down its path, or dropped.
+    @inline(__always)
+    private func steer(_ j: Int, of chain: SteeredChain, under table: SteeringTable, now: UInt64) {
+        let (path, counter) = decision(j, of: chain, under: table, now: now)
+        table.hits.add(counter)
+        let h = held[j]
+        let key = flowKeys[j]
+        if path == SteeringTable.drop {
+            if let key { lanFlows.stage(key, to: .zero, from: .zero, out: 0, rule: UInt16(counter), path: 0xFFFF, generation: table.generation, now: now) }
+            return
+        }
+        let p = Int(path)
+        let peer = chain.peers[p]
+        if peer == .zero {
+            chain.requestARP(on: chain.paths[p], target: chain.peerAddresses[p], sender: chain.pathAddresses[p], now: now)
+            chain.count(.noNeighbour)
+            return
+        }
+        if let key {
+            let out = chain.paths[p]
+            let frame = UnsafeMutableRawPointer(h) + Int(h.pointee.tp_mac)
+            lanFlows.stage(key, to: peer, from: out.mac, out: out.ifindex, rule: UInt16(counter), path: p, generation: table.generation, now: now)
+            returnFlows.stage(HeaderParser.reversed(key, ifindex: out.ifindex), to: MAC(at: frame + 6), from: chain.lan.mac,
+                              out: chain.lan.ifindex, rule: UInt16(VC_FLOW_RETURN), path: p, generation: table.generation, now: now)
+        }
+        chain.countPath(p, back: false, bytes: send(h, on: chain.paths[p], to: peer))
+    }
+
+    /// Staged frame `j`'s path and rule counter: its rule's, or the default's.
+    @inline(__always)
+    private func decision(_ j: Int, of chain: SteeredChain, under table: SteeringTable, now: UInt64) -> (path: Int32, counter: Int) {
+        let r = results[j]
+        let defaultCounter = table.counterNames.count - 1
+        let path: Int32, counter: Int
+        if r == UInt32.max {
+            path = table.defaultPath
+            counter = defaultCounter
+        } else {
+            path = table.actions[Int(r)]
+            counter = Int(table.ruleOf[Int(r)])
+        }
+        // A datagram's later fragments go where its first went (looked up here, in batch
+        // order, so a first fragment earlier in this batch counts). One decided under an
+        // older table must name a counter and path this one still has.
+        let ip = headers[j]
+        if ip.isLaterFragment, let first = chain.fragments.lookup(ip, now: now), Int(first.counter) <= defaultCounter,
+           first.path == SteeringTable.drop || Int(first.path) < chain.paths.count {
+            return (first.path, Int(first.counter))
+        }
+        if ip.isFirstFragment { chain.fragments.record(ip, path: path, counter: Int32(counter), now: now) }
+        return (path, counter)
     }
 
     private func flush(_ chain: SteeredChain) {

@@ -20,6 +20,8 @@ enum HeaderParser {
         var fragmentID: UInt16
         var fragmentOffset: UInt16
         var moreFragments: Bool
+        /// In bytes: where the transport header starts, for the flow key.
+        var headerLength: UInt8
 
         var isFirstFragment: Bool { fragmentOffset == 0 && moreFragments }
         var isLaterFragment: Bool { fragmentOffset != 0 }
@@ -51,7 +53,8 @@ enum HeaderParser {
         }
         return IPv4(src: loadBE32(ip + 12), dst: loadBE32(ip + 16), proto: proto, sport: sport, dport: dport,
                     dscp: ip.load(fromByteOffset: 1, as: UInt8.self) >> 2,
-                    fragmentID: loadBE16(ip + 4), fragmentOffset: fragment & 0x1FFF, moreFragments: fragment & 0x2000 != 0)
+                    fragmentID: loadBE16(ip + 4), fragmentOffset: fragment & 0x1FFF, moreFragments: fragment & 0x2000 != 0,
+                    headerLength: UInt8(ihl))
     }
 }
 
@@ -62,15 +65,17 @@ extension HeaderParser {
     /// TPID << 16 | TCI.
     @inline(__always)
     static func flowKey(_ frame: UnsafeRawPointer, length: Int, ifindex: Int32, vlan: UInt32?) -> vc_flow_key? {
-        guard length >= 42, etherType(frame) == etherIPv4 else { return nil }
-        let ip = frame + 14
-        let first = ip.load(as: UInt8.self)
-        let ihl = Int(first & 0x0F) * 4
-        let total = Int(loadBE16(ip + 2))
-        // The program reads 8 bytes past the IP header, whatever the protocol; it takes only
-        // IPv4 whose lengths fit the frame, as the parser above.
-        guard first >> 4 == 4, ihl >= 20, total >= ihl, 14 + total <= length, length >= 14 + ihl + 8,
-              loadBE16(ip + 6) & 0x3FFF == 0 else { return nil }
+        guard etherType(frame) == etherIPv4, let ip = ipv4(frame, length: length) else { return nil }
+        return flowKey(frame, ip: ip, length: length, ifindex: ifindex, vlan: vlan)
+    }
+
+    /// The same from the frame's header as `ipv4` parsed it, so the data path reads a
+    /// header once.
+    @inline(__always)
+    static func flowKey(_ frame: UnsafeRawPointer, ip: IPv4, length: Int, ifindex: Int32, vlan: UInt32?) -> vc_flow_key? {
+        // The program reads 8 bytes past the IP header, whatever the protocol.
+        let ihl = Int(ip.headerLength)
+        guard length >= 14 + ihl + 8, ip.fragmentOffset == 0, !ip.moreFragments else { return nil }
         var key = vc_flow_key()
         if let vlan {
             guard vlan >> 16 == 0x8100 else { return nil }
@@ -78,11 +83,12 @@ extension HeaderParser {
             key.vlan_tci = UInt16(truncatingIfNeeded: vlan)
         }
         key.ifindex = UInt32(bitPattern: ifindex)
-        key.src = ip.loadUnaligned(fromByteOffset: 12, as: UInt32.self)
-        key.dst = ip.loadUnaligned(fromByteOffset: 16, as: UInt32.self)
-        key.proto = ip.load(fromByteOffset: 9, as: UInt8.self)
-        key.dscp = ip.load(fromByteOffset: 1, as: UInt8.self) >> 2
-        let l4 = ip + ihl
+        key.src = ip.src.bigEndian
+        key.dst = ip.dst.bigEndian
+        key.proto = ip.proto
+        key.dscp = ip.dscp
+        // Ports as they lie in the frame: also where the IP total length leaves them out.
+        let l4 = frame + 14 + ihl
         switch key.proto {
         case 6, 17:
             key.sport = l4.loadUnaligned(as: UInt16.self)

@@ -65,6 +65,31 @@ import VCPENet
         #expect(tagged?.vlan_present == 1 && tagged?.vlan_tci == 0x2064)
     }
 
+    /// The LAN side builds the key from the header it parsed for the classifier: the same
+    /// key, ports read from the frame even where the total length leaves them out.
+    @Test func aKeyFromTheParsedHeaderIsTheFramesKey() {
+        let frames = [
+            Self.frame(proto: 6, tos: 46 << 2, l4: [0x30, 0x39, 0x01, 0xBB, 0, 0, 0, 0]),
+            Self.frame(proto: 17, options: 2, l4: [0, 53, 0x13, 0x89, 0, 0, 0, 0]),
+            Self.frame(proto: 1, l4: [8, 0, 0, 0, 0x12, 0x34, 0, 1]),
+            Self.frame(proto: 6, l4: [0x30, 0x39, 0x01, 0xBB, 0, 0, 0, 0], total: 20),
+            Self.frame(proto: 17, fragment: 0x2000, l4: [0, 1, 0, 2, 0, 0, 0, 0]),
+            Self.frame(proto: 17, l4: [0, 1, 0, 2]),
+        ]
+        for (i, f) in frames.enumerated() {
+            for vlan: UInt32? in [nil, 0x8100_2064, 0x88A8_0064] {
+                let parsed = f.withUnsafeBytes { b -> vc_flow_key? in
+                    guard let ip = HeaderParser.ipv4(b.baseAddress!, length: f.count) else { return nil }
+                    return HeaderParser.flowKey(b.baseAddress!, ip: ip, length: f.count, ifindex: 7, vlan: vlan)
+                }
+                // The key has no implicit padding (the map compares it byte by byte too).
+                let bytes = { (k: vc_flow_key?) in k.map { withUnsafeBytes(of: $0, Array.init) } }
+                #expect(bytes(parsed) == bytes(Self.key(f, vlan: vlan)), "frame \(i), vlan \(String(describing: vlan))")
+            }
+        }
+        #expect(Self.key(frames[3])?.sport == UInt16(12345).bigEndian, "ports past the total length, as the program reads them")
+    }
+
     @Test func theReturnDirectionSwapsEndsOnTheOtherInterface() throws {
         let k = try #require(Self.key(Self.frame(proto: 6, tos: 8, l4: [0x30, 0x39, 0x01, 0xBB, 0, 0, 0, 0]), vlan: 0x8100_0064))
         let r = HeaderParser.reversed(k, ifindex: 9)
