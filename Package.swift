@@ -66,7 +66,7 @@ let package = Package(
             dependencies: [
                 "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPESystem", "VCPENetlink", "VCPENftables",
                 "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath", "VCPEForwarder", "VCPEContainer",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(

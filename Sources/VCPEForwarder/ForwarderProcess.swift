@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import VCPEContainer
 import VCPEDatapath
 import VCPESystem
@@ -188,7 +189,7 @@ public struct ForwarderProcess: Sendable {
             }
             if log >= 0 { close(log) }
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            while waitpid(pid, &status, 0) < 0 && Errno.lastCall == .interrupted {}
             restarts += 1
             let record = SupervisorRecord(restarts: restarts, lastExit: (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)",
                                           lastExitAt: Date())

@@ -33,7 +33,7 @@ public struct ForwarderPaths: Sendable {
 
     /// Makes the directories with their owners and modes: root's, readable by the worker
     /// (it reads chains and settings), and the worker's own `run/`.
-    public func prepare(worker: ContainerSpec.User = ForwarderProcess.workerUser) throws(SystemError) {
+    public func prepare(worker: ContainerSpec.User = ForwarderProcess.workerUser) throws(KernelError) {
         try SafeFile.ensureDirectory(directory, mode: 0o755)
         try SafeFile.ensureDirectory(chains, mode: 0o755)
         try SafeFile.ensureDirectory(run, mode: 0o700, owner: worker.uid, group: worker.gid)
