@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPENet", "VCPEWireGuard", "VCPEContainer", "VCPENetlink", "VCPETestSupport"]),
         .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPENet", "VCPEClassifier", "VCPETestSupport"]),
         .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPENet", "VCPEDatapath", "VCPEClassifier", "CDatapath"]),
-        .testTarget(name: "VCPEForwarderTests", dependencies: ["VCPEForwarder", "VCPEDatapath", "VCPENet"]),
+        .testTarget(name: "VCPEForwarderTests", dependencies: ["VCPEForwarder", "VCPEDatapath", "VCPENet", "VCPEClassifier"]),
         .testTarget(name: "VCPEPolicyTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEClassifier", "VCPENftables", "VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEControllerTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEController", "VCPENetlink",
                                                             "VCPENftables", "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath", "VCPETestSupport"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VCPEClassifier
 import VCPEDatapath
 @testable import VCPEForwarder
 import VCPENet
@@ -125,7 +126,7 @@ import VCPENet
     }
 
     @Test func garbageIsRefusedWithoutACrash() throws {
-        var rng = SplitMix(seed: 0x5eed)
+        var rng = SplitMix64(state: 0x5eed)  // the same garbage every run
         for _ in 0..<2_000 {
             let count = Int(rng.next() % 300)
             let bytes = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
@@ -158,18 +159,5 @@ import VCPENet
             #expect(Self.refusal(ControlReply.self, String(line)) != nil)
         }
         #expect(Self.refusal(ControlReply.self, String(repeating: "[", count: ControlReply.maxLine)) != nil)
-    }
-}
-
-/// A small seeded generator: the same garbage every run.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
