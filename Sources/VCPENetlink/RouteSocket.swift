@@ -118,7 +118,7 @@ final class KernelErrorState {
 private let kernelErrorCallback: nl_recvmsg_err_cb_t = { _, err, arg in
     guard let err, let arg else { return Int32(NL_STOP.rawValue) }
     let state = Unmanaged<KernelErrorState>.fromOpaque(arg).takeUnretainedValue()
-    state.errno = Errno(negated: err.pointee.error)
+    state.errno = err.pointee.error != 0 ? Errno(negated: err.pointee.error) : nil  // 0 is an ack, not an error
     state.message = NetlinkExtendedAck.text(UnsafeRawPointer(err) - 16)  // from the message header
     return Int32(NL_STOP.rawValue)
 }
