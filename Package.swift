@@ -66,7 +66,7 @@ let package = Package(
             dependencies: [
                 "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPESystem", "VCPENetlink", "VCPENftables",
                 "VCPEWireGuard", "VCPEClassifier", "VCPEDatapath", "VCPEForwarder", "VCPEContainer",
-                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         .executableTarget(
@@ -98,6 +98,7 @@ let package = Package(
         .testTarget(name: "VCPEWireGuardTests", dependencies: ["VCPENet", "VCPEWireGuard", "VCPEContainer", "VCPENetlink", "VCPETestSupport"]),
         .testTarget(name: "VCPEClassifierTests", dependencies: ["VCPENet", "VCPEClassifier", "VCPETestSupport"]),
         .testTarget(name: "VCPEDatapathTests", dependencies: ["VCPENet", "VCPEDatapath", "VCPEClassifier", "CDatapath"]),
+        .testTarget(name: "VCPEForwarderTests", dependencies: ["VCPEForwarder", "VCPEDatapath", "VCPENet", "VCPEClassifier"]),
         .testTarget(name: "VCPEPolicyTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEClassifier", "VCPENftables", "VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEControllerTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEController", "VCPENetlink",
                                                             "VCPENftables", "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath", "VCPETestSupport"]),

@@ -13,7 +13,6 @@ int vc_sendmmsg(int fd, struct vc_mmsghdr *messages, unsigned int count, int fla
     return sendmmsg(fd, (struct mmsghdr *)messages, count, flags);
 }
 
-int vc_errno(void) { return errno; }
 
 int vc_interface(int fd, const char *name, int *index, uint8_t mac[6]) {
     struct ifreq req;

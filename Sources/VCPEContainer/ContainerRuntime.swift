@@ -45,7 +45,7 @@ public struct ContainerRuntime: Sendable {
         let runtime = try prepare(spec)
         let b = bundle(spec.id)
         let log = open(b.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw SystemError("open", b.log, Errno(rawValue: errno)) }
+        guard log >= 0 else { throw KernelError.lastCall("open", b.log) }
         let status: Int32
         do {
             // Detached: the runtime hands its standard streams to the process, so stderr is

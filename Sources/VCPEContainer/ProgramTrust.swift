@@ -20,12 +20,12 @@ public struct ProgramTrust: Sendable {
     static let programLimit = 1 << 30
 
     /// The SHA-256 of a program file, in lowercase hex, read in 1 MiB pieces.
-    public static func digest(of path: String) throws(SystemError) -> String {
+    public static func digest(of path: String) throws(KernelError) -> String {
         let fd = try syscall("open", path) { open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK) }
         defer { close(fd) }
         var st = stat()
         try syscall("fstat", path) { fstat(fd, &st) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw SystemError("hash (not a regular file)", path, .invalidArgument) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw KernelError("hash (not a regular file)", path, .invalidArgument) }
         let size = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: size, alignment: 16)
         defer { buffer.deallocate() }
@@ -34,12 +34,13 @@ public struct ProgramTrust: Sendable {
         while true {
             let n = read(fd, buffer.baseAddress, size)
             if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("read", path, Errno(rawValue: errno))
+                let e = Errno.lastCall
+                if e == .interrupted { continue }
+                throw KernelError("read", path, e)
             }
             if n == 0 { break }
             total += n
-            guard total <= programLimit else { throw SystemError("hash (larger than 1 GiB)", path, .fileTooLarge) }
+            guard total <= programLimit else { throw KernelError("hash (larger than 1 GiB)", path, .fileTooLarge) }
             hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[..<n]))
         }
         return hasher.finalize().map { String($0, radix: 16).leftPadded(to: 2) }.joined()
@@ -73,7 +74,7 @@ public struct ProgramTrust: Sendable {
     public func verify(_ program: String, for id: String) throws {
         // A file someone else could replace between this check and its start proves nothing.
         var st = stat()
-        guard stat(program, &st) == 0 else { throw ContainerError(id, "\(program) cannot be checked: \(Errno(rawValue: errno))") }
+        guard stat(program, &st) == 0 else { throw ContainerError(id, "\(program) cannot be checked: \(Errno.lastCall)") }
         if st.st_uid != 0 || st.st_mode & 0o022 != 0 {
             throw ContainerError(id, "\(program) is not root's alone (uid \(st.st_uid), mode \(String(st.st_mode & 0o7777, radix: 8))); refusing to run it")
         }

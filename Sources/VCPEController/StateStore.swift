@@ -1,6 +1,7 @@
 import VCPEPolicy
 import VCPEForwarder
 import Foundation
+import SystemPackage
 import VCPEDescriptor
 import VCPEDatapath
 import VCPESystem
@@ -40,10 +41,10 @@ public final class StateStore {
     public func lock(onWait: () -> Void = {}) throws {
         guard lockFD < 0 else { return }
         let fd = open(directory.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
-        guard fd >= 0 else { throw StateError("cannot open the lock file in \(directory.path): errno \(errno)") }
+        guard fd >= 0 else { throw StateError("cannot open the lock file in \(directory.path): errno \(Errno.lastCall.rawValue)") }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             onWait()
-            while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+            while flock(fd, LOCK_EX) != 0 && Errno.lastCall == .interrupted {}
         }
         lockFD = fd
         do { try load() } catch {
@@ -196,7 +197,10 @@ public final class StateStore {
 
     public func removeRecord(_ customer: String) throws {
         let path = customersDirectory.appendingPathComponent("\(customer).json").path
-        if unlink(path) != 0 && errno != ENOENT { throw StateError("cannot remove \(path): errno \(errno)") }
+        if unlink(path) != 0 {
+            let e = Errno.lastCall
+            if e != .noSuchFileOrDirectory { throw StateError("cannot remove \(path): errno \(e.rawValue)") }
+        }
         cache.records[customer] = nil
         cache.chains[customer] = nil
     }
@@ -279,7 +283,7 @@ public final class StateStore {
         let e = JSONEncoder()
         e.outputFormatting = [.prettyPrinted, .sortedKeys]
         e.dateEncodingStrategy = .iso8601
-        do { try SafeFile.writeAtomically(Array(e.encode(value)), to: url.path, mode: 0o600) } catch let error as SystemError {
+        do { try SafeFile.writeAtomically(Array(e.encode(value)), to: url.path, mode: 0o600) } catch let error as KernelError {
             throw StateError("cannot write \(url.path): \(error)")
         }
         let dfd = open(url.deletingLastPathComponent().path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW)

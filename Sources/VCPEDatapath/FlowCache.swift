@@ -49,13 +49,13 @@ public final class FlowCache: @unchecked Sendable {
 
     /// Loads the program (reusing pinned maps), attaches it to `interfaces` unless the same
     /// program already serves them. Call on a thread inside the chain's namespace.
-    init(customer: String, interfaces: [Int32], capacity: Int) throws(SystemError) {
+    init(customer: String, interfaces: [Int32], capacity: Int) throws(KernelError) {
         Self.quietLog
         let directory = Self.directory(customer)
         try Self.ensureFilesystem()
         try Self.makeDirectory(directory)
         var loaded: OpaquePointer?
-        do throws(SystemError) {
+        do throws(KernelError) {
             loaded = try Self.load(directory: directory, capacity: capacity)
         } catch where error.errno == .invalidArgument {
             // Pinned maps of another shape (an older program, another capacity): start afresh.
@@ -74,7 +74,7 @@ public final class FlowCache: @unchecked Sendable {
         let maps: Set<UInt32> = [try Self.mapID(flows)]
         for ifindex in interfaces {
             let created = Self.withHook(ifindex, ingressOnly: true) { bpf_tc_hook_create($0) }
-            if created < 0 && created != -EEXIST { throw SystemError("create clsact on", "ifindex \(ifindex)", Errno(rawValue: -created)) }
+            if created < 0 && created != -EEXIST { throw KernelError("create clsact on", "ifindex \(ifindex)", Errno(negated: created)) }
             let attached = Self.withHook(ifindex, ingressOnly: true) { hook in
                 withOptions(Self.filter) { bpf_tc_query(hook, $0) == 0 ? $0.pointee.prog_id : nil }
             }
@@ -205,10 +205,10 @@ public final class FlowCache: @unchecked Sendable {
 
     // MARK: helpers
 
-    private static func load(directory: String, capacity: Int) throws(SystemError) -> OpaquePointer {
+    private static func load(directory: String, capacity: Int) throws(KernelError) -> OpaquePointer {
         let opened = image.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
-        guard let object = opened else { throw SystemError("open flow cache object", "(embedded)", Errno(rawValue: vc_errno())) }
-        do throws(SystemError) {
+        guard let object = opened else { throw KernelError("open flow cache object", "(embedded)", Errno.lastCall) }
+        do throws(KernelError) {
             let flows = bpf_object__find_map_by_name(object, "flows")
             try bpfCall("size flow map", "\(capacity) entries") { bpf_map__set_max_entries(flows, UInt32(clamping: capacity)) }
             try bpfCall("pin path of", "flows") { bpf_map__set_pin_path(flows, directory + "/flows") }
@@ -223,16 +223,17 @@ public final class FlowCache: @unchecked Sendable {
     static let filesystem = "/sys/fs/bpf"
 
     /// bpffs is where maps outlive the process; mounted if nobody has.
-    package static func ensureFilesystem() throws(SystemError) {
+    package static func ensureFilesystem() throws(KernelError) {
         var fs = statfs()
         let bpfMagic: Int = 0xcafe_4a11
         if statfs(filesystem, &fs) == 0 && Int(fs.f_type) == bpfMagic { return }
         try syscall("mount bpffs on", filesystem) { mount("bpf", filesystem, "bpf", 0, nil) }
     }
 
-    private static func makeDirectory(_ path: String) throws(SystemError) {
-        for dir in [root, path] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw SystemError("create", dir, Errno(rawValue: errno))
+    private static func makeDirectory(_ path: String) throws(KernelError) {
+        for dir in [root, path] where mkdir(dir, 0o700) != 0 {
+            let e = Errno.lastCall
+            if e != .fileExists { throw KernelError("create", dir, e) }
         }
     }
 
@@ -253,7 +254,7 @@ public final class FlowCache: @unchecked Sendable {
     private struct Identity { var tag: UInt64; var maps: Set<UInt32> }
 
     /// A program's tag (a hash of its instructions) and the maps it uses.
-    private static func identity(program fd: Int32) throws(SystemError) -> Identity {
+    private static func identity(program fd: Int32) throws(KernelError) -> Identity {
         var ids = [UInt32](repeating: 0, count: 8)
         var info = bpf_prog_info()
         var length = UInt32(MemoryLayout<bpf_prog_info>.size)
@@ -262,23 +263,23 @@ public final class FlowCache: @unchecked Sendable {
             info.map_ids = UInt64(UInt(bitPattern: buffer.baseAddress))
             return bpf_obj_get_info_by_fd(fd, &info, &length)
         }
-        if r < 0 { throw SystemError("read program info", "fd \(fd)", Errno(rawValue: -r)) }
+        if r < 0 { throw KernelError("read program info", "fd \(fd)", Errno(negated: r)) }
         let tag = withUnsafeBytes(of: info.tag) { $0.load(as: UInt64.self) }
         return Identity(tag: tag, maps: Set(ids.prefix(Int(min(info.nr_map_ids, 8)))))
     }
 
-    private static func identity(id: UInt32) throws(SystemError) -> Identity {
+    private static func identity(id: UInt32) throws(KernelError) -> Identity {
         let fd = bpf_prog_get_fd_by_id(id)
-        if fd < 0 { throw SystemError("open program", "id \(id)", Errno(rawValue: -fd)) }
+        if fd < 0 { throw KernelError("open program", "id \(id)", Errno(negated: fd)) }
         defer { Glibc.close(fd) }
         return try identity(program: fd)
     }
 
-    private static func mapID(_ fd: Int32) throws(SystemError) -> UInt32 {
+    private static func mapID(_ fd: Int32) throws(KernelError) -> UInt32 {
         var info = bpf_map_info()
         var length = UInt32(MemoryLayout<bpf_map_info>.size)
         let r = bpf_obj_get_info_by_fd(fd, &info, &length)
-        if r < 0 { throw SystemError("read map info", "fd \(fd)", Errno(rawValue: -r)) }
+        if r < 0 { throw KernelError("read map info", "fd \(fd)", Errno(negated: r)) }
         return info.id
     }
 }
@@ -304,9 +305,9 @@ private func withOptions<T, R>(_ configure: (UnsafeMutablePointer<T>) -> Void, _
 }
 
 /// libbpf returns -errno.
-private func bpfCall(_ operation: String, _ object: String, _ body: () -> Int32) throws(SystemError) {
+private func bpfCall(_ operation: String, _ object: String, _ body: () -> Int32) throws(KernelError) {
     let r = body()
-    if r < 0 { throw SystemError(operation, object, Errno(rawValue: -r)) }
+    if r < 0 { throw KernelError(operation, object, Errno(negated: r)) }
 }
 
 /// Flow entries the forwarding thread gathers over a batch and installs with one system

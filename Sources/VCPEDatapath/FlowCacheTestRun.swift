@@ -13,13 +13,13 @@ public struct FlowCacheTestRun: ~Copyable {
     private let program: Int32
     private let flows: Int32
 
-    public init() throws(SystemError) {
+    public init() throws(KernelError) {
         let opened = FlowCache.image.withUnsafeBytes { bpf_object__open_mem($0.baseAddress, $0.count, nil) }
-        guard let object = opened else { throw SystemError("open flow cache object", "(embedded)", Errno(rawValue: vc_errno())) }
+        guard let object = opened else { throw KernelError("open flow cache object", "(embedded)", Errno.lastCall) }
         let r = bpf_object__load(object)
         guard r == 0 else {
             bpf_object__close(object)
-            throw SystemError("load flow cache", "(test run)", Errno(rawValue: -r))
+            throw KernelError("load flow cache", "(test run)", Errno(negated: r))
         }
         self.object = object
         program = bpf_program__fd(bpf_object__find_program_by_name(object, "flow_cache"))
@@ -34,7 +34,7 @@ public struct FlowCacheTestRun: ~Copyable {
     }
 
     /// The program's verdict on one frame (TC_ACT_OK 0, TC_ACT_SHOT 2, TC_ACT_REDIRECT 7).
-    public func run(_ frame: [UInt8]) throws(SystemError) -> Int32 {
+    public func run(_ frame: [UInt8]) throws(KernelError) -> Int32 {
         var out = [UInt8](repeating: 0, count: max(frame.count, 64) + 64)
         var verdict: UInt32 = 0
         let r = frame.withUnsafeBytes { input in
@@ -52,7 +52,7 @@ public struct FlowCacheTestRun: ~Copyable {
                 }
             }
         }
-        guard r == 0 else { throw SystemError("BPF_PROG_TEST_RUN", "flow_cache", Errno(rawValue: -r)) }
+        guard r == 0 else { throw KernelError("BPF_PROG_TEST_RUN", "flow_cache", Errno(negated: r)) }
         return Int32(bitPattern: verdict)
     }
 }

@@ -80,7 +80,7 @@ public final class Forwarder: @unchecked Sendable {
     private let lanFlows: StagedFlows
     private static let wakeToken = UInt64.max
 
-    public init(settings: ForwarderSettings) throws(SystemError) {
+    public init(settings: ForwarderSettings) throws(KernelError) {
         self.settings = settings
         let epoll = try syscall("epoll_create1", "forwarder") { epoll_create1(Int32(EPOLL_CLOEXEC)) }
         let wake = try syscall("eventfd", "forwarder") { eventfd(0, Int32(EFD_CLOEXEC) | Int32(EFD_NONBLOCK)) }

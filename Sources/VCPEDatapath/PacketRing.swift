@@ -36,11 +36,11 @@ public final class PacketRing: @unchecked Sendable {
     /// it), mapped by whoever holds it. `frames` is rounded up to a multiple of 2; the ring
     /// holds frames × 64 KiB of kernel memory. `filter`, an eBPF socket filter program,
     /// decides which frames the ring gets at all.
-    static func openSocket(namespace: String, frames: Int, filter: Int32? = nil) throws(SystemError) -> Int32 {
+    static func openSocket(namespace: String, frames: Int, filter: Int32? = nil) throws(KernelError) -> Int32 {
         // Protocol 0 until bound: nothing lands in the ring before it is set up.
         let fd = try syscall("socket AF_PACKET", namespace) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
         let frameCount = Self.frameCount(frames)
-        do throws(SystemError) {
+        do throws(KernelError) {
             try packetOption(fd, namespace, PACKET_VNET_HDR, 1)
             try packetOption(fd, namespace, PACKET_VERSION, Int32(TPACKET_V2.rawValue))
             try packetOption(fd, namespace, PACKET_IGNORE_OUTGOING, 1)
@@ -63,14 +63,14 @@ public final class PacketRing: @unchecked Sendable {
     }
 
     /// Maps the ring of a socket `openSocket` made with the same `frames`; takes the socket.
-    init(socket fd: Int32, frames: Int, namespace: String) throws(SystemError) {
+    init(socket fd: Int32, frames: Int, namespace: String) throws(KernelError) {
         self.fd = fd
         frameSize = Self.frameBytes
         frameCount = Self.frameCount(frames)
         guard let p = mmap(nil, frameCount * frameSize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0), p != MAP_FAILED else {
-            let e = Errno(rawValue: vc_errno())
+            let e = Errno.lastCall
             Glibc.close(fd)
-            throw SystemError("mmap ring in", namespace, e)
+            throw KernelError("mmap ring in", namespace, e)
         }
         base = p
     }
@@ -131,9 +131,9 @@ public final class PacketPort: @unchecked Sendable {
     }
 
     /// The interface's socket, made and bound inside its namespace (the socket stays of it).
-    static func open(interface: String) throws(SystemError) -> Opened {
+    static func open(interface: String) throws(KernelError) -> Opened {
         let fd = try syscall("socket AF_PACKET", interface) { socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
-        do throws(SystemError) {
+        do throws(KernelError) {
             let (index, mac) = try identify(interface, on: fd)
             try packetOption(fd, interface, PACKET_VNET_HDR, 1)
             try bindPacketSocket(fd, interface, ifindex: index, protocol: 0)
@@ -145,11 +145,11 @@ public final class PacketPort: @unchecked Sendable {
     }
 
     /// Index and address of the interface of that name in the socket's namespace.
-    static func identify(_ interface: String, on fd: Int32) throws(SystemError) -> (Int32, MAC) {
+    static func identify(_ interface: String, on fd: Int32) throws(KernelError) -> (Int32, MAC) {
         var index: Int32 = 0
         var hw = (UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0), UInt8(0))
         let found = withUnsafeMutableBytes(of: &hw) { vc_interface(fd, interface, &index, $0.baseAddress!.assumingMemoryBound(to: UInt8.self)) }
-        guard found == 0 else { throw SystemError("look up interface", interface, Errno(rawValue: vc_errno())) }
+        guard found == 0 else { throw KernelError("look up interface", interface, Errno.lastCall) }
         return (index, MAC(hw.0, hw.1, hw.2, hw.3, hw.4, hw.5))
     }
 
@@ -179,12 +179,12 @@ public final class PacketPort: @unchecked Sendable {
     }
 }
 
-private func packetOption(_ fd: Int32, _ object: String, _ name: Int32, _ value: Int32) throws(SystemError) {
+private func packetOption(_ fd: Int32, _ object: String, _ name: Int32, _ value: Int32) throws(KernelError) {
     var v = value
     try syscall("setsockopt \(name) on", object) { setsockopt(fd, SOL_PACKET, name, &v, socklen_t(MemoryLayout<Int32>.size)) }
 }
 
-private func bindPacketSocket(_ fd: Int32, _ object: String, ifindex: Int32, protocol: UInt16) throws(SystemError) {
+private func bindPacketSocket(_ fd: Int32, _ object: String, ifindex: Int32, protocol: UInt16) throws(KernelError) {
     var addr = sockaddr_ll()
     addr.sll_family = UInt16(AF_PACKET)
     addr.sll_protocol = `protocol`.bigEndian

@@ -1,4 +1,6 @@
 import CDatapath
+import SystemPackage
+import VCPESystem
 
 #if canImport(Glibc)
 import Glibc
@@ -67,7 +69,7 @@ final class TxQueue {
         while sent < count {
             let r = vc_sendmmsg(fd, messages + sent, UInt32(count - sent), Int32(MSG_DONTWAIT))
             if r > 0 { sent += Int(r); continue }
-            let e = vc_errno()
+            let e = Errno.lastCall.rawValue
             if e == EINTR { continue }
             if e == EAGAIN || e == ENOBUFS, !retried { retried = true; sched_yield(); continue }
             // The frame at `sent` is refused outright (too large, link down): skip it.

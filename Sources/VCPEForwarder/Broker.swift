@@ -9,9 +9,9 @@ import Glibc
 #endif
 
 /// The forwarder's supervisor, on the host with vcpe's privileges, makes what only they can
-/// make for the forwarder's container: a chain's sockets and flow cache (`open CUSTOMER`,
-/// answered with one JSON line and the descriptors), and takes a cache off (`detach
-/// CUSTOMER`). It decides from what only root writes (the chain files and settings in the
+/// make for the forwarder's container: a chain's sockets and flow cache (`BrokerRequest.open`,
+/// answered with one `BrokerReply` line and the descriptors), and takes a cache off
+/// (`BrokerRequest.detach`). It decides from what only root writes (the chain files and settings in the
 /// forwarder directory, which the worker can read but not write), serves only the worker's
 /// user (and root), only configured customers' classifier namespaces and their own links,
 /// reads at most one short line per connection, and several clients at once.
@@ -24,25 +24,10 @@ public struct NamespaceBroker: Sendable {
         self.worker = worker
     }
 
-    /// A request is one line of at most this many bytes.
-    static let maxRequest = 128
     /// Connections served at once; more wait in the listen queue (or are closed when it is full).
     static let maxClients = 8
     /// A client that sends nothing for this long is dropped.
     static let clientTimeout = Duration.seconds(5)
-
-    struct Reply: Codable {
-        var error: String?
-        var ports: [Port]?
-        var cache: Bool?
-        var problem: String?
-    }
-
-    struct Port: Codable {
-        var interface: String
-        var ifindex: Int32
-        var mac: [UInt8]
-    }
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -70,60 +55,63 @@ public struct NamespaceBroker: Sendable {
 
     /// One connection: who it is, one bounded line, one answer.
     func handle(_ client: UnixStream) {
-        let reply: Reply, fds: [Int32]
+        let reply: BrokerReply
+        var fds: [Int32]
         // The line is read (bounded) whoever asks, so that a refusal is an answer, not a reset.
-        let request = Result { try client.readLine(receivingDescriptors: false, limit: Self.maxRequest).line }
+        let request = Result { () throws -> BrokerRequest in
+            try BrokerRequest.decode(client.readLine(receivingDescriptors: false, limit: BrokerRequest.maxLine).line)
+        }
         if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
             switch request {
-            case .success(let line): (reply, fds) = answer(line, from: peer)
-            case .failure(let error): (reply, fds) = (Reply(error: "bad request: \(error)"), [])
+            case .success(let request): (reply, fds) = answer(request, from: peer)
+            case .failure(let error): (reply, fds) = (BrokerReply(error: "bad request: \(error)"), [])
             }
         } else {
-            (reply, fds) = (Reply(error: "refused: not the forwarder's user"), [])
+            (reply, fds) = (BrokerReply(error: "refused: not the forwarder's user"), [])
         }
-        let line = String(decoding: (try? JSONEncoder().encode(reply)) ?? Data("{}".utf8), as: UTF8.self) + "\n"
+        let line: String
+        do { line = try reply.line() } catch {
+            // Descriptors go only with the answer that says what they are.
+            for fd in fds { close(fd) }
+            (line, fds) = (BrokerReply(error: "the reply could not be encoded: \(error)").lineOrError, [])
+        }
         try? client.write(line, passing: fds)
         for fd in fds { close(fd) }
     }
 
-    func answer(_ request: String, from peer: PeerCredentials) -> (Reply, [Int32]) {
-        let words = request.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-        guard words.count == 2, KernelNames.isValidName(words[1], maxLength: KernelNames.maxCustomerName) else {
-            return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
-        }
-        let customer = words[1]
-        switch words[0] {
-        case "open":
+    func answer(_ request: BrokerRequest, from peer: PeerCredentials) -> (BrokerReply, [Int32]) {
+        switch request {
+        case .open(let customer):
             guard peer.uid == 0 || withinBudget(peer.pid) else {
-                return (Reply(error: "refused: the forwarder holds more sockets and maps than its chains need"), [])
+                return (BrokerReply(error: "refused: the forwarder holds more sockets and maps than its chains need"), [])
             }
             do {
                 let config = try checkedConfig(customer)
                 let settings = try paths.loadSettings()
                 guard ForwarderSettings.ringFramesRange.contains(settings.ringFrames),
                       ForwarderSettings.flowEntriesRange.contains(settings.flowEntries) else {
-                    return (Reply(error: "settings out of range: \(settings.ringFrames) frames, \(settings.flowEntries) flow entries"), [])
+                    return (BrokerReply(error: "settings out of range: \(settings.ringFrames) frames, \(settings.flowEntries) flow entries"), [])
                 }
                 let s = try ChainSockets.open(config, ringFrames: settings.ringFrames, flowEntries: settings.flowEntries)
-                let ports = s.ports.map { p in Port(interface: p.interface, ifindex: p.ifindex, mac: withUnsafeBytes(of: p.mac.bytes) { Array($0) }) }
-                return (Reply(ports: ports, cache: s.flows != nil, problem: s.problem), s.descriptors)
+                let ports = s.ports.map { p in
+                    BrokerReply.Port(interface: p.interface, ifindex: p.ifindex, mac: withUnsafeBytes(of: p.mac.bytes) { Array($0) })
+                }
+                return (BrokerReply(ports: ports, cache: s.flows != nil, problem: s.problem), s.descriptors)
             } catch {
-                return (Reply(error: "\(error)"), [])
+                return (BrokerReply(error: "\(error)"), [])
             }
-        case "detach":
+        case .detach(let customer):
             // Only a cache apply no longer wants: a chain that is configured with one keeps it,
             // and so does one whose file cannot be read now.
             if access(paths.chain(customer), F_OK) == 0 {
                 guard let config = try? paths.config(customer), !config.flowCache else {
-                    return (Reply(error: "\(customer) is configured with a flow cache (or its file cannot be read)"), [])
+                    return (BrokerReply(error: "\(customer) is configured with a flow cache (or its file cannot be read)"), [])
                 }
             }
             let namespace = KernelNames.classifierNamespace(customer: customer)
             _ = try? NetworkNamespace.perform(in: namespace) { FlowCache.detach(interfaces: FlowCache.interfacesHere()) }
             FlowCache.unpin(customer)
-            return (Reply(), [])
-        default:
-            return (Reply(error: "bad request: \(request.prefix(Self.maxRequest).debugDescription)"), [])
+            return (BrokerReply(), [])
         }
     }
 
@@ -157,7 +145,7 @@ public struct NamespaceBroker: Sendable {
     }
 
     /// One request to the broker at `path`: its answer and the descriptors that came with it.
-    static func ask(_ path: String, _ request: String) throws -> (Reply, [Int32]) {
+    static func ask(_ path: String, _ request: BrokerRequest) throws -> (BrokerReply, [Int32]) {
         // The supervisor starts its broker beside the worker: wait for it a little.
         var connected: UnixStream?
         for attempt in 0..<250 {
@@ -167,11 +155,11 @@ public struct NamespaceBroker: Sendable {
             }
         }
         let stream = connected!
-        try stream.write(request + "\n")
-        let (line, fds) = try stream.readLine(receivingDescriptors: true)
-        guard let reply = try? JSONDecoder().decode(Reply.self, from: Data(line.utf8)) else {
+        try stream.write(request.line())
+        let (line, fds) = try stream.readLine(receivingDescriptors: true, limit: BrokerReply.maxLine)
+        guard let reply = try? BrokerReply.decode(line) else {
             for fd in fds { close(fd) }
-            throw Failure(description: "namespace broker at \(path): no answer to \(request.split(separator: " ").first ?? "")")
+            throw Failure(description: "namespace broker at \(path): no answer to \(request.verb)")
         }
         return (reply, fds)
     }
@@ -189,7 +177,7 @@ struct BrokerAccess: NamespaceAccess {
 
     func open(_ config: SteeringConfig, ringFrames: Int, flowEntries: Int) throws -> ChainSockets {
         // The broker sizes the ring and the map from the settings root wrote, not from us.
-        let (reply, fds) = try NamespaceBroker.ask(path, "open \(config.customer)")
+        let (reply, fds) = try NamespaceBroker.ask(path, .open(customer: config.customer))
         guard let ports = reply.ports, let hasCache = reply.cache, fds.count == 1 + ports.count + (hasCache ? 1 : 0) else {
             for fd in fds { close(fd) }
             throw NamespaceBroker.Failure(description: "namespace broker: open \(config.customer): \(reply.error ?? "a malformed answer")")
@@ -200,6 +188,6 @@ struct BrokerAccess: NamespaceAccess {
     }
 
     func removeCache(customer: String, namespace: String, interfaces: [Int32]) {
-        _ = try? NamespaceBroker.ask(path, "detach \(customer)")
+        _ = try? NamespaceBroker.ask(path, .detach(customer: customer))
     }
 }

@@ -35,7 +35,7 @@ public final class ForwarderClient: ForwarderControl {
         cached = nil
         do {
             _ = try forwarder.ensureRunning()
-            let report = try forwarder.request("reload \(config.customer)")
+            let report = try forwarder.request(.reload(customer: config.customer))
             cached = .some(report)
             if let reason = report.failed[config.customer] {
                 throw ForwarderError("the forwarder could not steer \(config.customer): \(reason)")
@@ -47,7 +47,7 @@ public final class ForwarderClient: ForwarderControl {
             if let before {
                 try? SafeFile.writeAtomically(Array(before), to: path, mode: 0o644)
                 cached = nil
-                _ = try? forwarder.request("reload \(config.customer)", timeout: .seconds(5))
+                _ = try? forwarder.request(.reload(customer: config.customer), timeout: .seconds(5))
             } else {
                 _ = try? remove(customers: [config.customer])
             }
@@ -73,13 +73,13 @@ public final class ForwarderClient: ForwarderControl {
         if (try? FileManager.default.contentsOfDirectory(atPath: forwarder.paths.chains))?.isEmpty ?? true {
             // Closed by the worker in parallel first: at exit the kernel would close its
             // sockets one by one, each waiting for an RCU grace period.
-            _ = try? forwarder.request("reload", timeout: .seconds(5))
+            _ = try? forwarder.request(.reload(customer: nil), timeout: .seconds(5))
             forwarder.stop()
         } else {
             // Returns once the forwarder has closed their sockets, which would otherwise
             // keep the namespaces (and their interfaces) alive.
             // One customer: only its file is read; several: one pass, their rings closed together.
-            let report = try forwarder.request(removed.count == 1 ? "reload \(removed.first!)" : "reload")
+            let report = try forwarder.request(.reload(customer: removed.count == 1 ? removed.first! : nil))
             cached = .some(report)
             if let left = report.chains.first(where: { removed.contains($0.customer) }) {
                 throw ForwarderError("the forwarder still steers \(left.customer)")

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import VCPEContainer
 import VCPEDatapath
 import VCPESystem
@@ -87,22 +88,25 @@ public struct ForwarderProcess: Sendable {
             // say) is said at once too: the supervisor records every end.
             let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
-                if let answer = try? request("stats", timeout: .milliseconds(200)) { return answer }
+                if let answer = try? request(.stats, timeout: .milliseconds(200)) { return answer }
                 if let r = supervisorRecord(), r.lastExitAt >= started {
                     throw Failure(description: "the forwarder ended as it started (\(r.lastExit))\(log())")
                 }
             }
         }
-        do { return try request("stats", timeout: timeout) } catch {
+        do { return try request(.stats, timeout: timeout) } catch {
             throw Failure(description: "\(error)\(log())")
         }
     }
 
     /// Sends a request, retrying while the worker is (re)starting.
-    public func request(_ line: String, timeout: Duration = .seconds(10)) throws -> ForwarderReport {
+    public func request(_ request: ControlRequest, timeout: Duration = .seconds(10)) throws -> ForwarderReport {
+        // A request this side cannot send (a name that is not a customer's) is not retried.
+        let line = try request.line()
         let deadline = ContinuousClock.now + timeout
         var last: any Error = Failure(description: "no answer")
         while ContinuousClock.now < deadline {
+            let reply: ControlReply
             do {
                 let stream = try UnixStream(connectingTo: paths.socket, timeout: .seconds(10))
                 // The socket is in the worker's directory: the answer counts only from the user
@@ -113,21 +117,26 @@ public struct ForwarderProcess: Sendable {
                 guard lstat(paths.run, &st) == 0, peer.uid == st.st_uid else {
                     throw Failure(description: "\(paths.socket) is answered by uid \(peer.uid), not the forwarder's")
                 }
-                try stream.write(line + "\n")
-                let answer = try stream.read(until: "\n")
-                return try JSONDecoder().decode(ForwarderReport.self, from: Data(answer.utf8))
+                try stream.write(line)
+                reply = try ControlReply.decode(stream.read(until: "\n", limit: ControlReply.maxLine + 1))
             } catch {
                 last = error
                 usleep(20_000)
+                continue
             }
+            // The worker understood the line and refused it: asking again gets the same answer.
+            guard let report = reply.report else {
+                throw Failure(description: "the forwarder refused \(request) at \(paths.socket): \(reply.error ?? "no report")")
+            }
+            return report
         }
-        throw Failure(description: "the forwarder did not answer \(line) at \(paths.socket): \(last)")
+        throw Failure(description: "the forwarder did not answer \(request) at \(paths.socket): \(last)")
     }
 
     /// The running worker's report, or nil when none answers at once.
     public func report() -> ForwarderReport? {
         guard !(processes()[.run]?.isEmpty ?? true) else { return nil }
-        return try? request("stats", timeout: .milliseconds(500))
+        return try? request(.stats, timeout: .milliseconds(500))
     }
 
     /// What the supervisor last recorded, if it ever restarted the worker.
@@ -188,7 +197,7 @@ public struct ForwarderProcess: Sendable {
             }
             if log >= 0 { close(log) }
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            while waitpid(pid, &status, 0) < 0 && Errno.lastCall == .interrupted {}
             restarts += 1
             let record = SupervisorRecord(restarts: restarts, lastExit: (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)",
                                           lastExitAt: Date())

@@ -33,7 +33,7 @@ public struct ForwarderPaths: Sendable {
 
     /// Makes the directories with their owners and modes: root's, readable by the worker
     /// (it reads chains and settings), and the worker's own `run/`.
-    public func prepare(worker: ContainerSpec.User = ForwarderProcess.workerUser) throws(SystemError) {
+    public func prepare(worker: ContainerSpec.User = ForwarderProcess.workerUser) throws(KernelError) {
         try SafeFile.ensureDirectory(directory, mode: 0o755)
         try SafeFile.ensureDirectory(chains, mode: 0o755)
         try SafeFile.ensureDirectory(run, mode: 0o700, owner: worker.uid, group: worker.gid)
@@ -72,7 +72,7 @@ public struct ForwarderPaths: Sendable {
     }
 }
 
-/// The forwarder's answer to `stats`.
+/// The forwarder's report, in its answer to every `ControlRequest`.
 public struct ForwarderReport: Sendable, Codable {
     public var pid: Int32
     public var settings: ForwarderSettings
@@ -82,7 +82,7 @@ public struct ForwarderReport: Sendable, Codable {
 }
 
 /// The forwarder process: the forwarding thread plus a control socket that reloads the
-/// chain directory and reports counters. Line protocol: `reload`, `stats` -> one JSON line.
+/// chain directory and reports counters: one `ControlRequest` line, one `ControlReply` line back.
 public final class ForwarderService: @unchecked Sendable {
     let paths: ForwarderPaths
     let forwarder: Forwarder
@@ -218,20 +218,19 @@ public final class ForwarderService: @unchecked Sendable {
                                chains: running.keys.sorted().map { running[$0]!.stats }, failed: failed)
     }
 
-    /// One request line, one JSON line back.
+    /// One request line, one reply line back; a request that is not one is answered with why.
     private func serve(_ client: UnixStream) {
-        guard let line = try? client.read(until: "\n", limit: 256) else { return }
-        let words = line.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
-        let answer: Data
-        switch words.first {
-        case "reload":
-            _ = reload(customer: words.count > 1 ? words[1] : nil)
-            answer = (try? JSONEncoder().encode(report())) ?? Data()
-        case "stats":
-            answer = (try? JSONEncoder().encode(report())) ?? Data()
-        default:
-            answer = Data("{\"error\":\"unknown request\"}".utf8)
+        let reply: ControlReply
+        do {
+            // The newline is read too: the bound is the request's.
+            switch try ControlRequest.decode(client.read(until: "\n", limit: ControlRequest.maxLine + 1)) {
+            case .reload(let customer): _ = reload(customer: customer)
+            case .stats: break
+            }
+            reply = ControlReply(report: report())
+        } catch {
+            reply = ControlReply(error: "bad request: \(error)")
         }
-        try? client.write(String(decoding: answer, as: UTF8.self) + "\n")
+        try? client.write(reply.lineOrError)
     }
 }

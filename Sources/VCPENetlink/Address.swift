@@ -1,5 +1,6 @@
 import CNetlink
 import VCPENet
+import VCPESystem
 
 public struct AddressInfo: Sendable, Hashable {
     public var interfaceIndex: Int32
@@ -8,18 +9,18 @@ public struct AddressInfo: Sendable, Hashable {
 }
 
 extension RouteSocket {
-    public func addresses() throws(NetlinkError) -> [AddressInfo] {
+    public func addresses() throws(KernelError) -> [AddressInfo] {
         try dump("addresses", { rtnl_addr_alloc_cache(sock, $0) }) { a in
             IPPrefix(nlAddress: rtnl_addr_get_local(a)).map { AddressInfo(interfaceIndex: rtnl_addr_get_ifindex(a), prefix: $0) }
         }
     }
 
-    public func addresses(on interface: String) throws(NetlinkError) -> [IPPrefix] {
+    public func addresses(on interface: String) throws(KernelError) -> [IPPrefix] {
         let i = try index(of: interface)
         return try addresses().filter { $0.interfaceIndex == i }.map(\.prefix)
     }
 
-    public func addAddress(_ p: IPPrefix, on interface: String) throws(NetlinkError) {
+    public func addAddress(_ p: IPPrefix, on interface: String) throws(KernelError) {
         try changeAddress(p, on: interface, add: true)
     }
 
@@ -36,7 +37,7 @@ extension RouteSocket {
     }
 
     /// Removes the address; one that is gone, or an interface that is gone, is success.
-    public func removeAddress(_ p: IPPrefix, on interface: String) throws(NetlinkError) {
+    public func removeAddress(_ p: IPPrefix, on interface: String) throws(KernelError) {
         guard try link(named: interface) != nil else { return }
         do {
             try changeAddress(p, on: interface, add: false)
@@ -45,7 +46,7 @@ extension RouteSocket {
         }
     }
 
-    private func changeAddress(_ p: IPPrefix, on interface: String, add: Bool) throws(NetlinkError) {
+    private func changeAddress(_ p: IPPrefix, on interface: String, add: Bool) throws(KernelError) {
         let i = try index(of: interface)
         let a = rtnl_addr_alloc()!
         defer { rtnl_addr_put(a) }

@@ -1,12 +1,13 @@
 import CNetlink
+import VCPESystem
 
 extension RouteSocket {
-    public func addBridge(_ name: String) throws(NetlinkError) {
+    public func addBridge(_ name: String) throws(KernelError) {
         try addLink(name, kind: "bridge")
     }
 
     /// A new link of a kind that needs no settings to exist (bridge, wireguard, dummy).
-    public func addLink(_ name: String, kind: String) throws(NetlinkError) {
+    public func addLink(_ name: String, kind: String) throws(KernelError) {
         try checkInterfaceName(name)
         let link = rtnl_link_alloc()!
         defer { rtnl_link_put(link) }
@@ -28,13 +29,13 @@ extension RouteSocket {
     }
 
     /// Makes `port` a port of `bridge`.
-    public func enslave(_ port: String, to bridge: String) throws(NetlinkError) {
+    public func enslave(_ port: String, to bridge: String) throws(KernelError) {
         let master = try index(of: bridge), slave = try index(of: port)
         try call("enslave", "\(port) to \(bridge)") { rtnl_link_enslave_ifindex(sock, master, slave) }
     }
 
     /// Takes `port` out of its bridge; a port in no bridge, or gone, is success.
-    public func release(_ port: String) throws(NetlinkError) {
+    public func release(_ port: String) throws(KernelError) {
         guard let l = try link(named: port), l.masterIndex != nil else { return }
         try call("release", port) { rtnl_link_release_ifindex(sock, l.index) }
     }

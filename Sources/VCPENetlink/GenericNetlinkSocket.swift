@@ -23,7 +23,7 @@ public final class GenericNetlinkSocket {
         guard family >= 0 else {
             nl_socket_free(sock)
             if -family == NLE_OBJ_NOTFOUND { return nil }
-            throw NetlinkError(operation: "resolve generic netlink family", object: name, errno: .ioError,
+            throw KernelError("resolve generic netlink family", name, .ioError,
                                kernelMessage: String(cString: nl_geterror(family)))
         }
         return GenericNetlinkSocket(sock: sock, family: family, name: name, namespace: namespace)
@@ -42,15 +42,15 @@ public final class GenericNetlinkSocket {
     /// Sends one request and waits for its answer: the attributes of each reply message (a
     /// dump may answer in several), or nothing but the kernel's acknowledgement.
     public func request(_ what: String, command: UInt8, version: UInt8, dump: Bool = false,
-                        attributes: [UInt8]) throws(NetlinkError) -> [[UInt8]] {
+                        attributes: [UInt8]) throws(KernelError) -> [[UInt8]] {
         let place = "\(what) in \(namespace ?? "host")"
         guard let msg = nlmsg_alloc_size(attributes.count + 64) else {
-            throw NetlinkError(operation: "allocate netlink message", object: place, errno: .noMemory)
+            throw KernelError("allocate netlink message", place, .noMemory)
         }
         defer { nlmsg_free(msg) }
         guard genlmsg_put(msg, UInt32(bitPattern: NL_AUTO_PORT), UInt32(bitPattern: NL_AUTO_SEQ), family, 0,
                           dump ? NLM_F_DUMP : 0, command, version) != nil else {
-            throw NetlinkError(operation: "build \(familyName) message", object: place, errno: .noMemory)
+            throw KernelError("build \(familyName) message", place, .noMemory)
         }
         var payload = attributes
         try lastError.call("build \(familyName) message", place) {

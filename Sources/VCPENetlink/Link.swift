@@ -1,6 +1,7 @@
 import CNetlink
 import VCPENet
 import SystemPackage
+import VCPESystem
 
 /// An interface as the kernel reports it.
 public struct LinkInfo: Sendable, Hashable {
@@ -81,12 +82,12 @@ extension LinkInfo {
 }
 
 extension RouteSocket {
-    public func links() throws(NetlinkError) -> [LinkInfo] {
+    public func links() throws(KernelError) -> [LinkInfo] {
         try dump("links", { rtnl_link_alloc_cache(sock, AF_UNSPEC, $0) }) { LinkInfo($0) }
     }
 
     /// The interface of that name, or nil when there is none.
-    public func link(named name: String) throws(NetlinkError) -> LinkInfo? {
+    public func link(named name: String) throws(KernelError) -> LinkInfo? {
         var l: OpaquePointer?
         do {
             try call("get link", name) { rtnl_link_get_kernel(sock, 0, name, &l) }
@@ -99,7 +100,7 @@ extension RouteSocket {
 
     /// Changes properties of a link by name; only what is given changes.
     public func setLink(_ name: String, up: Bool? = nil, mtu: UInt32? = nil, mac: [UInt8]? = nil,
-                        newName: String? = nil) throws(NetlinkError) {
+                        newName: String? = nil) throws(KernelError) {
         let index = try self.index(of: name)
         let change = rtnl_link_alloc()!
         defer { rtnl_link_put(change) }
@@ -126,7 +127,7 @@ extension RouteSocket {
 
     /// Sets a link's Ethernet address; a driver that refuses to while the link is up gets
     /// it down for the change and up again.
-    public func setMAC(_ name: String, _ mac: [UInt8]) throws(NetlinkError) {
+    public func setMAC(_ name: String, _ mac: [UInt8]) throws(KernelError) {
         do { try setLink(name, mac: mac) } catch where error.errno == .resourceBusy {
             let wasUp = try link(named: name)?.isUp ?? false
             try setLink(name, up: false)
@@ -137,7 +138,7 @@ extension RouteSocket {
 
     /// Deletes a link; one that is already gone is success. Deleting one end of a veth
     /// removes the pair.
-    public func removeLink(_ name: String) throws(NetlinkError) {
+    public func removeLink(_ name: String) throws(KernelError) {
         let l = rtnl_link_alloc()!
         defer { rtnl_link_put(l) }
         rtnl_link_set_name(l, name)
@@ -151,12 +152,12 @@ extension RouteSocket {
 
 extension RouteSocket {
     /// libnl copies names into IFNAMSIZ silently truncating them: refuse them here instead.
-    func checkInterfaceName(_ name: String) throws(NetlinkError) {
+    func checkInterfaceName(_ name: String) throws(KernelError) {
         let u = name.utf8
         let valid = !u.isEmpty && u.count <= 15 && name != "." && name != ".."
             && !u.contains { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: ":") || $0 <= 0x20 }
         if valid { return }
-        throw NetlinkError(operation: "name", object: "interface \"\(name)\" \(place)", errno: .invalidArgument,
+        throw KernelError("name", "interface \"\(name)\" \(place)", .invalidArgument,
                            kernelMessage: "interface names are 1 to 15 bytes without '/', ':' or white space")
     }
 }
@@ -166,7 +167,7 @@ extension RouteSocket {
     /// Removes several links with one kernel teardown instead of one per link. Links
     /// already gone are skipped; returns the names of those that were there.
     @discardableResult
-    public func removeLinks(_ names: [String]) throws(NetlinkError) -> [String] {
+    public func removeLinks(_ names: [String]) throws(KernelError) -> [String] {
         var present: [LinkInfo] = []
         for n in names { if let l = try link(named: n) { present.append(l) } }
         guard present.count > 1 else {
@@ -189,14 +190,14 @@ extension RouteSocket {
     }
 
     /// A link group no link uses: a group delete then takes exactly the links put in it.
-    private func freshGroup() throws(NetlinkError) -> UInt32 {
+    private func freshGroup() throws(KernelError) -> UInt32 {
         let used = Set(try links().map(\.group))
         var group = UInt32.random(in: 0x1000_0000...0x7FFF_FFFF)
         while used.contains(group) { group &+= 1 }
         return group
     }
 
-    private func moveToGroup(_ l: LinkInfo, _ group: UInt32) throws(NetlinkError) {
+    private func moveToGroup(_ l: LinkInfo, _ group: UInt32) throws(KernelError) {
         let change = rtnl_link_alloc()!, orig = rtnl_link_alloc()!
         defer { rtnl_link_put(change); rtnl_link_put(orig) }
         rtnl_link_set_ifindex(orig, l.index)

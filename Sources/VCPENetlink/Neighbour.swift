@@ -1,10 +1,11 @@
 import CNetlink
 import VCPENet
+import VCPESystem
 
 extension RouteSocket {
     /// A permanent neighbour entry (static ARP/NDP): replaced if one for `address` exists.
-    public func setPermanentNeighbour(_ address: IPAddress, mac: [UInt8], on interface: String) throws(NetlinkError) {
-        try withNeighbour(address, on: interface) { n throws(NetlinkError) in
+    public func setPermanentNeighbour(_ address: IPAddress, mac: [UInt8], on interface: String) throws(KernelError) {
+        try withNeighbour(address, on: interface) { n throws(KernelError) in
             let ll = mac.withUnsafeBytes { nl_addr_build(AF_LLC, $0.baseAddress, $0.count) }!
             defer { nl_addr_put(ll) }
             rtnl_neigh_set_lladdr(n, ll)
@@ -14,7 +15,7 @@ extension RouteSocket {
     }
 
     /// The link-layer address of a neighbour entry, if there is one.
-    public func neighbour(_ address: IPAddress, on interface: String) throws(NetlinkError) -> (mac: [UInt8], permanent: Bool)? {
+    public func neighbour(_ address: IPAddress, on interface: String) throws(KernelError) -> (mac: [UInt8], permanent: Bool)? {
         let i = try index(of: interface)
         let found: [([UInt8], Bool)] = try dump("neighbours", { rtnl_neigh_alloc_cache(sock, $0) }) { n in
             guard rtnl_neigh_get_ifindex(n) == i, let d = rtnl_neigh_get_dst(n), IPAddress(nlAddress: d) == address,
@@ -25,10 +26,10 @@ extension RouteSocket {
     }
 
     /// Deletes the entry; one that is gone is success.
-    public func removeNeighbour(_ address: IPAddress, on interface: String) throws(NetlinkError) {
+    public func removeNeighbour(_ address: IPAddress, on interface: String) throws(KernelError) {
         guard try link(named: interface) != nil else { return }
         do {
-            try withNeighbour(address, on: interface) { n throws(NetlinkError) in
+            try withNeighbour(address, on: interface) { n throws(KernelError) in
                 try call("delete neighbour", "\(address) on \(interface)") { rtnl_neigh_delete(sock, n, 0) }
             }
         } catch where error.errno == .noSuchFileOrDirectory {
@@ -36,7 +37,7 @@ extension RouteSocket {
         }
     }
 
-    private func withNeighbour(_ address: IPAddress, on interface: String, _ body: (OpaquePointer) throws(NetlinkError) -> Void) throws(NetlinkError) {
+    private func withNeighbour(_ address: IPAddress, on interface: String, _ body: (OpaquePointer) throws(KernelError) -> Void) throws(KernelError) {
         let n = rtnl_neigh_alloc()!
         defer { rtnl_neigh_put(n) }
         rtnl_neigh_set_ifindex(n, try index(of: interface))

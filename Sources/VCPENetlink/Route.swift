@@ -1,5 +1,6 @@
 import CNetlink
 import VCPENet
+import VCPESystem
 
 /// A unicast route with one next hop.
 public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
@@ -34,12 +35,12 @@ public struct RouteInfo: Sendable, Hashable, CustomStringConvertible {
 
 extension RouteSocket {
     /// The routes vcpe could have made: unicast, static or boot protocol, any table.
-    public func routes(family: IPAddress.Family = .v4) throws(NetlinkError) -> [RouteInfo] {
+    public func routes(family: IPAddress.Family = .v4) throws(KernelError) -> [RouteInfo] {
         try routes(family: family, names: Dictionary(try links().map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// With the interface names already at hand (a snapshot dumps the links once).
-    func routes(family: IPAddress.Family, names: [Int32: String]) throws(NetlinkError) -> [RouteInfo] {
+    func routes(family: IPAddress.Family, names: [Int32: String]) throws(KernelError) -> [RouteInfo] {
         try dump("routes", { rtnl_route_alloc_cache(sock, family == .v4 ? AF_INET : AF_INET6, 0, $0) }) { r in
             guard rtnl_route_get_type(r) == UInt8(RTN_UNICAST) else { return nil }
             let dst = IPPrefix(nlAddress: rtnl_route_get_dst(r)) ?? IPPrefix(family == .v4 ? IPAddress(v4: 0) : IPAddress(v6: 0, 0), 0)
@@ -55,8 +56,8 @@ extension RouteSocket {
     }
 
     /// Adds a route; with `replace`, one to the same destination in that table is replaced.
-    public func addRoute(_ route: RouteInfo, replace: Bool = false) throws(NetlinkError) {
-        try withRoute(route) { r throws(NetlinkError) in
+    public func addRoute(_ route: RouteInfo, replace: Bool = false) throws(KernelError) {
+        try withRoute(route) { r throws(KernelError) in
             try call(replace ? "replace route" : "add route", route.description) {
                 rtnl_route_add(sock, r, replace ? NLM_F_CREATE | NLM_F_REPLACE : NLM_F_CREATE | NLM_F_EXCL)
             }
@@ -77,9 +78,9 @@ extension RouteSocket {
     }
 
     /// Deletes a route; one that is gone is success.
-    public func removeRoute(_ route: RouteInfo) throws(NetlinkError) {
+    public func removeRoute(_ route: RouteInfo) throws(KernelError) {
         do {
-            try withRoute(route) { r throws(NetlinkError) in
+            try withRoute(route) { r throws(KernelError) in
                 try call("delete route", route.description) { rtnl_route_delete(sock, r, 0) }
             }
         } catch where error.errno == .noSuchProcess || error.errno == .operationNotSupportedByDevice {
@@ -87,7 +88,7 @@ extension RouteSocket {
         }
     }
 
-    private func withRoute(_ route: RouteInfo, _ body: (OpaquePointer) throws(NetlinkError) -> Void) throws(NetlinkError) {
+    private func withRoute(_ route: RouteInfo, _ body: (OpaquePointer) throws(KernelError) -> Void) throws(KernelError) {
         let r = rtnl_route_alloc()!
         defer { rtnl_route_put(r) }
         rtnl_route_set_family(r, UInt8(route.destination.family == .v4 ? AF_INET : AF_INET6))

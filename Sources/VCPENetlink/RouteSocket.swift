@@ -38,15 +38,15 @@ public final class RouteSocket {
 
     var place: String { namespace.map { "in \($0)" } ?? "on the host" }
 
-    /// Runs one libnl call; a negative result becomes a NetlinkError with the kernel's errno.
+    /// Runs one libnl call; a negative result becomes a KernelError with the kernel's errno.
     @discardableResult
-    func call(_ operation: String, _ object: @autoclosure () -> String, _ body: () -> Int32) throws(NetlinkError) -> Int32 {
+    func call(_ operation: String, _ object: @autoclosure () -> String, _ body: () -> Int32) throws(KernelError) -> Int32 {
         try lastError.call(operation, "\(object()) \(place)", body)
     }
 
     /// Dumps a cache and hands each object to `body`; the cache is freed afterwards.
     func dump<T>(_ what: String, _ alloc: (UnsafeMutablePointer<OpaquePointer?>) -> Int32,
-                 _ body: (OpaquePointer) -> T?) throws(NetlinkError) -> [T] {
+                 _ body: (OpaquePointer) -> T?) throws(KernelError) -> [T] {
         var cache: OpaquePointer?
         try call("dump", what) { alloc(&cache) }
         defer { nl_cache_free(cache) }
@@ -61,9 +61,9 @@ public final class RouteSocket {
 
     /// The interface index of `name` in this socket's namespace (if_nametoindex would use the
     /// calling thread's namespace instead).
-    public func index(of name: String) throws(NetlinkError) -> Int32 {
+    public func index(of name: String) throws(KernelError) -> Int32 {
         guard let l = try link(named: name) else {
-            throw NetlinkError(operation: "find interface", object: name + " " + place, errno: .operationNotSupportedByDevice)  // ENODEV
+            throw KernelError("find interface", name + " " + place, .operationNotSupportedByDevice)  // ENODEV
         }
         return l.index
     }
@@ -71,27 +71,27 @@ public final class RouteSocket {
 
 /// A new libnl socket connected to `protocol` on the calling thread (so in its namespace;
 /// `namespace` only labels errors), as a raw pointer value that may cross threads.
-func connectNetlink(_ proto: Int32, _ protocolName: String, namespace: String?) throws(NetlinkError) -> UInt {
+func connectNetlink(_ proto: Int32, _ protocolName: String, namespace: String?) throws(KernelError) -> UInt {
     let place = "in \(namespace ?? "host")"
     guard let s = nl_socket_alloc() else {
-        throw NetlinkError(operation: "allocate netlink socket", object: place, errno: .noMemory)
+        throw KernelError("allocate netlink socket", place, .noMemory)
     }
     let rc = nl_connect(s, proto)
     if rc < 0 {
         nl_socket_free(s)
-        throw NetlinkError(operation: "connect \(protocolName)", object: place, errno: Errno(rawValue: libnlToErrno(rc)),
-                           kernelMessage: String(cString: nl_geterror(rc)))
+        throw KernelError("connect \(protocolName)", place, libnlToErrno(rc),
+                          kernelMessage: String(cString: nl_geterror(rc)))
     }
     return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
 }
 
 /// The last NLMSG_ERROR the kernel sent on one socket.
 final class KernelErrorState {
-    var errno: Int32 = 0
+    var errno: Errno?
     var message: String?
 
     func reset() {
-        errno = 0
+        errno = nil
         message = nil
     }
 
@@ -103,15 +103,14 @@ final class KernelErrorState {
         nl_socket_modify_err_cb(sock, NL_CB_CUSTOM, kernelErrorCallback, Unmanaged.passUnretained(self).toOpaque())
     }
 
-    /// Runs one libnl call; a negative result becomes a NetlinkError with the kernel's errno.
+    /// Runs one libnl call; a negative result becomes a KernelError with the kernel's errno.
     @discardableResult
-    func call(_ operation: String, _ object: String, _ body: () -> Int32) throws(NetlinkError) -> Int32 {
+    func call(_ operation: String, _ object: String, _ body: () -> Int32) throws(KernelError) -> Int32 {
         reset()
         let rc = body()
         guard rc < 0 else { return rc }
-        let e = errno != 0 ? Errno(rawValue: errno) : Errno(rawValue: libnlToErrno(rc))
-        throw NetlinkError(operation: operation, object: object, errno: e,
-                           kernelMessage: message ?? (errno != 0 ? nil : String(cString: nl_geterror(rc))))
+        throw KernelError(operation, object, errno ?? libnlToErrno(rc),
+                          kernelMessage: message ?? (errno != nil ? nil : String(cString: nl_geterror(rc))))
     }
 }
 
@@ -119,14 +118,14 @@ final class KernelErrorState {
 private let kernelErrorCallback: nl_recvmsg_err_cb_t = { _, err, arg in
     guard let err, let arg else { return Int32(NL_STOP.rawValue) }
     let state = Unmanaged<KernelErrorState>.fromOpaque(arg).takeUnretainedValue()
-    state.errno = -err.pointee.error
+    state.errno = err.pointee.error != 0 ? Errno(negated: err.pointee.error) : nil  // 0 is an ack, not an error
     state.message = NetlinkExtendedAck.text(UnsafeRawPointer(err) - 16)  // from the message header
     return Int32(NL_STOP.rawValue)
 }
 
 /// For failures libnl detects itself (no kernel error): its codes to the nearest errno.
-private func libnlToErrno(_ rc: Int32) -> Int32 {
-    let e: Errno = switch -rc {
+private func libnlToErrno(_ rc: Int32) -> Errno {
+    switch -rc {
     case Int32(NLE_NOMEM): .noMemory
     case Int32(NLE_EXIST): .fileExists
     case Int32(NLE_OBJ_NOTFOUND), Int32(NLE_NODEV): .operationNotSupportedByDevice  // ENODEV
@@ -138,7 +137,6 @@ private func libnlToErrno(_ rc: Int32) -> Int32 {
     case Int32(NLE_OPNOTSUPP): .notSupportedOnSocket
     default: .ioError
     }
-    return e.rawValue
 }
 
 // MARK: - Addresses between libnl and vcpe

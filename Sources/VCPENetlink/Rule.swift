@@ -1,5 +1,6 @@
 import CNetlink
 import VCPENet
+import VCPESystem
 
 /// A policy routing rule: traffic that matches looks up `table`.
 public struct RuleInfo: Sendable, Hashable, CustomStringConvertible {
@@ -27,7 +28,7 @@ public struct RuleInfo: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension RouteSocket {
-    public func rules(family: IPAddress.Family = .v4) throws(NetlinkError) -> [RuleInfo] {
+    public func rules(family: IPAddress.Family = .v4) throws(KernelError) -> [RuleInfo] {
         try dump("rules", { rtnl_rule_alloc_cache(sock, family == .v4 ? AF_INET : AF_INET6, $0) }) { r in
             guard rtnl_rule_get_action(r) == UInt8(FR_ACT_TO_TBL) else { return nil }
             let mark = rtnl_rule_get_mark(r), mask = rtnl_rule_get_mask(r)
@@ -39,8 +40,8 @@ extension RouteSocket {
         }
     }
 
-    public func addRule(_ rule: RuleInfo, family: IPAddress.Family = .v4) throws(NetlinkError) {
-        try withRule(rule, family: family) { r throws(NetlinkError) in
+    public func addRule(_ rule: RuleInfo, family: IPAddress.Family = .v4) throws(KernelError) {
+        try withRule(rule, family: family) { r throws(KernelError) in
             try call("add rule", rule.description) { rtnl_rule_add(sock, r, NLM_F_CREATE | NLM_F_EXCL) }
         }
     }
@@ -56,9 +57,9 @@ extension RouteSocket {
     }
 
     /// Deletes the rule; one that is gone is success.
-    public func removeRule(_ rule: RuleInfo, family: IPAddress.Family = .v4) throws(NetlinkError) {
+    public func removeRule(_ rule: RuleInfo, family: IPAddress.Family = .v4) throws(KernelError) {
         do {
-            try withRule(rule, family: family) { r throws(NetlinkError) in
+            try withRule(rule, family: family) { r throws(KernelError) in
                 try call("delete rule", rule.description) { rtnl_rule_delete(sock, r, 0) }
             }
         } catch where error.errno == .noSuchFileOrDirectory {
@@ -66,7 +67,7 @@ extension RouteSocket {
         }
     }
 
-    private func withRule(_ rule: RuleInfo, family: IPAddress.Family, _ body: (OpaquePointer) throws(NetlinkError) -> Void) throws(NetlinkError) {
+    private func withRule(_ rule: RuleInfo, family: IPAddress.Family, _ body: (OpaquePointer) throws(KernelError) -> Void) throws(KernelError) {
         let r = rtnl_rule_alloc()!
         defer { rtnl_rule_put(r) }
         rtnl_rule_set_family(r, family == .v4 ? AF_INET : AF_INET6)

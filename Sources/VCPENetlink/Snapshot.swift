@@ -1,3 +1,4 @@
+import VCPESystem
 /// Everything vcpe programs in one namespace, read back in one go: the controller's
 /// observed picture of that namespace.
 public struct NamespaceSnapshot: Sendable, Hashable {
@@ -10,7 +11,7 @@ public struct NamespaceSnapshot: Sendable, Hashable {
 }
 
 extension RouteSocket {
-    public func snapshot() throws(NetlinkError) -> NamespaceSnapshot {
+    public func snapshot() throws(KernelError) -> NamespaceSnapshot {
         let links = try links()
         let names = Dictionary(links.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
         let addrs = Dictionary(grouping: try addresses()) { names[$0.interfaceIndex] ?? "#\($0.interfaceIndex)" }

@@ -25,7 +25,7 @@ public struct VethEnd: Sendable, Hashable, CustomStringConvertible {
 extension RouteSocket {
     /// Creates a veth pair in one request, each end directly in its namespace. Neither end
     /// is brought up here: the kernel refuses UP for the peer in the same message.
-    public func addVeth(_ a: VethEnd, _ b: VethEnd, mtu: UInt32? = nil) throws(NetlinkError) {
+    public func addVeth(_ a: VethEnd, _ b: VethEnd, mtu: UInt32? = nil) throws(KernelError) {
         let object = "veth \(a)<->\(b)"
         try checkInterfaceName(a.name)
         try checkInterfaceName(b.name)
@@ -73,7 +73,7 @@ extension RouteSocket {
         return .created
     }
 
-    func openNamespaces(_ names: [String?], for object: String) throws(NetlinkError) -> [Int32?] {
+    func openNamespaces(_ names: [String?], for object: String) throws(KernelError) -> [Int32?] {
         var fds: [Int32?] = []
         for n in names {
             guard let n, n != namespace else { fds.append(nil); continue }
@@ -81,7 +81,7 @@ extension RouteSocket {
                 fds.append(try NetworkNamespace.open(n).rawValue)
             } catch {
                 for fd in fds { if let fd { close(fd) } }
-                throw NetlinkError(operation: "open namespace \(n) for", object: "\(object) \(place)", errno: error.errno)
+                throw KernelError("open namespace \(n) for", "\(object) \(place)", error.errno)
             }
         }
         return fds

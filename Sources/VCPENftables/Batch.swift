@@ -1,5 +1,6 @@
 import CNftnl
 import SystemPackage
+import VCPESystem
 
 #if canImport(Glibc)
 import Glibc
@@ -52,10 +53,10 @@ struct Batch {
     }
 
     /// Sends the batch as one transaction and waits for every reply.
-    mutating func commit(what: String) throws(NftError) {
+    mutating func commit(what: String) throws(KernelError) {
         control(type: UInt16(NFNL_MSG_BATCH_END), generation: nil)
         let sent = bytes.withUnsafeBytes { mnl_socket_sendto(socket.nl, $0.baseAddress, $0.count) }
-        if sent < 0 { throw NftError(operation: "send", object: "\(what) \(socket.place)", errno: Errno(rawValue: errno)) }
+        if sent < 0 { throw KernelError.lastCall("send", "\(what) \(socket.place)") }
         let objects = self.objects
         do {
             try socket.receive(expecting: Set(objects.keys), what: what)

@@ -1,4 +1,5 @@
 import CNftnl
+import VCPESystem
 
 public struct CounterValue: Sendable, Hashable {
     public var packets: UInt64
@@ -40,7 +41,7 @@ public struct RuleState: Sendable, Hashable {
 }
 
 extension NftSocket {
-    public func tables() throws(NftError) -> [TableInfo] {
+    public func tables() throws(KernelError) -> [TableInfo] {
         var out: [TableInfo] = []
         try request(type: UInt16(NFT_MSG_GETTABLE.rawValue), family: 0, flags: UInt16(NLM_F_DUMP), what: "list tables") { nlh in
             let t = nftnl_table_alloc()!
@@ -59,9 +60,9 @@ extension NftSocket {
         return out
     }
 
-    public func chains(family: NftFamily, table: String) throws(NftError) -> [ChainInfo] {
+    public func chains(family: NftFamily, table: String) throws(KernelError) -> [ChainInfo] {
         var out: [ChainInfo] = []
-        try tolerateMissingTable { () throws(NftError) in
+        try tolerateMissingTable { () throws(KernelError) in
             try request(type: UInt16(NFT_MSG_GETCHAIN.rawValue), family: family.value, flags: UInt16(NLM_F_DUMP), what: "list chains of \(table)") { nlh in
                 let c = nftnl_chain_alloc()!
                 defer { nftnl_chain_free(c) }
@@ -81,9 +82,9 @@ extension NftSocket {
         return out
     }
 
-    public func rules(family: NftFamily, table: String) throws(NftError) -> [RuleState] {
+    public func rules(family: NftFamily, table: String) throws(KernelError) -> [RuleState] {
         var out: [RuleState] = []
-        try tolerateMissingTable { () throws(NftError) in
+        try tolerateMissingTable { () throws(KernelError) in
             try request(type: UInt16(NFT_MSG_GETRULE.rawValue), family: family.value, flags: UInt16(NLM_F_DUMP), what: "list rules of \(table)",
                         build: { nlh in
                             let r = nftnl_rule_alloc()!
@@ -101,9 +102,9 @@ extension NftSocket {
     }
 
     /// Named counters of a table with their values; empty when the table does not exist.
-    public func counterValues(family: NftFamily, table: String) throws(NftError) -> [String: CounterValue] {
+    public func counterValues(family: NftFamily, table: String) throws(KernelError) -> [String: CounterValue] {
         var out: [String: CounterValue] = [:]
-        try tolerateMissingTable { () throws(NftError) in
+        try tolerateMissingTable { () throws(KernelError) in
             try request(type: UInt16(NFT_MSG_GETOBJ.rawValue), family: family.value, flags: UInt16(NLM_F_DUMP), what: "list counters of \(table)",
                         build: { nlh in
                             let o = nftnl_obj_alloc()!
@@ -125,7 +126,7 @@ extension NftSocket {
     }
 
     /// A dump of a table that does not exist answers ENOENT: that is an empty answer here.
-    private func tolerateMissingTable(_ body: () throws(NftError) -> Void) throws(NftError) {
+    private func tolerateMissingTable(_ body: () throws(KernelError) -> Void) throws(KernelError) {
         do {
             try body()
         } catch where error.errno == .noSuchFileOrDirectory {

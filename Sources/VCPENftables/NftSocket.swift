@@ -26,12 +26,12 @@ public final class NftSocket {
     private static func connect(_ namespace: String?) throws -> UInt {
         let place = namespace ?? "host"
         guard let s = mnl_socket_open(NETLINK_NETFILTER) else {
-            throw NftError(operation: "open netfilter socket", object: "in \(place)", errno: Errno(rawValue: errno))
+            throw KernelError.lastCall("open netfilter socket", "in \(place)")
         }
         if mnl_socket_bind(s, 0, pid_t(MNL_SOCKET_AUTOPID)) < 0 {
-            let e = errno
+            let e = Errno.lastCall
             mnl_socket_close(s)
-            throw NftError(operation: "bind netfilter socket", object: "in \(place)", errno: Errno(rawValue: e))
+            throw KernelError("bind netfilter socket", "in \(place)", e)
         }
         return UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(s)))
     }
@@ -65,7 +65,7 @@ public final class NftSocket {
     // MARK: - Generation
 
     /// The ruleset generation: it changes with every committed transaction.
-    public func generation() throws(NftError) -> UInt32 {
+    public func generation() throws(KernelError) -> UInt32 {
         var gen: UInt32 = 0
         try request(type: UInt16(NFT_MSG_GETGEN.rawValue), family: 0, flags: 0, what: "ruleset generation") { nlh in
             let g = nftnl_gen_alloc()!
@@ -80,32 +80,33 @@ public final class NftSocket {
     /// Sends one GET request (a dump when `flags` has NLM_F_DUMP) and hands each reply to `each`.
     func request(type: UInt16, family: UInt8, flags: UInt16, what: String,
                  build: (UnsafeMutablePointer<nlmsghdr>) -> Void = { _ in },
-                 each: (UnsafePointer<nlmsghdr>) -> Void) throws(NftError) {
+                 each: (UnsafePointer<nlmsghdr>) -> Void) throws(KernelError) {
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         let seq = nextSequence()
-        let sent = buf.withUnsafeMutableBytes { b in
+        let failed: Errno? = buf.withUnsafeMutableBytes { b in
             let nlh = nftnl_nlmsg_build_hdr(b.baseAddress!.assumingMemoryBound(to: CChar.self), type, UInt16(family), flags | UInt16(NLM_F_ACK), seq)!
             build(nlh)
-            return mnl_socket_sendto(nl, nlh, Int(nlh.pointee.nlmsg_len)) >= 0 ? 0 : errno
+            return mnl_socket_sendto(nl, nlh, Int(nlh.pointee.nlmsg_len)) >= 0 ? nil : Errno.lastCall
         }
-        if sent != 0 { throw NftError(operation: "send request for", object: "\(what) \(place)", errno: Errno(rawValue: sent)) }
+        if let failed { throw KernelError("send request for", "\(what) \(place)", failed) }
         try receive(expecting: [seq], what: what, each: each)
     }
 
     /// Reads replies until every sequence number in `expecting` has its ACK or DONE, and
     /// fails with the first error the kernel reported (after draining the rest).
-    func receive(expecting: Set<UInt32>, what: String, each: (UnsafePointer<nlmsghdr>) -> Void = { _ in }) throws(NftError) {
+    func receive(expecting: Set<UInt32>, what: String, each: (UnsafePointer<nlmsghdr>) -> Void = { _ in }) throws(KernelError) {
         var pending = expecting
-        var firstError: NftError?
+        var firstError: KernelError?
         let bufSize = 1 << 20
         let buf = UnsafeMutableRawPointer.allocate(byteCount: bufSize, alignment: 8)
         defer { buf.deallocate() }
         while !pending.isEmpty {
             let n = mnl_socket_recvfrom(nl, buf, bufSize)
             if n < 0 {
-                if errno == EINTR { continue }
-                throw firstError ?? NftError(operation: "receive reply for", object: "\(what) \(place)", errno: Errno(rawValue: errno),
-                                             kernelMessage: errno == EAGAIN ? "no reply within 10 s" : nil)
+                let e = Errno.lastCall
+                if e == .interrupted { continue }
+                throw firstError ?? KernelError("receive reply for", "\(what) \(place)", e,
+                                                kernelMessage: e == .resourceTemporarilyUnavailable ? "no reply within 10 s" : nil)
             }
             var offset = 0
             while offset + 16 <= n {
@@ -117,8 +118,8 @@ public final class NftSocket {
                 case NLMSG_ERROR:
                     let err = UnsafeRawPointer(nlh + 1).load(as: Int32.self)
                     if err != 0, firstError == nil {
-                        firstError = NftError(operation: what, object: place, errno: Errno(rawValue: -err),
-                                              kernelMessage: NetlinkExtendedAck.text(UnsafeRawPointer(nlh)), failedSequence: seq)
+                        firstError = KernelError(what, place, Errno(negated: err),
+                                                 kernelMessage: NetlinkExtendedAck.text(UnsafeRawPointer(nlh)), failedSequence: seq)
                     }
                     pending.remove(seq)
                 case NLMSG_DONE:

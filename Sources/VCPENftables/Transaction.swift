@@ -1,4 +1,5 @@
 import CNftnl
+import VCPESystem
 
 /// A change to one table, committed with others in a single transaction.
 public enum TableChange: Sendable, Hashable {
@@ -11,9 +12,9 @@ public enum TableChange: Sendable, Hashable {
 extension NftSocket {
     /// Commits all changes as one kernel transaction: all of them apply or none does.
     /// With `expectedGeneration`, a ruleset changed by anyone since that generation was read
-    /// is reported (`NftError.isConcurrentChange`) instead of overwritten.
+    /// is reported (`KernelError.isConcurrentChange`) instead of overwritten.
     /// Named counters keep their values across a replace unless `resetCounters`.
-    public func commit(_ changes: [TableChange], expectedGeneration: UInt32? = nil, resetCounters: Bool = false) throws(NftError) {
+    public func commit(_ changes: [TableChange], expectedGeneration: UInt32? = nil, resetCounters: Bool = false) throws(KernelError) {
         var batch = Batch(socket: self, expectedGeneration: expectedGeneration)
         var setID: UInt32 = 1
         for change in changes {
@@ -33,11 +34,11 @@ extension NftSocket {
         try batch.commit(what: "commit of \(changes.count) table change\(changes.count == 1 ? "" : "s")")
     }
 
-    public func replaceTable(_ t: NftTable, expectedGeneration: UInt32? = nil) throws(NftError) {
+    public func replaceTable(_ t: NftTable, expectedGeneration: UInt32? = nil) throws(KernelError) {
         try commit([.replace(t)], expectedGeneration: expectedGeneration)
     }
 
-    public func removeTable(family: NftFamily, name: String) throws(NftError) {
+    public func removeTable(family: NftFamily, name: String) throws(KernelError) {
         try commit([.remove(family: family, name: name)])
     }
 

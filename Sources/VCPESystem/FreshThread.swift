@@ -16,7 +16,7 @@ private final class ThreadJob: @unchecked Sendable {
     init(_ run: @escaping () -> Void) { self.run = run }
 }
 
-private func runOnNewThread(_ job: @escaping () -> Void) throws(SystemError) {
+private func runOnNewThread(_ job: @escaping () -> Void) throws(KernelError) {
     let arg = Unmanaged.passRetained(ThreadJob(job)).toOpaque()
     var thread = pthread_t()
     let rc = pthread_create(&thread, nil, { raw in
@@ -25,7 +25,7 @@ private func runOnNewThread(_ job: @escaping () -> Void) throws(SystemError) {
     }, arg)
     guard rc == 0 else {
         Unmanaged<ThreadJob>.fromOpaque(arg).release()
-        throw SystemError("pthread_create", "namespace worker", .init(rawValue: rc))
+        throw KernelError("pthread_create", "namespace worker", .init(rawValue: rc))
     }
     pthread_join(thread, nil)
 }

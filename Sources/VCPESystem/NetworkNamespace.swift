@@ -13,21 +13,21 @@ public enum NetworkNamespace {
     public static func path(_ name: String) -> String { "\(runDirectory)/\(name)" }
 
     /// Creates a new namespace. Throws EEXIST if one of that name exists.
-    public static func create(_ name: String) throws(SystemError) {
+    public static func create(_ name: String) throws(KernelError) {
         try validate(name)
         try prepareRunDirectory()
         let target = path(name)
         // O_EXCL: the mount point file is ours or the name is taken. A file there that is not
         // a mounted namespace is what a create killed before its bind mount leaves: reclaim it.
         var fd = Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444)
-        if fd < 0, vcpe_errno() == EEXIST, !exists(name) {
+        if fd < 0, Errno.lastCall == .fileExists, !exists(name) {
             unlink(target)
             fd = Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444)
         }
-        if fd < 0 { throw SystemError("create", target, Errno(rawValue: vcpe_errno())) }
+        if fd < 0 { throw KernelError.lastCall("create", target) }
         close(fd)
         do {
-            try runOnFreshThread { () throws(SystemError) in
+            try runOnFreshThread { () throws(KernelError) in
                 try syscall("unshare(CLONE_NEWNET) for", name) { vcpe_unshare(vcpe_clone_newnet()) }
                 // /proc/self names the main thread; this thread's new namespace is thread-self.
                 try syscall("bind-mount namespace onto", target) {
@@ -42,7 +42,7 @@ public enum NetworkNamespace {
 
     /// Creates the namespace unless it exists; true when it was created.
     @discardableResult
-    public static func ensure(_ name: String) throws(SystemError) -> Bool {
+    public static func ensure(_ name: String) throws(KernelError) -> Bool {
         do {
             try create(name)
             return true
@@ -53,19 +53,19 @@ public enum NetworkNamespace {
 
     /// Removes a namespace; one that is already gone is success. Its interfaces go with it
     /// (the kernel removes them in the background once the last reference closes).
-    public static func remove(_ name: String) throws(SystemError) {
+    public static func remove(_ name: String) throws(KernelError) {
         try validate(name)
         let target = path(name)
         if vcpe_umount2(target, vcpe_mnt_detach()) != 0 {
-            let e = Errno(rawValue: vcpe_errno())
+            let e = Errno.lastCall
             // EINVAL: not a mount point (a stale file); ENOENT: already gone.
             guard e == .invalidArgument || e == .noSuchFileOrDirectory else {
-                throw SystemError("unmount namespace", target, e)
+                throw KernelError("unmount namespace", target, e)
             }
         }
         if unlink(target) != 0 {
-            let e = Errno(rawValue: vcpe_errno())
-            guard e == .noSuchFileOrDirectory else { throw SystemError("remove namespace file", target, e) }
+            let e = Errno.lastCall
+            guard e == .noSuchFileOrDirectory else { throw KernelError("remove namespace file", target, e) }
         }
     }
 
@@ -76,17 +76,17 @@ public enum NetworkNamespace {
 
     /// Names of the mounted namespaces, optionally only those starting with `prefix` (checked
     /// before anything is stat-ed: hosts may have thousands).
-    public static func list(prefix: String = "") throws(SystemError) -> [String] {
+    public static func list(prefix: String = "") throws(KernelError) -> [String] {
         try entries(prefix: prefix).filter(exists)
     }
 
     /// Every name under the run directory, mounted or not: a create killed before its bind
     /// mount leaves a plain file, which `remove` clears like a namespace.
-    public static func entries(prefix: String = "") throws(SystemError) -> [String] {
+    public static func entries(prefix: String = "") throws(KernelError) -> [String] {
         guard let dir = opendir(runDirectory) else {
-            let e = Errno(rawValue: vcpe_errno())
+            let e = Errno.lastCall
             if e == .noSuchFileOrDirectory { return [] }
-            throw SystemError("list", runDirectory, e)
+            throw KernelError("list", runDirectory, e)
         }
         defer { closedir(dir) }
         var names: [String] = []
@@ -98,7 +98,7 @@ public enum NetworkNamespace {
     }
 
     /// An open descriptor of the namespace; the caller closes it.
-    public static func open(_ name: String) throws(SystemError) -> FileDescriptor {
+    public static func open(_ name: String) throws(KernelError) -> FileDescriptor {
         try validate(name)
         let p = path(name)
         return FileDescriptor(rawValue: try syscall("open namespace", p) { Glibc.open(p, O_RDONLY | O_CLOEXEC) })
@@ -116,34 +116,34 @@ public enum NetworkNamespace {
         }
     }
 
-    private static func runOnFreshThread(_ body: @escaping () throws(SystemError) -> Void) throws(SystemError) {
+    private static func runOnFreshThread(_ body: @escaping () throws(KernelError) -> Void) throws(KernelError) {
         do {
             try onFreshThread { try body() }
-        } catch let e as SystemError {
+        } catch let e as KernelError {
             throw e
         } catch {
-            throw SystemError("thread", "namespace worker", .ioError)
+            throw KernelError("thread", "namespace worker", .ioError)
         }
     }
 
-    static func validate(_ name: String) throws(SystemError) {
+    static func validate(_ name: String) throws(KernelError) {
         let u = name.utf8
         if u.isEmpty || u.count > 255 || name.contains("/") || name == "." || name == ".." {
-            throw SystemError("namespace name", "\"\(name)\"", .invalidArgument)
+            throw KernelError("namespace name", "\"\(name)\"", .invalidArgument)
         }
     }
 
     /// Like `ip netns`: make /run/netns a shared mount point so namespaces mounted there
     /// propagate into mount namespaces created later.
-    static func prepareRunDirectory() throws(SystemError) {
-        if mkdir(runDirectory, 0o755) != 0, Errno(rawValue: vcpe_errno()) != .fileExists {
-            throw SystemError("mkdir", runDirectory, Errno(rawValue: vcpe_errno()))
+    static func prepareRunDirectory() throws(KernelError) {
+        if mkdir(runDirectory, 0o755) != 0 {
+            let e = Errno.lastCall
+            if e != .fileExists { throw KernelError("mkdir", runDirectory, e) }
         }
         let flags = vcpe_ms_shared() | vcpe_ms_rec()
         if vcpe_mount("", runDirectory, "none", flags, nil) == 0 { return }
-        guard Errno(rawValue: vcpe_errno()) == .invalidArgument else {
-            throw SystemError("make shared mount", runDirectory, Errno(rawValue: vcpe_errno()))
-        }
+        let e = Errno.lastCall
+        guard e == .invalidArgument else { throw KernelError("make shared mount", runDirectory, e) }
         try syscall("bind-mount", runDirectory) { vcpe_mount(runDirectory, runDirectory, "none", vcpe_ms_bind() | vcpe_ms_rec(), nil) }
         try syscall("make shared mount", runDirectory) { vcpe_mount("", runDirectory, "none", flags, nil) }
     }

@@ -10,20 +10,20 @@ import Glibc
 public enum SafeFile {
     /// A regular file's bytes, opened without following a link at its last component and
     /// without blocking (a FIFO cannot hang the caller), at most `limit` bytes.
-    public static func readRegular(_ path: String, limit: Int) throws(SystemError) -> [UInt8] {
+    public static func readRegular(_ path: String, limit: Int) throws(KernelError) -> [UInt8] {
         let fd = try syscall("open", path) { open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY) }
         defer { close(fd) }
         var st = stat()
         try syscall("fstat", path) { fstat(fd, &st) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw SystemError("read (not a regular file)", path, .invalidArgument) }
-        guard st.st_size <= limit else { throw SystemError("read (larger than \(limit) bytes)", path, .fileTooLarge) }
+        guard st.st_mode & S_IFMT == S_IFREG else { throw KernelError("read (not a regular file)", path, .invalidArgument) }
+        guard st.st_size <= limit else { throw KernelError("read (larger than \(limit) bytes)", path, .fileTooLarge) }
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 16384)
         while true {
             let n = try syscall("read", path) { buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }
             if n == 0 { break }
             out += buf[..<n]
-            if out.count > limit { throw SystemError("read (larger than \(limit) bytes)", path, .fileTooLarge) }
+            if out.count > limit { throw KernelError("read (larger than \(limit) bytes)", path, .fileTooLarge) }
         }
         return out
     }
@@ -44,19 +44,19 @@ public enum SafeFile {
 
     /// Opens `path` for appending, creating it with `mode` if missing; a link there is
     /// refused (ELOOP), as is anything but a regular file.
-    public static func openAppend(_ path: String, mode: mode_t = 0o600) throws(SystemError) -> Int32 {
+    public static func openAppend(_ path: String, mode: mode_t = 0o600) throws(KernelError) -> Int32 {
         let fd = try syscall("open", path) { open(path, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode) }
         var st = stat()
         if fstat(fd, &st) != 0 || st.st_mode & S_IFMT != S_IFREG {
             close(fd)
-            throw SystemError("open (not a regular file)", path, .invalidArgument)
+            throw KernelError("open (not a regular file)", path, .invalidArgument)
         }
         return fd
     }
 
     /// Replaces `name` in `directory` with `bytes` in one rename: written to a new file made
     /// with O_EXCL in the directory itself (opened without following links), synced first.
-    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(SystemError) {
+    public static func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o600) throws(KernelError) {
         let slash = path.utf8.lastIndex(of: UInt8(ascii: "/"))
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
@@ -67,7 +67,7 @@ public enum SafeFile {
         let fd = try syscall("create", directory + "/" + temporary) {
             openat(dir, temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         }
-        do throws(SystemError) {
+        do throws(KernelError) {
             var offset = 0
             while offset < bytes.count {
                 let n = try syscall("write", path) { bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) } }
@@ -86,19 +86,23 @@ public enum SafeFile {
 
     /// Makes `path` a directory (and its missing parents, root's and 0755) owned by `owner`
     /// with exactly `mode`; an existing one that is a link, or not a directory, is refused.
-    public static func ensureDirectory(_ path: String, mode: mode_t, owner: uid_t = 0, group: gid_t = 0) throws(SystemError) {
+    public static func ensureDirectory(_ path: String, mode: mode_t, owner: uid_t = 0, group: gid_t = 0) throws(KernelError) {
         var st = stat()
         if lstat(path, &st) != 0 {
-            guard vcpe_errno() == ENOENT else { throw SystemError("stat", path, Errno(rawValue: vcpe_errno())) }
+            let e = Errno.lastCall
+            guard e == .noSuchFileOrDirectory else { throw KernelError("stat", path, e) }
             if let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")), slash != path.utf8.startIndex {
                 let parent = String(path[..<slash])
                 var pst = stat()
                 if lstat(parent, &pst) != 0 { try ensureDirectory(parent, mode: 0o755) }
             }
-            if mkdir(path, 0o700) != 0 && vcpe_errno() != EEXIST { throw SystemError("mkdir", path, Errno(rawValue: vcpe_errno())) }
+            if mkdir(path, 0o700) != 0 {
+                let e = Errno.lastCall
+                if e != .fileExists { throw KernelError("mkdir", path, e) }
+            }
             try syscall("stat", path) { lstat(path, &st) }
         }
-        guard st.st_mode & S_IFMT == S_IFDIR else { throw SystemError("use as a directory (a link or a file is there)", path, .notDirectory) }
+        guard st.st_mode & S_IFMT == S_IFDIR else { throw KernelError("use as a directory (a link or a file is there)", path, .notDirectory) }
         if st.st_uid != owner || st.st_gid != group { try syscall("chown", path) { lchown(path, owner, group) } }
         if st.st_mode & 0o7777 != mode { try syscall("chmod", path) { chmod(path, mode) } }
     }
@@ -112,13 +116,13 @@ public enum SafeFile {
         // component must not be a link at all).
         var st = stat()
         if lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFLNK { return "\(path) is a symbolic link" }
-        guard let resolved = realpath(path, nil) else { return "\(path): \(Errno(rawValue: vcpe_errno()))" }
+        guard let resolved = realpath(path, nil) else { return "\(path): \(Errno.lastCall)" }
         defer { free(resolved) }
         var current = String(cString: resolved)
         var first = true
         while true {
             var st = stat()
-            guard lstat(current, &st) == 0 else { return "\(current): \(Errno(rawValue: vcpe_errno()))" }
+            guard lstat(current, &st) == 0 else { return "\(current): \(Errno.lastCall)" }
             if st.st_mode & S_IFMT == S_IFLNK, first { return "\(current) is a symbolic link" }
             if st.st_mode & S_IFMT == S_IFDIR {
                 if st.st_uid != 0 { return "\(current) belongs to uid \(st.st_uid), not root" }

@@ -7,13 +7,13 @@ import Glibc
 
 /// Starts a program that outlives the caller: its own session, no signals blocked,
 /// standard streams on /dev/null and no other descriptors, not waited for (init reaps it once the caller is gone).
-public func spawnDetached(_ path: String, _ arguments: [String]) throws(SystemError) {
+public func spawnDetached(_ path: String, _ arguments: [String]) throws(KernelError) {
     _ = try spawnProcess(path, arguments, stdout: nil, stderr: nil)
 }
 
 /// Starts a program the caller waits for (`waitpid`), with vcpe's rules for daemons:
 /// its own session, default signals, stdin/stdout on /dev/null, stderr on `stderr`.
-public func spawnChild(_ path: String, _ arguments: [String], stderr: Int32? = nil) throws(SystemError) -> pid_t {
+public func spawnChild(_ path: String, _ arguments: [String], stderr: Int32? = nil) throws(KernelError) -> pid_t {
     try spawnProcess(path, arguments, stdout: nil, stderr: stderr)
 }
 
@@ -57,7 +57,7 @@ public func runProgram(_ path: String, _ arguments: [String], namespace: String?
 }
 
 /// Waits for a child to end: its exit code, or 128 + the signal that ended it.
-public func waitForExit(_ pid: pid_t, _ program: String) throws(SystemError) -> Int32 {
+public func waitForExit(_ pid: pid_t, _ program: String) throws(KernelError) -> Int32 {
     var status: Int32 = 0
     try syscall("waitpid", program) { waitpid(pid, &status, 0) }
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
@@ -76,7 +76,7 @@ private func readAll(_ fd: FileDescriptor, limit: Int) throws -> [UInt8] {
 
 /// posix_spawn with vcpe's rules: new session, default signals, stdin on /dev/null, stdout
 /// and stderr on the given descriptors (or /dev/null), every other descriptor closed.
-private func spawnProcess(_ path: String, _ arguments: [String], stdout: Int32?, stderr: Int32?) throws(SystemError) -> pid_t {
+private func spawnProcess(_ path: String, _ arguments: [String], stdout: Int32?, stderr: Int32?) throws(KernelError) -> pid_t {
     var attr = posix_spawnattr_t()
     var actions = posix_spawn_file_actions_t()
     posix_spawnattr_init(&attr)
@@ -104,6 +104,6 @@ private func spawnProcess(_ path: String, _ arguments: [String], stdout: Int32?,
     defer { for p in argv { free(p) } }
     var pid: pid_t = 0
     let r = posix_spawn(&pid, path, &actions, &attr, argv, environ)
-    if r != 0 { throw SystemError("spawn", path, Errno(rawValue: r)) }
+    if r != 0 { throw KernelError("spawn", path, Errno(code: r)) }
     return pid
 }

@@ -33,7 +33,7 @@ public enum Sysctl {
         do {
             _ = try fd.writeAll(Array((value + "\n").utf8))
         } catch let e as Errno {
-            throw SystemError("write sysctl", "\(key)=\(value) in \(namespace ?? "host")", e)
+            throw KernelError("write sysctl", "\(key)=\(value) in \(namespace ?? "host")", e)
         }
     }
 }

@@ -12,11 +12,11 @@ public final class UnixStream {
     public let path: String
 
     /// Connects to `path`; reads and writes give up after `timeout`.
-    public init(connectingTo path: String, timeout: Duration = .seconds(2)) throws(SystemError) {
+    public init(connectingTo path: String, timeout: Duration = .seconds(2)) throws(KernelError) {
         let raw = try unixSocket(path)
-        do throws(SystemError) {
+        do throws(KernelError) {
             setTimeouts(raw, timeout)
-            try withUnixAddress(path, "connect") { (p, n) throws(SystemError) in try syscall("connect", path) { Glibc.connect(raw, p, n) } }
+            try withUnixAddress(path, "connect") { (p, n) throws(KernelError) in try syscall("connect", path) { Glibc.connect(raw, p, n) } }
         } catch {
             close(raw)
             throw error
@@ -35,7 +35,7 @@ public final class UnixStream {
     deinit { try? fd.close() }
 
     /// Writes `text` with `descriptors` passed along (SCM_RIGHTS); the peer gets its own copies.
-    public func write(_ text: String, passing descriptors: [Int32]) throws(SystemError) {
+    public func write(_ text: String, passing descriptors: [Int32]) throws(KernelError) {
         var bytes = Array(text.utf8)
         let count = bytes.count
         let sent = try syscall("sendmsg", path) { vcpe_send_with_fds(fd.rawValue, &bytes, count, descriptors, Int32(descriptors.count)) }
@@ -46,7 +46,7 @@ public final class UnixStream {
     /// descriptors passed with it; otherwise any that came are closed (a peer cannot make
     /// this process hold its descriptors). A line longer than `limit` bytes is an error
     /// (EMSGSIZE): a peer cannot grow this process's memory.
-    public func readLine(receivingDescriptors: Bool, limit: Int = 1 << 20) throws(SystemError) -> (line: String, descriptors: [Int32]) {
+    public func readLine(receivingDescriptors: Bool, limit: Int = 1 << 20) throws(KernelError) -> (line: String, descriptors: [Int32]) {
         var out: [UInt8] = [], fds: [Int32] = []
         var byte: UInt8 = 0
         var got = [Int32](repeating: -1, count: Int(VCPE_MAX_PASSED_FDS))
@@ -59,7 +59,7 @@ public final class UnixStream {
             let n = try syscall("recvmsg", path) { vcpe_recv_with_fds(fd.rawValue, &byte, 1, &got, Int32(got.count), &count) }
             fds += got.prefix(Int(count))
             if n == 0 || byte == UInt8(ascii: "\n") { break }
-            guard out.count < limit else { throw SystemError("read line", path, .messageTooLong) }
+            guard out.count < limit else { throw KernelError("read line", path, .messageTooLong) }
             out.append(byte)
         }
         handed = receivingDescriptors
@@ -68,18 +68,18 @@ public final class UnixStream {
 
     /// Who is at the other end, as the kernel saw it connect (SO_PEERCRED): not what the
     /// peer says of itself.
-    public func peer() throws(SystemError) -> PeerCredentials {
+    public func peer() throws(KernelError) -> PeerCredentials {
         var pid: pid_t = 0, uid: uid_t = 0, gid: gid_t = 0
         try syscall("getsockopt SO_PEERCRED", path) { vcpe_peer_credentials(fd.rawValue, &pid, &uid, &gid) }
         return PeerCredentials(pid: pid, uid: uid, gid: gid)
     }
 
-    public func write(_ text: String) throws(SystemError) {
-        do { _ = try fd.writeAll(Array(text.utf8)) } catch { throw SystemError("write", path, (error as? Errno) ?? .ioError) }
+    public func write(_ text: String) throws(KernelError) {
+        do { _ = try fd.writeAll(Array(text.utf8)) } catch { throw KernelError("write", path, (error as? Errno) ?? .ioError) }
     }
 
     /// Reads until the received bytes end with `terminator` (or the peer closes).
-    public func read(until terminator: String, limit: Int = 1 << 20) throws(SystemError) -> String {
+    public func read(until terminator: String, limit: Int = 1 << 20) throws(KernelError) -> String {
         let end = Array(terminator.utf8)
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
@@ -87,11 +87,11 @@ public final class UnixStream {
             let n: Int
             do { n = try buf.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) } } catch {
                 let e = (error as? Errno) ?? .ioError
-                throw SystemError("read", path, e == .wouldBlock ? .timedOut : e)
+                throw KernelError("read", path, e == .wouldBlock ? .timedOut : e)
             }
             if n == 0 { break }
             out += buf[..<n]
-            if out.count > limit { throw SystemError("read", path, .messageTooLong) }
+            if out.count > limit { throw KernelError("read", path, .messageTooLong) }
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -111,21 +111,21 @@ public final class UnixListener {
     let fd: Int32
     public let path: String
 
-    public init(path: String, backlog: Int32 = 16, group: gid_t? = nil) throws(SystemError) {
+    public init(path: String, backlog: Int32 = 16, group: gid_t? = nil) throws(KernelError) {
         unlink(path)
         let raw = try unixSocket(path)
-        do throws(SystemError) {
+        do throws(KernelError) {
             // Linux gives the socket file the socket inode's mode (less the umask) at bind: it
             // is never looser than root's alone. The group gets in before listen, when a
             // connect could first succeed.
             try syscall("fchmod socket", path) { fchmod(raw, 0o600) }
-            do throws(SystemError) {
-                try withUnixAddress(path, "bind") { (p, n) throws(SystemError) in try syscall("bind", path) { bind(raw, p, n) } }
+            do throws(KernelError) {
+                try withUnixAddress(path, "bind") { (p, n) throws(KernelError) in try syscall("bind", path) { bind(raw, p, n) } }
             } catch where error.errno == .noSuchAddressOrDevice || error.errno == .notSupported {
                 // A shared file system (9p, virtiofs without sockets, some FUSE) has no unix
                 // sockets: say which directory, not only an errno that names a device.
                 let dir = String(path[..<(path.lastIndex(of: "/") ?? path.startIndex)])
-                throw SystemError(error.operation, error.object, error.errno,
+                throw KernelError(error.operation, error.object, error.errno,
                                   hint: "the file system of \(dir.isEmpty ? "." : dir) cannot hold unix sockets; put the state directory on a local file system (e.g. under /var/lib or /run)")
             }
             if let group {
@@ -144,14 +144,14 @@ public final class UnixListener {
     deinit { close(fd) }
 
     /// The next connection; its reads and writes give up after `timeout`.
-    public func accept(timeout: Duration = .seconds(5)) throws(SystemError) -> UnixStream {
+    public func accept(timeout: Duration = .seconds(5)) throws(KernelError) -> UnixStream {
         let raw = try syscall("accept", path) { Glibc.accept(fd, nil, nil) }
         _ = fcntl(raw, F_SETFD, FD_CLOEXEC)
         return UnixStream(accepted: raw, path: path, timeout: timeout)
     }
 }
 
-private func unixSocket(_ path: String) throws(SystemError) -> Int32 {
+private func unixSocket(_ path: String) throws(KernelError) -> Int32 {
     try syscall("socket AF_UNIX", path) { socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0) }
 }
 
@@ -164,14 +164,14 @@ private func setTimeouts(_ raw: Int32, _ timeout: Duration) {
 
 /// `path` as a sockaddr_un for `body`; a path too long for one is an error of `operation`.
 private func withUnixAddress(_ path: String, _ operation: String,
-                             _ body: (UnsafePointer<sockaddr>, socklen_t) throws(SystemError) -> Void) throws(SystemError) {
+                             _ body: (UnsafePointer<sockaddr>, socklen_t) throws(KernelError) -> Void) throws(KernelError) {
     var addr = sockaddr_un()
     addr.sun_family = sa_family_t(AF_UNIX)
     let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw SystemError(operation, path, .fileNameTooLong) }
+    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { throw KernelError(operation, path, .fileNameTooLong) }
     withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
-    try withUnsafePointer(to: &addr) { (a: UnsafePointer<sockaddr_un>) throws(SystemError) in
-        try a.withMemoryRebound(to: sockaddr.self, capacity: 1) { (p: UnsafePointer<sockaddr>) throws(SystemError) in
+    try withUnsafePointer(to: &addr) { (a: UnsafePointer<sockaddr_un>) throws(KernelError) in
+        try a.withMemoryRebound(to: sockaddr.self, capacity: 1) { (p: UnsafePointer<sockaddr>) throws(KernelError) in
             try body(p, socklen_t(MemoryLayout<sockaddr_un>.size))
         }
     }

@@ -142,7 +142,7 @@ public struct UserspaceDriver: WireGuardDriver {
             throw WireGuard.Failure(interface: interface, message: "wireguard-go is not running")
         }
         let n = try UAPI.errno(ofAnswer: answer)
-        if n != 0 { throw WireGuard.Failure(interface: interface, message: "set: \(Errno(rawValue: n)) (errno \(n))") }
+        if n != 0 { throw WireGuard.Failure(interface: interface, message: "set: \(Errno(code: n)) (errno \(n))") }
     }
 
     @discardableResult
@@ -167,7 +167,9 @@ public struct UserspaceDriver: WireGuardDriver {
         // A daemon killed hard leaves its socket file; the link and the directory go too.
         var removed = hadContainer || !pids.isEmpty
         for path in [Self.socketPath(interface), Self.daemonSocket(interface)] {
-            if unlink(path) == 0 { removed = true } else if errno != ENOENT { throw SystemError("unlink", path, Errno(rawValue: errno)) }
+            if unlink(path) == 0 { removed = true; continue }
+            let e = Errno.lastCall
+            if e != .noSuchFileOrDirectory { throw KernelError("unlink", path, e) }
         }
         // Whatever the daemon left there for its successor goes with it.
         let directory = Self.daemonDirectory(interface)

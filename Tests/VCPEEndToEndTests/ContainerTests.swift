@@ -179,10 +179,12 @@ import VCPETestSupport
             let out = try sh("/usr/bin/env", ["python3", "-c", ask, broker, request])
             return try #require(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])
         }
-        let opened = try brokerAnswer("open \(sc.customer(0))")
+        let opened = try brokerAnswer(SecurityTests.brokerRequest("open", sc.customer(0)))
         let ports = ((opened["reply"] as? [String: Any])?["ports"] as? [Any])?.count ?? 0
         #expect(ports == 4 && opened["fds"] as? Int == 1 + ports + 1, "ring, one socket per link, the flow map: \(opened)")
-        for request in ["open nosuchcustomer", "detach vcpe-\(sc.customer(0)).fw", "open \(sc.customer(0)) 0 16384", "mount /"] {
+        for request in [SecurityTests.brokerRequest("open", "nosuchcustomer"), SecurityTests.brokerRequest("detach", "vcpe-\(sc.customer(0)).fw"),
+                        SecurityTests.brokerRequest("open", sc.customer(0), extra: ["ringFrames": 0, "flowEntries": 16384]),
+                        SecurityTests.brokerRequest("mount", "/")] {
             let refused = try brokerAnswer(request)
             #expect((refused["reply"] as? [String: Any])?["error"] != nil && refused["fds"] as? Int == 0, "\(request): \(refused)")
         }

@@ -89,6 +89,15 @@ import VCPETestSupport
         return try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(args): \(r.stdout) \(r.stderr)")
     }
 
+    /// A broker request line as an attacker writes it: any request, any name, any field, any version.
+    static func brokerRequest(_ request: String, _ customer: String? = nil, version: Int = 1, extra: [String: Int] = [:]) -> String {
+        var object: [String: Any] = extra
+        object["version"] = version
+        object["request"] = request
+        if let customer { object["customer"] = customer }
+        return String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
+    }
+
     static func ids(_ pid: Int, _ key: String) throws -> [Int] {
         (try ContainerTests.procStatus(pid)[key] ?? "").split(whereSeparator: { $0 == " " || $0 == "\t" }).compactMap { Int($0) }
     }
@@ -160,10 +169,16 @@ import VCPETestSupport
         }
 
         // From inside the worker: its own chain opens (the positive control), nothing else does.
-        let opened = try Self.inside(id, ["broker", broker, "open \(me)"])
+        let openOwn = Self.brokerRequest("open", me)
+        let opened = try Self.inside(id, ["broker", broker, openOwn])
         #expect(error(opened) == nil && opened["fds"] as? Int == 6, "ring, 4 link sockets, flow map: \(opened)")
-        for request in ["open ../../../etc/passwd", "open ../\(me)", "open \(sc.customer(5))", "open \(me) 99999999 99999999",
-                        "detach \(me)", "detach vcpe-\(me).fw", "open", "mount /"] {
+        // Names that are not a customer's, sizes the worker picks, requests of another
+        // version or of the plain-words protocol before it.
+        for request in [Self.brokerRequest("open", "../../../etc/passwd"), Self.brokerRequest("open", "../\(me)"),
+                        Self.brokerRequest("open", sc.customer(5)),
+                        Self.brokerRequest("open", me, extra: ["ringFrames": 99_999_999, "flowEntries": 99_999_999]),
+                        Self.brokerRequest("detach", me), Self.brokerRequest("detach", "vcpe-\(me).fw"), Self.brokerRequest("open"),
+                        Self.brokerRequest("mount", "/"), Self.brokerRequest("open", me, version: 2), "open \(me)"] {
             let r = try Self.inside(id, ["broker", broker, request])
             #expect(error(r) != nil && r["fds"] as? Int == 0, "\(request): \(r)")
         }
@@ -178,13 +193,13 @@ import VCPETestSupport
         try config.replacingOccurrences(of: "\"customer\" : \"\(me)\"", with: "\"customer\" : \"\(sc.customer(5))\"")
             .write(toFile: forged, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: forged) }
-        let borrowed = try Self.inside(id, ["broker", broker, "open \(sc.customer(5))"])
+        let borrowed = try Self.inside(id, ["broker", broker, Self.brokerRequest("open", sc.customer(5))])
         #expect(error(borrowed)?.contains("does not describe") == true && borrowed["fds"] as? Int == 0, "\(borrowed)")
         try? FileManager.default.removeItem(atPath: forged)
 
         // A worker that asks again and again without closing what it got is refused: each
         // open is a ring of the host's memory.
-        let hoard = try Self.inside(id, ["hoard", broker, "open \(me)", "60"])
+        let hoard = try Self.inside(id, ["hoard", broker, openOwn, "60"])
         #expect((hoard["opened"] as? Int ?? 60) < 60 && (hoard["error"] as? String)?.contains("more sockets") == true, "\(hoard)")
 
         // An endless line is cut off; root's memory does not grow with it.
@@ -194,14 +209,14 @@ import VCPETestSupport
         #expect((flood["sent"] as? Int ?? Int.max) < 64 << 20, "the broker read 64 MiB of one line: \(flood)")
         #expect(try Self.residentKiB(supervisor) - before < 8 << 10, "the supervisor grew from \(before) KiB")
         // A client that holds its connection saying nothing does not stop the others.
-        let held = try Self.inside(id, ["hold-then-ask", broker, "open \(me)"])
+        let held = try Self.inside(id, ["hold-then-ask", broker, openOwn])
         #expect(error(held) == nil && held["fds"] as? Int == 6 && (held["seconds"] as? Double ?? 99) < 2, "\(held)")
 
         // Another user cannot connect (the socket is root's and the worker's group's), and
         // one in that group but not the worker's user is refused by SO_PEERCRED.
         let stranger = try Self.inside(id, user: "1234:1234", ["connect", broker])
         #expect(stranger["connected"] as? Bool == false && stranger["errno"] as? Int == Int(EACCES), "\(stranger)")
-        let grouped = try Self.inside(id, user: "1234:\(Self.workerUID)", ["broker", broker, "open \(me)"])
+        let grouped = try Self.inside(id, user: "1234:\(Self.workerUID)", ["broker", broker, openOwn])
         #expect(error(grouped)?.contains("refused") == true && grouped["fds"] as? Int == 0, "\(grouped)")
     }
 

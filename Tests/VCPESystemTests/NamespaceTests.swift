@@ -17,7 +17,7 @@ import VCPETestSupport
         #expect(links.map { $0["ifname"] as? String } == ["lo"])
 
         #expect(try NetworkNamespace.ensure(ns) == false)
-        #expect(throws: SystemError.self) { try NetworkNamespace.create(ns) }
+        #expect(throws: KernelError.self) { try NetworkNamespace.create(ns) }
         try NetworkNamespace.remove(ns)
         try NetworkNamespace.remove(ns)  // twice is fine
         #expect(!NetworkNamespace.exists(ns))

@@ -23,7 +23,6 @@ struct vc_mmsghdr {
 };
 
 int vc_sendmmsg(int fd, struct vc_mmsghdr *messages, unsigned int count, int flags);
-int vc_errno(void);
 // Pins the calling thread to one CPU (CPU_SET is a macro).
 int vc_pin_cpu(int cpu);
 // The interface's index and MAC address, looked up in the namespace of socket fd (SIOCGIF*).
