@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import VCPEContainer
-import VCPEDatapath
 import VCPEDescriptor
 import VCPENet
 import VCPEForwarder

@@ -3,7 +3,6 @@ import VCPEForwarder
 import Foundation
 import SystemPackage
 import VCPEDescriptor
-import VCPEDatapath
 import VCPESystem
 import VCPEWireGuard
 
