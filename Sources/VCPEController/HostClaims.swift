@@ -1,7 +1,5 @@
 import VCPEDescriptor
 import VCPENet
-import VCPEForwarder
-import VCPEPolicy
 import VCPENetlink
 
 /// What a descriptor claims on the host beyond the names vcpe derives from its customer:

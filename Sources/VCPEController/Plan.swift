@@ -1,5 +1,4 @@
 import VCPEPolicy
-import VCPEForwarder
 import VCPEDescriptor
 
 /// One step of a plan. `apply` executes exactly these, in order.
@@ -71,7 +70,8 @@ public struct Plan: Sendable, Codable {
         var out = "customer \(customer): \(actions.count) action\(actions.count == 1 ? "" : "s")\n"
         for a in actions {
             let mark = switch a.verb { case .create: "+"; case .update: "~"; case .remove: "-" }
-            out += "  \(mark) \(a.object.summary)\n"
+            // An update says what it repairs, when what is there drifted.
+            out += "  \(mark) \(a.object.summary)\(a.current?.drift.map { " (now: \($0.rawValue))" } ?? "")\n"
         }
         return out
     }

@@ -1,6 +1,5 @@
 import VCPEDescriptor
 import VCPENet
-import VCPEForwarder
 import VCPEPolicy
 
 /// What the host holds of one customer: `KernelObserver` reads the kernel, `EmptyHost`

@@ -3,7 +3,6 @@ import VCPEContainer
 import VCPEDatapath
 import VCPEDescriptor
 import VCPENet
-import VCPEForwarder
 import VCPEPolicy
 import VCPENetlink
 import VCPENftables

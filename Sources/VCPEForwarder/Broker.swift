@@ -57,12 +57,11 @@ public struct NamespaceBroker: Sendable {
     func handle(_ client: UnixStream) {
         let reply: BrokerReply
         var fds: [Int32]
-        // The line is read (bounded) whoever asks, so that a refusal is an answer, not a reset.
-        let request = Result { () throws -> BrokerRequest in
-            try BrokerRequest.decode(client.readLine(receivingDescriptors: false, limit: BrokerRequest.maxLine).line)
-        }
+        // The line is read (bounded) whoever asks, so that a refusal is an answer, not a
+        // reset; it is parsed only for the worker's user and root.
+        let received = Result { try client.readLine(receivingDescriptors: false, limit: BrokerRequest.maxLine).line }
         if let peer = try? client.peer(), peer.uid == 0 || peer.uid == worker.uid {
-            switch request {
+            switch received.flatMap({ l in Result { try BrokerRequest.decode(l) } }) {
             case .success(let request): (reply, fds) = answer(request, from: peer)
             case .failure(let error): (reply, fds) = (BrokerReply(error: "bad request: \(error)"), [])
             }

@@ -74,9 +74,26 @@ public struct ForwarderProcess: Sendable {
         public var description: String
     }
 
-    /// Starts the supervisor unless one runs, and waits until the worker answers.
+    /// Whether the supervisor runs another vcpe than `executable` (the binary was replaced,
+    /// as an upgrade does): its messages may not be this build's, and apply restarts it.
+    public var runsAnotherBuild: Bool { processes()[.supervise]?.contains(where: runsAnotherBuild) ?? false }
+
+    func runsAnotherBuild(_ pid: pid_t) -> Bool {
+        guard let executable else { return false }
+        var running = stat(), mine = stat()
+        guard stat("/proc/\(pid)/exe", &running) == 0, stat(executable, &mine) == 0 else { return false }
+        return running.st_dev != mine.st_dev || running.st_ino != mine.st_ino
+    }
+
+    /// Starts the supervisor unless one of this build runs (one of another is stopped first),
+    /// and waits until the worker answers.
     public func ensureRunning(timeout: Duration = .seconds(10)) throws -> ForwarderReport {
         let log = { SafeFile.tail(paths.log).flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").last }.map { "; its log ends: \($0)" } ?? "" }
+        if runsAnotherBuild, let executable {
+            // The old build keeps running unless this one can start: a container runs only a trusted program.
+            try containers.trust.verify(executable, for: containerID)
+            stop()
+        }
         if processes()[.supervise]?.isEmpty ?? true {
             guard let executable else { throw Failure(description: "the forwarder is not running and no vcpe executable is known to start it") }
             try paths.prepare()
@@ -125,8 +142,9 @@ public struct ForwarderProcess: Sendable {
                 continue
             }
             // The worker understood the line and refused it: asking again gets the same answer.
+            // Its words are the worker's: bounded and quoted before root says them.
             guard let report = reply.report else {
-                throw Failure(description: "the forwarder refused \(request) at \(paths.socket): \(reply.error ?? "no report")")
+                throw Failure(description: "the forwarder refused \(request) at \(paths.socket): \(String((reply.error ?? "no report").prefix(512)).debugDescription)")
             }
             return report
         }

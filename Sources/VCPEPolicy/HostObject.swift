@@ -22,6 +22,8 @@ public enum Drift: String, Sendable, Hashable, Codable {
     case notRunning
     /// A chain file the running forwarder has not loaded.
     case notLoaded
+    /// A chain a forwarder of another vcpe build runs (the binary was upgraded under it).
+    case otherBuild
 }
 
 /// One kind of kernel object vcpe manages. A kind says everything about itself: its
@@ -60,9 +62,11 @@ extension HostObjectKind {
     public var drift: Drift? { nil }
     public func hangs(on ends: Set<Topology.Endpoint>) -> Bool { false }
     public var remadeEnds: [Topology.Endpoint] { [] }
+    /// A create that fails puts back what was removed, so a failed update leaves the object
+    /// as it was (the executor undoes only the actions before it).
     public func update(from current: Self, on host: any HostKernel, _ content: Desired) throws {
         try current.remove(from: host, content)
-        try create(on: host, content)
+        try undoing(true, { try current.create(on: host, content) }) { try create(on: host, content) }
     }
     public static func wants(_ desired: HostState, customer: String, _ wants: inout HostView.Wants) {}
 }

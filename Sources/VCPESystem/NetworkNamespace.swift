@@ -20,11 +20,13 @@ public enum NetworkNamespace {
         // O_EXCL: the mount point file is ours or the name is taken. A file there that is not
         // a mounted namespace is what a create killed before its bind mount leaves: reclaim it.
         var fd = Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444)
-        if fd < 0, Errno.lastCall == .fileExists, !exists(name) {
+        var failure = fd < 0 ? Errno.lastCall : nil
+        if failure == .fileExists, !exists(name) {
             unlink(target)
             fd = Glibc.open(target, O_RDONLY | O_CREAT | O_EXCL, 0o444)
+            failure = fd < 0 ? Errno.lastCall : nil
         }
-        if fd < 0 { throw KernelError.lastCall("create", target) }
+        if let failure { throw KernelError("create", target, failure) }
         close(fd)
         do {
             try runOnFreshThread { () throws(KernelError) in

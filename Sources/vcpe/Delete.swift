@@ -3,8 +3,6 @@ import Foundation
 import VCPEController
 import VCPEDescriptor
 import VCPENet
-import VCPEForwarder
-import VCPEPolicy
 
 struct Delete: ParsableCommand {
     static let configuration = CommandConfiguration(

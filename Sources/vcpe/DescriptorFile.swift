@@ -1,5 +1,3 @@
-import VCPEPolicy
-import VCPEForwarder
 import Foundation
 import VCPEDescriptor
 

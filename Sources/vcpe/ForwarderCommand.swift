@@ -1,4 +1,3 @@
-import VCPEPolicy
 import VCPEForwarder
 import ArgumentParser
 import Foundation

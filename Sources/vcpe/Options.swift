@@ -1,5 +1,3 @@
-import VCPEPolicy
-import VCPEForwarder
 import ArgumentParser
 import Foundation
 import Logging

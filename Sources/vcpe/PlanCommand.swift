@@ -1,5 +1,4 @@
 import VCPEPolicy
-import VCPEForwarder
 import ArgumentParser
 import VCPEController
 import VCPEDescriptor

@@ -2,8 +2,6 @@ import ArgumentParser
 import VCPEController
 import VCPEDescriptor
 import VCPENet
-import VCPEForwarder
-import VCPEPolicy
 
 struct RotateKey: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,8 +1,6 @@
 import ArgumentParser
 import VCPEDescriptor
 import VCPENet
-import VCPEForwarder
-import VCPEPolicy
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(

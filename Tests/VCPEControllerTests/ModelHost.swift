@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 import VCPEContainer
 import VCPEDatapath
 import VCPEDescriptor
@@ -19,6 +20,8 @@ import VCPEPolicy
 final class ModelHost: HostKernel {
     struct Link: Hashable {
         var kind: String
+        /// As the kernel numbers links: once, at creation.
+        var index: Int32 = ModelHost.newIndex()
         var up = false
         var mac: [UInt8]?
         var master: String?
@@ -36,6 +39,9 @@ final class ModelHost: HostKernel {
     struct Failure: Error, CustomStringConvertible {
         var description: String
     }
+
+    private static let lastIndex = Atomic<Int32>(0)
+    static func newIndex() -> Int32 { lastIndex.add(1, ordering: .relaxed).newValue }
 
     var namespaces: Set<String> = []
     var links: [Place: Link] = [:]
@@ -145,8 +151,9 @@ final class ModelLinks: LinkOperations {
 
     func link(named name: String) throws -> LinkInfo? {
         guard let l = host.links[place(name)] else { return nil }
-        return LinkInfo(index: 1, name: name, kind: l.kind, isUp: l.up, operState: l.up ? "up" : "down", mac: l.mac ?? [], mtu: 1500,
-                        masterIndex: nil)
+        let master = l.master.flatMap { host.links[place($0)]?.index }
+        return LinkInfo(index: l.index, name: name, kind: l.kind, isUp: l.up, operState: l.up ? "up" : "down", mac: l.mac ?? [], mtu: 1500,
+                        masterIndex: master, peerIndex: l.peer.flatMap { host.links[$0]?.index })
     }
 
     func setLink(_ name: String, up: Bool?, mtu: UInt32?, mac: [UInt8]?, newName: String?) throws {

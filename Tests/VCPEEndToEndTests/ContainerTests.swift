@@ -182,9 +182,9 @@ import VCPETestSupport
         let opened = try brokerAnswer(SecurityTests.brokerRequest("open", sc.customer(0)))
         let ports = ((opened["reply"] as? [String: Any])?["ports"] as? [Any])?.count ?? 0
         #expect(ports == 4 && opened["fds"] as? Int == 1 + ports + 1, "ring, one socket per link, the flow map: \(opened)")
-        for request in [SecurityTests.brokerRequest("open", "nosuchcustomer"), SecurityTests.brokerRequest("detach", "vcpe-\(sc.customer(0)).fw"),
-                        SecurityTests.brokerRequest("open", sc.customer(0), extra: ["ringFrames": 0, "flowEntries": 16384]),
-                        SecurityTests.brokerRequest("mount", "/")] {
+        for request in [try SecurityTests.brokerRequest("open", "nosuchcustomer"), try SecurityTests.brokerRequest("detach", "vcpe-\(sc.customer(0)).fw"),
+                        try SecurityTests.brokerRequest("open", sc.customer(0), extra: ["ringFrames": 0, "flowEntries": 16384]),
+                        try SecurityTests.brokerRequest("mount", "/")] {
             let refused = try brokerAnswer(request)
             #expect((refused["reply"] as? [String: Any])?["error"] != nil && refused["fds"] as? Int == 0, "\(request): \(refused)")
         }

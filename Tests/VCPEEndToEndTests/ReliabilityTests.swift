@@ -266,3 +266,39 @@ import VCPETestSupport
         #expect(shown["runtime"] as? String == URL(fileURLWithPath: wrapper).lastPathComponent, "\(shown)")
     }
 }
+
+/// An upgrade replaces the vcpe binary under a running forwarder, whose messages may be
+/// another build's: the next apply restarts it with its own build once that build is
+/// trusted, and until then leaves the old one running.
+@Suite(.serialized) struct UpgradeTests {
+    @Test func anApplyByAnotherBuildRestartsTheForwarderWithIt() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (lan, _, file) = try SteeringTests.appliedWithHost(sc)
+        let before = try #require(SteeringTests.forwarderPIDs(sc, "supervise").first)
+        // Another build: the same program at another place is another file to the kernel.
+        let dir = sc.stateDir + "-upgrade"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: vcpeBinary.path, toPath: dir + "/vcpe")
+        let upgraded = URL(fileURLWithPath: dir + "/vcpe")
+        let plan = try run(upgraded, ["plan", file, "--state-dir", sc.stateDir])
+        #expect(plan.stdout.contains("~ forwarder steering") && plan.stdout.contains("(now: otherBuild)"), "\(plan.stdout)")
+
+        // Not trusted yet: refused, and the old forwarder goes on forwarding.
+        let refused = try run(upgraded, ["apply", file, "--state-dir", sc.stateDir])
+        #expect(refused.status == 1 && refused.stderr.contains("not trusted"), "\(refused.stderr)")
+        #expect(SteeringTests.forwarderPIDs(sc, "supervise").first == before)
+        #expect(ping(from: lan, to: "203.0.113.1"))
+
+        #expect(try run(upgraded, ["trust", "--state-dir", sc.stateDir]).status == 0)
+        let r = try run(upgraded, ["apply", file, "--state-dir", sc.stateDir])
+        #expect(r.status == 0, "\(r.stderr)")
+        let after = try #require(SteeringTests.forwarderPIDs(sc, "supervise").first)
+        #expect(after != before, "the forwarder of the old build still runs")
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(after)/exe") == dir + "/vcpe")
+        #expect(ping(from: lan, to: "203.0.113.1"))
+        let again = try run(upgraded, ["plan", file, "--state-dir", sc.stateDir])
+        #expect(again.stdout.contains("no changes"), "\(again.stdout)")
+    }
+}

@@ -90,12 +90,12 @@ import VCPETestSupport
     }
 
     /// A broker request line as an attacker writes it: any request, any name, any field, any version.
-    static func brokerRequest(_ request: String, _ customer: String? = nil, version: Int = 1, extra: [String: Int] = [:]) -> String {
+    static func brokerRequest(_ request: String, _ customer: String? = nil, version: Int = 1, extra: [String: Int] = [:]) throws -> String {
         var object: [String: Any] = extra
         object["version"] = version
         object["request"] = request
         if let customer { object["customer"] = customer }
-        return String(decoding: (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data(), as: UTF8.self)
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]), as: UTF8.self)
     }
 
     static func ids(_ pid: Int, _ key: String) throws -> [Int] {
@@ -169,16 +169,16 @@ import VCPETestSupport
         }
 
         // From inside the worker: its own chain opens (the positive control), nothing else does.
-        let openOwn = Self.brokerRequest("open", me)
+        let openOwn = try Self.brokerRequest("open", me)
         let opened = try Self.inside(id, ["broker", broker, openOwn])
         #expect(error(opened) == nil && opened["fds"] as? Int == 6, "ring, 4 link sockets, flow map: \(opened)")
         // Names that are not a customer's, sizes the worker picks, requests of another
         // version or of the plain-words protocol before it.
-        for request in [Self.brokerRequest("open", "../../../etc/passwd"), Self.brokerRequest("open", "../\(me)"),
-                        Self.brokerRequest("open", sc.customer(5)),
-                        Self.brokerRequest("open", me, extra: ["ringFrames": 99_999_999, "flowEntries": 99_999_999]),
-                        Self.brokerRequest("detach", me), Self.brokerRequest("detach", "vcpe-\(me).fw"), Self.brokerRequest("open"),
-                        Self.brokerRequest("mount", "/"), Self.brokerRequest("open", me, version: 2), "open \(me)"] {
+        for request in [try Self.brokerRequest("open", "../../../etc/passwd"), try Self.brokerRequest("open", "../\(me)"),
+                        try Self.brokerRequest("open", sc.customer(5)),
+                        try Self.brokerRequest("open", me, extra: ["ringFrames": 99_999_999, "flowEntries": 99_999_999]),
+                        try Self.brokerRequest("detach", me), try Self.brokerRequest("detach", "vcpe-\(me).fw"), try Self.brokerRequest("open"),
+                        try Self.brokerRequest("mount", "/"), try Self.brokerRequest("open", me, version: 2), "open \(me)"] {
             let r = try Self.inside(id, ["broker", broker, request])
             #expect(error(r) != nil && r["fds"] as? Int == 0, "\(request): \(r)")
         }
@@ -193,7 +193,7 @@ import VCPETestSupport
         try config.replacingOccurrences(of: "\"customer\" : \"\(me)\"", with: "\"customer\" : \"\(sc.customer(5))\"")
             .write(toFile: forged, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: forged) }
-        let borrowed = try Self.inside(id, ["broker", broker, Self.brokerRequest("open", sc.customer(5))])
+        let borrowed = try Self.inside(id, ["broker", broker, try Self.brokerRequest("open", sc.customer(5))])
         #expect(error(borrowed)?.contains("does not describe") == true && borrowed["fds"] as? Int == 0, "\(borrowed)")
         try? FileManager.default.removeItem(atPath: forged)
 

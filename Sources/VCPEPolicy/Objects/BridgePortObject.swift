@@ -20,8 +20,17 @@ public struct BridgePortObject: HostObjectKind {
 
     public func create(on host: any HostKernel, _ content: Desired) throws {
         let links = try host.links(in: nil)
+        let there = try links.link(named: interface)?.masterIndex.map { try links.link(named: bridge)?.index == $0 } ?? false
         try links.enslave(interface, to: bridge)
-        try undoing(true, { try links.release(interface) }) { try links.bringUp(interface) }
+        try undoing(!there, { try links.release(interface) }) { try links.bringUp(interface) }
+    }
+
+    /// Into the other bridge at once (the kernel moves a port): never in none; a failure
+    /// puts it back where it was.
+    public func update(from current: BridgePortObject, on host: any HostKernel, _ content: Desired) throws {
+        let links = try host.links(in: nil)
+        try links.enslave(interface, to: bridge)
+        try undoing(true, { try links.enslave(interface, to: current.bridge) }) { try links.bringUp(interface) }
     }
 
     public func remove(from host: any HostKernel, _ content: Desired) throws { try host.links(in: nil).release(interface) }

@@ -51,7 +51,8 @@ public struct SteeringObject: HostObjectKind {
         if let chain = report?.chains.first(where: { $0.customer == customer }) {
             let stale = chain.interfaces.contains { name, index in links.map { $0[name] != index } ?? true }
             out.insert(SteeringObject(customer: customer, namespace: KernelNames.classifierNamespace(customer: customer), rules: chain.rules.count - 1,
-                                      digest: chain.digest, drift: stale ? .staleLinks : nil))
+                                      digest: chain.digest,
+                                      drift: stale ? .staleLinks : forwarder.forwarder.runsAnotherBuild ? .otherBuild : nil))
         } else if !wanted, let left = try? forwarder.forwarder.paths.config(customer) {
             // A configuration left on disk still needs removing.
             out.insert(SteeringObject(customer: customer, namespace: left.namespace, rules: left.rules.count, digest: "",

@@ -40,7 +40,7 @@ public struct VethObject: HostObjectKind {
 
     public func update(from current: VethObject, on host: any HostKernel, _ content: Desired) throws {
         guard current.drift == .ends else {
-            // A broken pair (or the wrong one): out with whatever is there, then a fresh pair.
+            // A broken pair: out with whatever is there, then a fresh pair.
             try remove(from: host, content)
             try create(on: host, content)
             return
@@ -91,7 +91,7 @@ public struct VethObject: HostObjectKind {
             for l in links where l.kind == "veth" {
                 let end = Topology.Endpoint(namespace: ns, interface: l.name)
                 if !claimed.contains("\(end)") {
-                    out.insert(VethObject(key: "stray", upstream: end, downstream: end, drift: .stray))
+                    out.insert(VethObject(key: "stray \(end)", upstream: end, downstream: end, drift: .stray))
                 }
             }
         }
