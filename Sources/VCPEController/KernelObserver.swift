@@ -27,8 +27,7 @@ public struct KernelObserver: HostObserver {
     }
 
     public func observe(customer: String) throws -> HostState {
-        var wants = HostView.Wants()
-        for kind in HostObject.kinds { kind.wants(desired.state, customer: customer, &wants) }
+        let wants = HostObject.wants(desired.state, customer: customer)
         let mine = try sockets.namespaces(prefix: KernelNames.namespace(customer: customer, service: "")).filter(NetworkNamespace.exists)
         let wanted = Set(desired.state.all(NamespaceObject.self).map(\.name))
 
@@ -47,8 +46,6 @@ public struct KernelObserver: HostObserver {
 
         let view = HostView(customer: customer, desired: desired, namespaces: mine, snapshots: snaps, sysctls: sysctls, hostLinks: hostLinks,
                             nftables: { [sockets] in try sockets.nft($0) }, wireguard: wireguard, forwarder: forwarder)
-        var out = HostState()
-        for kind in HostObject.kinds { try kind.observe(view, into: &out) }
-        return out
+        return try HostObject.observe(view)
     }
 }

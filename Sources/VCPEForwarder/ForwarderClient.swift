@@ -104,3 +104,35 @@ public protocol ForwarderControl: AnyObject {
     @discardableResult
     func remove(customers: [String]) throws -> Set<String>
 }
+
+/// What observation asks of the forwarder: what it runs for a customer, and the chain file
+/// apply left. `ForwarderClient` asks the running one; tests bring a model of their own.
+public protocol ForwarderObservation: AnyObject {
+    func steering(_ customer: String) -> SteeringSeen
+    /// The customer's chain file, if there is one (and it reads).
+    func chainFile(_ customer: String) -> SteeringConfig?
+    func hasChainFile(_ customer: String) -> Bool
+    /// Whether the forwarder runs another vcpe build than this one.
+    var runsAnotherBuild: Bool { get }
+}
+
+/// What the forwarder does for one customer.
+public enum SteeringSeen: Sendable, Equatable {
+    case notRunning
+    case notLoaded
+    /// Its configuration's digest, its rules (the default included), the interfaces it sends
+    /// on with the index each had when it was opened.
+    case running(digest: String, rules: Int, interfaces: [String: Int])
+}
+
+extension ForwarderClient: ForwarderObservation {
+    public func steering(_ customer: String) -> SteeringSeen {
+        guard let report = report() else { return .notRunning }
+        guard let chain = report.chains.first(where: { $0.customer == customer }) else { return .notLoaded }
+        return .running(digest: chain.digest, rules: chain.rules.count, interfaces: chain.interfaces)
+    }
+
+    public func chainFile(_ customer: String) -> SteeringConfig? { try? forwarder.paths.config(customer) }
+    public func hasChainFile(_ customer: String) -> Bool { FileManager.default.fileExists(atPath: forwarder.paths.chain(customer)) }
+    public var runsAnotherBuild: Bool { forwarder.runsAnotherBuild }
+}

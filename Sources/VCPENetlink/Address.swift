@@ -6,6 +6,11 @@ public struct AddressInfo: Sendable, Hashable {
     public var interfaceIndex: Int32
     /// The address with the prefix length of its network (192.168.1.1/24).
     public var prefix: IPPrefix
+
+    public init(interfaceIndex: Int32, prefix: IPPrefix) {
+        self.interfaceIndex = interfaceIndex
+        self.prefix = prefix
+    }
 }
 
 extension RouteSocket {

@@ -7,6 +7,13 @@ public struct NamespaceSnapshot: Sendable, Hashable {
     public var routes: [RouteInfo]
     public var rules: [RuleInfo]
 
+    public init(links: [LinkInfo], addresses: [String: [AddressInfo]], routes: [RouteInfo], rules: [RuleInfo]) {
+        self.links = links
+        self.addresses = addresses
+        self.routes = routes
+        self.rules = rules
+    }
+
     public func link(named name: String) -> LinkInfo? { links.first { $0.name == name } }
 }
 

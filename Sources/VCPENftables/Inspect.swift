@@ -16,6 +16,13 @@ public struct TableInfo: Sendable, Hashable {
     public var name: String
     public var handle: UInt64
     public var comment: String?
+
+    public init(family: NftFamily, name: String, handle: UInt64 = 0, comment: String? = nil) {
+        self.family = family
+        self.name = name
+        self.handle = handle
+        self.comment = comment
+    }
 }
 
 public struct ChainInfo: Sendable, Hashable {

@@ -8,7 +8,9 @@ public protocol TableOperations: AnyObject {
 /// What the observer reads of nftables in one namespace.
 public protocol TableReading: AnyObject {
     func tables() throws -> [TableInfo]
-    func rules(family: NftFamily, table: String) throws -> [RuleState]
+    func ruleCount(family: NftFamily, table: String) throws -> Int
 }
 
-extension NftSocket: TableOperations, TableReading {}
+extension NftSocket: TableOperations, TableReading {
+    public func ruleCount(family: NftFamily, table: String) throws -> Int { try rules(family: family, table: table).count }
+}

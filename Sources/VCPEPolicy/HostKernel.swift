@@ -48,11 +48,11 @@ public struct HostView {
     /// nftables in a namespace that should be there.
     public var nftables: (String) throws -> any TableReading
     public var wireguard: any WireGuardDriver
-    public var forwarder: ForwarderClient
+    public var forwarder: any ForwarderObservation
 
     public init(customer: String, desired: Desired, namespaces: [String], snapshots: [String: NamespaceSnapshot],
                 sysctls: [String: [(key: String, value: String)]], hostLinks: [String: LinkInfo],
-                nftables: @escaping (String) throws -> any TableReading, wireguard: any WireGuardDriver, forwarder: ForwarderClient) {
+                nftables: @escaping (String) throws -> any TableReading, wireguard: any WireGuardDriver, forwarder: any ForwarderObservation) {
         self.customer = customer
         self.desired = desired
         self.namespaces = namespaces

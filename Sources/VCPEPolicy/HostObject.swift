@@ -94,6 +94,20 @@ public struct HostObject: Sendable, Hashable, Codable {
 
     public let kind: any HostObjectKind
 
+    /// What every kind asks to be read for a customer's `desired` state.
+    public static func wants(_ desired: HostState, customer: String) -> HostView.Wants {
+        var wants = HostView.Wants()
+        for kind in kinds { kind.wants(desired, customer: customer, &wants) }
+        return wants
+    }
+
+    /// Every kind's objects found in what was read.
+    public static func observe(_ view: HostView) throws -> HostState {
+        var out = HostState()
+        for kind in kinds { try kind.observe(view, into: &out) }
+        return out
+    }
+
     public init(_ kind: some HostObjectKind) { self.kind = kind }
 
     public var id: String { kind.id }

@@ -33,7 +33,7 @@ import VCPEWireGuard
         let host = ModelHost()
         try Self.apply(want, over: .empty, on: host)
         for ns in want.state.all(NamespaceObject.self) { #expect(host.namespaces.contains(ns.name)) }
-        for a in want.state.all(AddressObject.self) { #expect(host.addresses.contains("\(ModelHost.Place(namespace: a.at.namespace ?? "", name: a.at.interface)) \(a.prefix)")) }
+        for a in want.state.all(AddressObject.self) { #expect(host.addresses["\(ModelHost.Place(namespace: a.at.namespace ?? "", name: a.at.interface)) \(a.prefix)"] != nil) }
         for v in want.state.all(VethObject.self) {
             for end in [v.upstream, v.downstream] {
                 let l = host.links[.init(namespace: end.namespace ?? "", name: end.interface)]
@@ -153,7 +153,7 @@ import VCPEWireGuard
         edited.digest = "edited"
         observed.insert(edited)
         let address = try #require(want.state.all(AddressObject.self).first { $0.at != veth.downstream && $0.at != veth.upstream })
-        host.addresses.remove("\(ModelHost.Place(namespace: address.at.namespace ?? "", name: address.at.interface)) \(address.prefix)")
+        host.addresses["\(ModelHost.Place(namespace: address.at.namespace ?? "", name: address.at.interface)) \(address.prefix)"] = nil
         observed.objects[HostObject(address).id] = nil
         // A stray veth someone left in a namespace of the customer's.
         let stray = ModelHost.Place(namespace: veth.upstream.namespace!, name: "junk")

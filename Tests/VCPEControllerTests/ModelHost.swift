@@ -45,11 +45,16 @@ final class ModelHost: HostKernel {
 
     var namespaces: Set<String> = []
     var links: [Place: Link] = [:]
-    var addresses: Set<String> = []
-    var routes: [String: String] = [:]
-    var rules: Set<String> = []
+    /// By "PLACE PREFIX".
+    var addresses: [String: (place: Place, prefix: IPPrefix)] = [:]
+    /// By "NAMESPACE DESTINATION table TABLE".
+    var routes: [String: (namespace: String, route: RouteInfo)] = [:]
+    /// By "NAMESPACE RULE".
+    var rules: [String: (namespace: String, rule: RuleInfo)] = [:]
     var sysctls: [String: String] = [:]
+    /// By "NAMESPACE FAMILY NAME": the digest of its text, and what nft would list of it.
     var tables: [String: String] = [:]
+    var tableListing: [String: (comment: String?, rules: Int)] = [:]
     var devices: [String: (namespace: String, config: DeviceConfig?, limits: ContainerLimits)] = [:]
     var chains: [String: String] = [:]
     private(set) var journal: [String] = []
@@ -69,7 +74,8 @@ final class ModelHost: HostKernel {
             out.append("link \(p) \(l.kind) \(l.up ? "up" : "down") mac \(l.mac.map { $0.map { String($0, radix: 16) }.joined(separator: ":") } ?? "-")"
                        + " master \(l.master ?? "-") peer \(l.peer.map(\.description) ?? "-")")
         }
-        out += addresses.map { "address \($0)" } + routes.map { "route \($0.key) \($0.value)" } + rules.map { "rule \($0)" }
+        out += addresses.keys.map { "address \($0)" } + rules.keys.map { "rule \($0)" }
+        out += routes.map { "route \($0.key) via \($0.value.route.gateway.map { "\($0)" } ?? "-") dev \($0.value.namespace)/\($0.value.route.device ?? "?")" }
         out += sysctls.map { "sysctl \($0.key)=\($0.value)" } + tables.map { "table \($0.key) \($0.value)" }
         out += devices.map { "wireguard \($0.key) in \($0.value.namespace) \($0.value.config?.digest ?? "unconfigured") \($0.value.limits)" }
         out += chains.map { "steering \($0.key) \($0.value)" }
@@ -102,7 +108,10 @@ final class ModelHost: HostKernel {
         for p in links.keys where p.namespace == name { dropLink(p) }
         sysctls = sysctls.filter { !$0.key.hasPrefix(name + " ") }
         tables = tables.filter { !$0.key.hasPrefix(name + " ") }
-        rules = rules.filter { !$0.hasPrefix(name + " ") }
+        tableListing = tableListing.filter { !$0.key.hasPrefix(name + " ") }
+        rules = rules.filter { $0.value.namespace != name }
+        // A kernel WireGuard device goes with its namespace.
+        devices = devices.filter { $0.value.namespace != name }
     }
 
     func namespaceExists(_ name: String?) -> Bool { name.map(namespaces.contains) ?? true }
@@ -118,13 +127,14 @@ final class ModelHost: HostKernel {
     func announce(_ prefixes: [IPPrefix], on end: Topology.Endpoint) { announced += prefixes.map { "\($0) on \(end)" } }
 
     lazy var wireguard: any WireGuardDriver = ModelWireGuard(host: self)
-    lazy var forwarder: any ForwarderControl = ModelForwarder(host: self)
+    lazy var modelForwarder = ModelForwarder(host: self)
+    var forwarder: any ForwarderControl { modelForwarder }
 
     /// A link and what hangs on it; a veth's peer with it.
     func dropLink(_ p: Place) {
         guard let l = links.removeValue(forKey: p) else { return }
-        addresses = addresses.filter { !$0.hasPrefix("\(p) ") }
-        routes = routes.filter { !$0.value.contains(" dev \(p)") }
+        addresses = addresses.filter { $0.value.place != p }
+        routes = routes.filter { !($0.value.namespace == p.namespace && $0.value.route.device == p.name) }
         for (q, var other) in links where other.master == p.name && q.namespace == p.namespace {
             other.master = nil
             links[q] = other
@@ -217,23 +227,21 @@ final class ModelLinks: LinkOperations {
     }
 
     func addresses(on interface: String) throws -> [IPPrefix] {
-        host.addresses.compactMap { a in
-            a.hasPrefix("\(place(interface)) ") ? IPPrefix(a.split(separator: " ").last!) : nil
-        }
+        host.addresses.values.filter { $0.place == place(interface) }.map(\.prefix)
     }
 
     func ensureAddress(_ p: IPPrefix, on interface: String) throws -> EnsureResult {
         _ = try existing(interface)
         let key = "\(place(interface)) \(p)"
-        if host.addresses.contains(key) { return .unchanged }
+        if host.addresses[key] != nil { return .unchanged }
         try host.change("add address \(key)")
-        host.addresses.insert(key)
+        host.addresses[key] = (place(interface), p)
         return .created
     }
 
     func removeAddress(_ p: IPPrefix, on interface: String) throws {
         try host.change("remove address \(place(interface)) \(p)")
-        host.addresses.remove("\(place(interface)) \(p)")
+        host.addresses["\(place(interface)) \(p)"] = nil
     }
 
     func addRoute(_ route: RouteInfo, replace: Bool) throws {
@@ -242,7 +250,7 @@ final class ModelLinks: LinkOperations {
         let key = "\(namespace) \(route.destination) table \(route.table)"
         guard replace || host.routes[key] == nil else { throw ModelHost.Failure(description: "route \(key) exists") }
         try host.change("add route \(key)")
-        host.routes[key] = "via \(route.gateway.map { "\($0)" } ?? "-") dev \(place(dev))"
+        host.routes[key] = (namespace, route)
     }
 
     func removeRoute(_ route: RouteInfo) throws {
@@ -252,15 +260,15 @@ final class ModelLinks: LinkOperations {
 
     func ensureRule(_ rule: RuleInfo, family: IPAddress.Family) throws -> EnsureResult {
         let key = "\(namespace) \(rule)"
-        if host.rules.contains(key) { return .unchanged }
+        if host.rules[key] != nil { return .unchanged }
         try host.change("add rule \(key)")
-        host.rules.insert(key)
+        host.rules[key] = (namespace, rule)
         return .created
     }
 
     func removeRule(_ rule: RuleInfo, family: IPAddress.Family) throws {
         try host.change("remove rule \(namespace) \(rule)")
-        host.rules.remove("\(namespace) \(rule)")
+        host.rules["\(namespace) \(rule)"] = nil
     }
 }
 
@@ -277,11 +285,13 @@ final class ModelTables: TableOperations {
     func replaceTable(_ t: NftTable, expectedGeneration: UInt32?) throws {
         try host.change("replace table \(namespace) \(t.family.rawValue) \(t.name)")
         host.tables["\(namespace) \(t.family.rawValue) \(t.name)"] = fnv1aDigest(t.nftText)
+        host.tableListing["\(namespace) \(t.family.rawValue) \(t.name)"] = (t.comment, t.ruleCount)
     }
 
     func removeTable(family: NftFamily, name: String) throws {
         try host.change("remove table \(namespace) \(family.rawValue) \(name)")
         host.tables["\(namespace) \(family.rawValue) \(name)"] = nil
+        host.tableListing["\(namespace) \(family.rawValue) \(name)"] = nil
     }
 }
 
@@ -331,13 +341,21 @@ final class ModelWireGuard: WireGuardDriver, @unchecked Sendable {
     func health(of interface: String, in namespace: String, state: DeviceState?) -> DeviceHealth { state == nil ? .missing : .up }
 }
 
-final class ModelForwarder: ForwarderControl {
+/// A forwarder that runs what it was given, on the links as they were then.
+final class ModelForwarder: ForwarderControl, ForwarderObservation {
     unowned let host: ModelHost
     init(host: ModelHost) { self.host = host }
+    /// What it runs, by customer: the file and the interfaces' indexes when it opened them.
+    var running: [String: (config: SteeringConfig, interfaces: [String: Int])] = [:]
+    var stopped = false
 
     func ensure(_ config: SteeringConfig) throws {
         try host.change("steer \(config.customer)")
         host.chains[config.customer] = config.digest
+        let names = [config.lan.interface] + config.paths.map(\.interface)
+        running[config.customer] = (config, Dictionary(uniqueKeysWithValues: names.compactMap { n in
+            host.links[.init(namespace: config.namespace, name: n)].map { (n, Int($0.index)) }
+        }))
     }
 
     func remove(customers: [String]) throws -> Set<String> {
@@ -345,7 +363,62 @@ final class ModelForwarder: ForwarderControl {
         for c in there {
             try host.change("unsteer \(c)")
             host.chains[c] = nil
+            running[c] = nil
         }
         return there
     }
+
+    func steering(_ customer: String) -> SteeringSeen {
+        guard !stopped else { return .notRunning }
+        guard let r = running[customer] else { return .notLoaded }
+        return .running(digest: r.config.digest, rules: r.config.rules.count + 1, interfaces: r.interfaces)
+    }
+
+    func chainFile(_ customer: String) -> SteeringConfig? { running[customer]?.config }
+    func hasChainFile(_ customer: String) -> Bool { running[customer] != nil }
+    var runsAnotherBuild: Bool { false }
+}
+
+extension ModelHost {
+    /// The host as the observer reads it for `customer`, wanting `desired`.
+    func view(customer: String, desired: Desired) -> HostView {
+        let wants = HostObject.wants(desired.state, customer: customer)
+        let mine = namespaces.filter { $0.hasPrefix(KernelNames.namespace(customer: customer, service: "")) }.sorted()
+        let wanted = Set(desired.state.all(NamespaceObject.self).map(\.name))
+        var snaps: [String: NamespaceSnapshot] = [:], sysctls: [String: [(key: String, value: String)]] = [:]
+        for ns in mine where wanted.contains(ns) {
+            let links = ModelLinks(host: self, namespace: ns)
+            let names = self.links.keys.filter { $0.namespace == ns }.map(\.name)
+            let infos = names.compactMap { try? links.link(named: $0) }
+            let byName = Dictionary(uniqueKeysWithValues: infos.map { ($0.name, $0.index) })
+            var addrs: [String: [AddressInfo]] = [:]
+            for a in addresses.values where a.place.namespace == ns {
+                addrs[a.place.name, default: []].append(AddressInfo(interfaceIndex: byName[a.place.name] ?? 0, prefix: a.prefix))
+            }
+            snaps[ns] = NamespaceSnapshot(links: infos, addresses: addrs, routes: routes.values.filter { $0.namespace == ns }.map(\.route),
+                                          rules: rules.values.filter { $0.namespace == ns }.map(\.rule))
+            sysctls[ns] = (wants.sysctls[ns] ?? []).map { (key: $0, value: self.sysctls["\(ns) \($0)"] ?? "") }
+        }
+        let host = ModelLinks(host: self, namespace: "")
+        var hostLinks: [String: LinkInfo] = [:]
+        for n in wants.hostLinks { if let l = try? host.link(named: n) { hostLinks[n] = l } }
+        return HostView(customer: customer, desired: desired, namespaces: mine, snapshots: snaps, sysctls: sysctls, hostLinks: hostLinks,
+                        nftables: { ModelTables(host: self, namespace: $0) }, wireguard: wireguard, forwarder: modelForwarder)
+    }
+
+    func observe(customer: String, desired: Desired) throws -> HostState {
+        try HostObject.observe(view(customer: customer, desired: desired))
+    }
+}
+
+extension ModelTables: TableReading {
+    func tables() throws -> [TableInfo] {
+        host.tableListing.compactMap { key, listing in
+            let parts = key.split(separator: " ").map(String.init)
+            guard parts.count == 3, parts[0] == namespace, let family = NftFamily(rawValue: parts[1]) else { return nil }
+            return TableInfo(family: family, name: parts[2], comment: listing.comment)
+        }
+    }
+
+    func ruleCount(family: NftFamily, table: String) throws -> Int { host.tableListing["\(namespace) \(family.rawValue) \(table)"]?.rules ?? 0 }
 }

@@ -280,7 +280,9 @@ import VCPETestSupport
         let dir = sc.stateDir + "-upgrade"
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false)
-        try FileManager.default.copyItem(atPath: vcpeBinary.path, toPath: dir + "/vcpe")
+        // Copied by cp: a file this process wrote could still be open for writing in a child
+        // another test is spawning (ETXTBSY when it is run).
+        _ = try sh("/bin/cp", [vcpeBinary.path, dir + "/vcpe"])
         let upgraded = URL(fileURLWithPath: dir + "/vcpe")
         let plan = try run(upgraded, ["plan", file, "--state-dir", sc.stateDir])
         #expect(plan.stdout.contains("~ forwarder steering") && plan.stdout.contains("(now: otherBuild)"), "\(plan.stdout)")

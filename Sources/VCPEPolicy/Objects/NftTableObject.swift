@@ -43,7 +43,7 @@ public struct NftTableObject: HostObjectKind {
         for ns in view.snapshots.keys {
             let nft = try view.nftables(ns)
             for t in try nft.tables() where t.name == ServiceTables.tableName {
-                out.insert(NftTableObject(namespace: ns, family: t.family, name: t.name, rules: try nft.rules(family: t.family, table: t.name).count,
+                out.insert(NftTableObject(namespace: ns, family: t.family, name: t.name, rules: try nft.ruleCount(family: t.family, table: t.name),
                                           digest: TableObjects.digest(fromComment: t.comment)))
             }
         }

@@ -1,4 +1,3 @@
-import Foundation
 import VCPEDatapath
 import VCPEDescriptor
 import VCPEForwarder
@@ -43,20 +42,19 @@ public struct SteeringObject: HostObjectKind {
     public static func observe(_ view: HostView, into out: inout HostState) throws {
         let customer = view.customer, forwarder = view.forwarder
         let wanted = !view.desired.state.all(SteeringObject.self).isEmpty
-        guard wanted || FileManager.default.fileExists(atPath: forwarder.forwarder.paths.chain(customer)) else { return }
+        guard wanted || forwarder.hasChainFile(customer) else { return }
         let links = view.snapshots[KernelNames.classifierNamespace(customer: customer)].map { snap in
             Dictionary(snap.links.map { ($0.name, Int($0.index)) }, uniquingKeysWith: { a, _ in a })
         }
-        let report = forwarder.report()
-        if let chain = report?.chains.first(where: { $0.customer == customer }) {
-            let stale = chain.interfaces.contains { name, index in links.map { $0[name] != index } ?? true }
-            out.insert(SteeringObject(customer: customer, namespace: KernelNames.classifierNamespace(customer: customer), rules: chain.rules.count - 1,
-                                      digest: chain.digest,
-                                      drift: stale ? .staleLinks : forwarder.forwarder.runsAnotherBuild ? .otherBuild : nil))
-        } else if !wanted, let left = try? forwarder.forwarder.paths.config(customer) {
+        let seen = forwarder.steering(customer)
+        if case .running(let digest, let rules, let interfaces) = seen {
+            let stale = interfaces.contains { name, index in links.map { $0[name] != index } ?? true }
+            out.insert(SteeringObject(customer: customer, namespace: KernelNames.classifierNamespace(customer: customer), rules: rules - 1,
+                                      digest: digest, drift: stale ? .staleLinks : forwarder.runsAnotherBuild ? .otherBuild : nil))
+        } else if !wanted, let left = forwarder.chainFile(customer) {
             // A configuration left on disk still needs removing.
             out.insert(SteeringObject(customer: customer, namespace: left.namespace, rules: left.rules.count, digest: "",
-                                      drift: report == nil ? .notRunning : .notLoaded))
+                                      drift: seen == .notRunning ? .notRunning : .notLoaded))
         }
     }
 }
