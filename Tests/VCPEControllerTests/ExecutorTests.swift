@@ -105,6 +105,37 @@ import VCPEWireGuard
         }
     }
 
+    /// Updates that replace what is there (a port moved to another bridge, a rule pointed
+    /// at another table) put it back when they fail at any change.
+    @Test func aFailedUpdatePutsBackWhatItReplaced() throws {
+        let want = try Self.desired()
+        var moved = want
+        let port = try #require(want.state.all(BridgePortObject.self).first { $0.interface.hasPrefix("vl-") })
+        moved.state.insert(BridgePortObject(interface: port.interface, bridge: "wan0"))
+        var rule = try #require(want.state.all(PolicyRuleObject.self).sorted { $0.id < $1.id }.first)
+        rule.table += 50
+        moved.state.insert(rule)
+        let plan = Plan.difference(customer: "t", desired: moved.state, observed: want.state)
+        #expect(plan.actions.count == 2 && plan.actions.allSatisfy { $0.verb == .update })
+
+        let probe = ModelHost()
+        try Self.apply(want, over: .empty, on: probe)
+        let before = probe.state, start = probe.journal.count
+        try Executor(desired: moved, previous: want, host: probe).run(plan)
+        #expect(probe.links[.init(namespace: "", name: port.interface)]?.master == "wan0")
+        for k in start..<probe.journal.count {
+            let h = ModelHost()
+            try Self.apply(want, over: .empty, on: h)
+            h.failWhen = { n, _ in n == k }
+            #expect {
+                try Executor(desired: moved, previous: want, host: h).run(plan)
+            } throws: { error in
+                (error as? Executor.Failure)?.rollbackErrors.isEmpty == true
+            }
+            #expect(h.state == before, "failing at \(probe.journal[k]): missing \(Set(before).subtracting(h.state)), extra \(Set(h.state).subtracting(before))")
+        }
+    }
+
     /// What a rollback cannot undo is reported, not hidden.
     @Test func aRollbackThatFailsSaysWhat() throws {
         let want = try Self.desired("small-office.json")
