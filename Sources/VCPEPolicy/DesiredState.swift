@@ -5,13 +5,13 @@ import VCPENftables
 import VCPEWireGuard
 
 /// The desired host objects of one customer, and the full nftables tables behind the
-/// `.nftTable` objects (which carry only a digest).
+/// `NftTableObject`s (which carry only a digest).
 public struct Desired: Sendable {
     public var state: HostState
     public var tables: [String: NftTable]
-    /// WireGuard devices behind the `.wireguard` objects, by object id.
+    /// WireGuard devices behind the `WireGuardObject`s, by object id.
     public var wireguard: [String: WireGuardDevice] = [:]
-    /// Forwarder configurations behind the `.steering` objects, by object id.
+    /// Forwarder configurations behind the `SteeringObject`s, by object id.
     public var steering: [String: SteeringConfig] = [:]
 
     public static let empty = Desired(state: HostState(), tables: [:])

@@ -4,7 +4,7 @@ import VCPENet
 /// Each is checked by `vcpe validate`, with a message naming the limit.
 public enum Limits {
     /// Paths per chain. A steered chain's path `i` routes by table `100 + i` and policy rules
-    /// of priority `1000 + i` and `1500 + i` (VCPEController/DesiredState.swift). 64 keeps the
+    /// of priority `1000 + i` and `1500 + i` (VCPEPolicy/DesiredState.swift). 64 keeps the
     /// tables at 100-163, clear of 253-255 (default, main, local), and the priorities inside
     /// the 1000-1999 vcpe owns without the two ranges meeting (that would allow up to 153).
     public static let paths = 64
