@@ -1,3 +1,4 @@
+import Logging
 import VCPEPolicy
 
 /// Carries out a plan on a host. Each step that succeeded is remembered with its inverse;
@@ -11,11 +12,14 @@ public final class Executor {
     let desired: Desired
     let previous: Desired
     private let host: any HostKernel
+    /// Every step done, failed or undone is one line.
+    private let logger: Logger
 
-    public init(desired: Desired, previous: Desired, host: any HostKernel) {
+    public init(desired: Desired, previous: Desired, host: any HostKernel, logger: Logger = Logger(label: "vcpe")) {
         self.desired = desired
         self.previous = previous
         self.host = host
+        self.logger = logger
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -39,20 +43,34 @@ public final class Executor {
         for action in plan.actions {
             do {
                 try perform(action, content: desired)
+                logger.info("step", metadata: Self.metadata(plan.customer, action))
                 done.append(action)
             } catch {
-                throw Failure(action: action, error: error, rollbackErrors: rollBack(done))
+                logger.error("step failed", metadata: Self.metadata(plan.customer, action).merging(["error": "\(error)"]) { a, _ in a })
+                let errors = rollBack(done, customer: plan.customer)
+                logger.log(level: errors.isEmpty ? .info : .error, errors.isEmpty ? "rolled back" : "rollback incomplete",
+                           metadata: ["customer": "\(plan.customer)", "undone": "\(done.count)", "failed": "\(errors.count)"])
+                throw Failure(action: action, error: error, rollbackErrors: errors)
             }
         }
     }
 
-    private func rollBack(_ done: [PlanAction]) -> [String] {
+    static func metadata(_ customer: String, _ action: PlanAction) -> Logger.Metadata {
+        var m: Logger.Metadata = ["customer": "\(customer)", "verb": "\(action.verb.rawValue)",
+                                  "kind": "\(type(of: action.object.kind).kindName)", "object": "\(action.object.id)"]
+        if let drift = action.current?.drift { m["drift"] = "\(drift.rawValue)" }
+        return m
+    }
+
+    private func rollBack(_ done: [PlanAction], customer: String) -> [String] {
         var errors: [String] = []
         for action in done.reversed() {
             let inverse = action.inverse
             do {
                 try perform(inverse, content: previous)
+                logger.info("undo", metadata: Self.metadata(customer, inverse))
             } catch {
+                logger.error("undo failed", metadata: Self.metadata(customer, inverse).merging(["error": "\(error)"]) { a, _ in a })
                 errors.append("\(inverse.verb.rawValue) \(inverse.object.summary): \(error)")
             }
         }

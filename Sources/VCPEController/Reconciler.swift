@@ -120,7 +120,8 @@ public final class Reconciler {
                 return (try? Planner.desired(prev, allocator: &a, secrets: try secrets(prev, makeKey: false))) ?? .empty
             } ?? .empty
             do {
-                try Executor(desired: desired, previous: previous, host: LiveKernel(sockets: sockets, wireguard: wireguard, forwarder: steering)).run(plan)
+                try Executor(desired: desired, previous: previous, host: LiveKernel(sockets: sockets, wireguard: wireguard, forwarder: steering),
+                             logger: logger).run(plan)
             } catch {
                 if record == nil {  // a new customer leaves nothing behind, its addresses included
                     allocator.release(customer: chain.customer)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Synchronization
 import VCPEContainer
 import VCPEController
 import VCPEDescriptor
@@ -20,9 +21,8 @@ struct StateOptions: ParsableArguments {
         if let runtime { setenv(ContainerRuntime.environmentKey, runtime, 1) }
         let store = try StateStore(directory: stateDir)
         try store.lock { printError("vcpe: waiting for another vcpe process to finish") }
-        var logger = Logger(label: "vcpe")
-        logger.logLevel = ProcessInfo.processInfo.environment["VCPE_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
-        let reconciler = Reconciler(store: store, logger: logger)
+        try bootstrapLogging()
+        let reconciler = Reconciler(store: store, logger: Logger(label: "vcpe"))
         reconciler.executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         // Retired bridges are removed by `vcpe gc` in its own process, so delete returns at once.
         reconciler.reapInBackground = {
@@ -32,6 +32,32 @@ struct StateOptions: ParsableArguments {
         return reconciler
     }
 }
+
+/// swift-log's handler, once per process: one line an event on stderr, `VCPE_LOG_FORMAT`
+/// text (logfmt, the default) or json, at `VCPE_LOG`'s level (trace ... critical; default
+/// warning). A value that is neither is an error, not a silent default.
+func bootstrapLogging() throws {
+    let env = ProcessInfo.processInfo.environment
+    guard let format = LineLogHandler.Format(rawValue: env["VCPE_LOG_FORMAT"] ?? "text") else {
+        printError("vcpe: VCPE_LOG_FORMAT is \(env["VCPE_LOG_FORMAT"]!.debugDescription), not text or json")
+        throw ExitCode(1)
+    }
+    guard let level = Logger.Level(rawValue: env["VCPE_LOG"] ?? "warning") else {
+        printError("vcpe: VCPE_LOG is \(env["VCPE_LOG"]!.debugDescription), not one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        throw ExitCode(1)
+    }
+    loggingOnce.withLock { done in
+        guard !done else { return }
+        LoggingSystem.bootstrap { label in
+            var handler = LineLogHandler(label: label, format: format)
+            handler.logLevel = level
+            return handler
+        }
+        done = true
+    }
+}
+
+private let loggingOnce = Mutex(false)
 
 /// Commands that work on namespaces and netlink stop here unless run as root.
 func requireRoot() throws {

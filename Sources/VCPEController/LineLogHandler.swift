@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+
+/// One log event a line on stderr, for journald and log shippers: logfmt
+/// (`time=... level=info msg=step customer=acme ...`) or a JSON object. Bootstrapped once by
+/// the command line (`VCPE_LOG_FORMAT`); metadata carries the customer, the step and the object.
+public struct LineLogHandler: LogHandler {
+    public enum Format: String, Sendable, CaseIterable { case text, json }
+
+    public var logLevel: Logger.Level = .info
+    public var metadata: Logger.Metadata = [:]
+    let label: String
+    let format: Format
+    let write: @Sendable (String) -> Void
+
+    public init(label: String, format: Format, write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+        self.label = label
+        self.format = format
+        self.write = write
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var fields: [(String, String)] = [("time", Self.timestamp()), ("level", event.level.rawValue), ("msg", "\(event.message)")]
+        let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
+        for key in all.keys.sorted() { fields.append((key, "\(all[key]!)")) }
+        write(Self.line(fields, format) + "\n")
+    }
+
+    /// The fields in `format`, on one line whatever they hold.
+    public static func line(_ fields: [(String, String)], _ format: Format) -> String {
+        switch format {
+        case .json:
+            return "{" + fields.map { "\(jsonString($0.0)):\(jsonString($0.1))" }.joined(separator: ",") + "}"
+        case .text:
+            return fields.map { key, value in
+                let bare = !value.isEmpty && value.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F && $0 != "\"" && $0 != "=" && $0 != "\\" }
+                return "\(key)=" + (bare ? value : jsonString(value))
+            }.joined(separator: " ")
+        }
+    }
+
+    /// A JSON string literal: quotes, backslashes and control characters escaped.
+    static func jsonString(_ s: String) -> String {
+        var out = "\""
+        for u in s.unicodeScalars {
+            switch u {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where u.value < 0x20 || u.value == 0x7F: out += "\\u" + String(format: "%04x", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out + "\""
+    }
+
+    static func timestamp() -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date())
+    }
+}
