@@ -46,10 +46,11 @@ public final class Executor {
                 logger.info("step", metadata: Self.metadata(plan.customer, action))
                 done.append(action)
             } catch {
-                // Notice, not error: the command's own one-line error says it; a daemon logs it at info.
+                // Notice: the command's own one-line error says it. A rollback that could not
+                // undo everything is a warning: the host is left half-changed.
                 logger.notice("step failed", metadata: Self.metadata(plan.customer, action).merging(["error": "\(error)"]) { a, _ in a })
                 let errors = rollBack(done, customer: plan.customer)
-                logger.log(level: errors.isEmpty ? .info : .notice, errors.isEmpty ? "rolled back" : "rollback incomplete",
+                logger.log(level: errors.isEmpty ? .info : .warning, errors.isEmpty ? "rolled back" : "rollback incomplete",
                            metadata: ["customer": "\(plan.customer)", "undone": "\(done.count)", "failed": "\(errors.count)"])
                 throw Failure(action: action, error: error, rollbackErrors: errors)
             }
@@ -71,7 +72,7 @@ public final class Executor {
                 try perform(inverse, content: previous)
                 logger.info("undo", metadata: Self.metadata(customer, inverse))
             } catch {
-                logger.notice("undo failed", metadata: Self.metadata(customer, inverse).merging(["error": "\(error)"]) { a, _ in a })
+                logger.warning("undo failed", metadata: Self.metadata(customer, inverse).merging(["error": "\(error)"]) { a, _ in a })
                 errors.append("\(inverse.verb.rawValue) \(inverse.object.summary): \(error)")
             }
         }

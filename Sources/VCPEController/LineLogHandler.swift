@@ -1,6 +1,10 @@
 import Foundation
 import Logging
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One log event a line on stderr, for journald and log shippers: logfmt
 /// (`time=... level=info msg=step customer=acme ...`) or a JSON object. Bootstrapped once by
 /// the command line (`VCPE_LOG_FORMAT`); metadata carries the customer, the step and the object.
@@ -13,7 +17,7 @@ public struct LineLogHandler: LogHandler {
     let format: Format
     let write: @Sendable (String) -> Void
 
-    public init(label: String, format: Format, write: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data($0.utf8)) }) {
+    public init(label: String, format: Format, write: @escaping @Sendable (String) -> Void = LineLogHandler.toStandardError) {
         self.label = label
         self.format = format
         self.write = write
@@ -29,6 +33,17 @@ public struct LineLogHandler: LogHandler {
         let all = metadata.merging(event.metadata ?? [:]) { _, new in new }
         for key in all.keys.sorted() { fields.append((key, "\(all[key]!)")) }
         write(Self.line(fields, format) + "\n")
+    }
+
+    /// One write(2) a line, its errors ignored: a reader that went away (a closed pipe) must
+    /// not stop a plan between two steps. SIGPIPE is ignored by the command line.
+    public static let toStandardError: @Sendable (String) -> Void = { line in
+        var bytes = Array(line.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(2, $0.baseAddress! + offset, $0.count - offset) }
+            if n > 0 { offset += n } else if n < 0, errno == EINTR { continue } else { return }
+        }
     }
 
     /// The fields in `format`, on one line whatever they hold.
@@ -54,7 +69,11 @@ public struct LineLogHandler: LogHandler {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value == 0x7F: out += "\\u" + String(format: "%04x", u.value)
+            // C0, DEL, C1, line and paragraph separators, bidi controls: nothing that moves a
+            // terminal's cursor or reorders what a viewer shows.
+            case _ where u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
+                || u.value == 0x200E || u.value == 0x200F || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value):
+                out += "\\u" + String(format: "%04x", u.value)
             default: out.unicodeScalars.append(u)
             }
         }

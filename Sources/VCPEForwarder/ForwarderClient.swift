@@ -10,6 +10,8 @@ public final class ForwarderClient: ForwarderControl {
     public let forwarder: ForwarderProcess
     /// The forwarder's last report in this run (nil: not asked yet; .some(nil): not running).
     private var cached: ForwarderReport??
+    /// Whether another build runs it, once asked in this run (ensure and remove may restart it).
+    private var anotherBuild: Bool?
 
     public init(forwarder: ForwarderProcess) { self.forwarder = forwarder }
 
@@ -33,12 +35,13 @@ public final class ForwarderClient: ForwarderControl {
         encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
         try SafeFile.writeAtomically(Array(encoder.encode(config)), to: path, mode: 0o644)
         cached = nil
+        anotherBuild = nil
         do {
             _ = try forwarder.ensureRunning()
             let report = try forwarder.request(.reload(customer: config.customer))
             cached = .some(report)
             if let reason = report.failed[config.customer] {
-                throw ForwarderError("the forwarder could not steer \(config.customer): \(reason)")
+                throw ForwarderError("the forwarder could not steer \(config.customer): \(ForwarderProcess.quoted(reason))")
             }
             guard report.chains.contains(where: { $0.customer == config.customer && $0.digest == config.digest }) else {
                 throw ForwarderError("the forwarder did not put \(config.customer)'s configuration in service")
@@ -65,6 +68,7 @@ public final class ForwarderClient: ForwarderControl {
             removed.insert(c)
         }
         cached = nil
+        anotherBuild = nil
         // The forwarder takes its flow cache off the links it drops; without a forwarder the
         // program goes with the namespace, and only the pinned maps would be left.
         defer { for c in customers { FlowCache.unpin(c) } }
@@ -76,6 +80,9 @@ public final class ForwarderClient: ForwarderControl {
             _ = try? forwarder.request(.reload(customer: nil), timeout: .seconds(5))
             forwarder.stop()
         } else {
+            // A forwarder of another build may not understand this one's request: it is
+            // restarted with this build first (which drops the removed chains anyway).
+            if forwarder.runsAnotherBuild { _ = try forwarder.ensureRunning() }
             // Returns once the forwarder has closed their sockets, which would otherwise
             // keep the namespaces (and their interfaces) alive.
             // One customer: only its file is read; several: one pass, their rings closed together.
@@ -134,5 +141,11 @@ extension ForwarderClient: ForwarderObservation {
 
     public func chainFile(_ customer: String) -> SteeringConfig? { try? forwarder.paths.config(customer) }
     public func hasChainFile(_ customer: String) -> Bool { FileManager.default.fileExists(atPath: forwarder.paths.chain(customer)) }
-    public var runsAnotherBuild: Bool { forwarder.runsAnotherBuild }
+    /// Asked once per run (it reads /proc), like the report.
+    public var runsAnotherBuild: Bool {
+        if let anotherBuild { return anotherBuild }
+        let answer = forwarder.runsAnotherBuild
+        anotherBuild = answer
+        return answer
+    }
 }

@@ -74,6 +74,10 @@ public struct ForwarderProcess: Sendable {
         public var description: String
     }
 
+    /// The worker's words (a refusal, its log) as root says them: bounded and quoted, so no
+    /// control character reaches a terminal or a log line.
+    public static func quoted(_ text: some StringProtocol) -> String { String(text.prefix(512)).debugDescription }
+
     /// Whether the supervisor runs another vcpe than `executable` (the binary was replaced,
     /// as an upgrade does): its messages may not be this build's, and apply restarts it.
     public var runsAnotherBuild: Bool { processes()[.supervise]?.contains(where: runsAnotherBuild) ?? false }
@@ -88,10 +92,13 @@ public struct ForwarderProcess: Sendable {
     /// Starts the supervisor unless one of this build runs (one of another is stopped first),
     /// and waits until the worker answers.
     public func ensureRunning(timeout: Duration = .seconds(10)) throws -> ForwarderReport {
-        let log = { SafeFile.tail(paths.log).flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").last }.map { "; its log ends: \($0)" } ?? "" }
+        let log = { SafeFile.tail(paths.log).flatMap { String(decoding: $0, as: UTF8.self).split(separator: "\n").last }.map { "; its log ends: \(Self.quoted($0))" } ?? "" }
         if runsAnotherBuild, let executable {
-            // The old build keeps running unless this one can start: a container runs only a trusted program.
+            // The old build keeps running unless this one can start: a container runs only a
+            // trusted program, and the runtime and directory must be there.
             try containers.trust.verify(executable, for: containerID)
+            try paths.prepare()
+            _ = try containers.executable(for: containerID)
             stop()
         }
         if processes()[.supervise]?.isEmpty ?? true {
@@ -144,7 +151,7 @@ public struct ForwarderProcess: Sendable {
             // The worker understood the line and refused it: asking again gets the same answer.
             // Its words are the worker's: bounded and quoted before root says them.
             guard let report = reply.report else {
-                throw Failure(description: "the forwarder refused \(request) at \(paths.socket): \(String((reply.error ?? "no report").prefix(512)).debugDescription)")
+                throw Failure(description: "the forwarder refused \(request) at \(paths.socket): \(Self.quoted(reply.error ?? "no report"))")
             }
             return report
         }

@@ -63,7 +63,8 @@ extension HostObjectKind {
     public func hangs(on ends: Set<Topology.Endpoint>) -> Bool { false }
     public var remadeEnds: [Topology.Endpoint] { [] }
     /// A create that fails puts back what was removed, so a failed update leaves the object
-    /// as it was (the executor undoes only the actions before it).
+    /// as it was (the executor undoes only the actions before it). With the new content: a
+    /// kind whose object carries content (tables, devices, chains) updates in place instead.
     public func update(from current: Self, on host: any HostKernel, _ content: Desired) throws {
         try current.remove(from: host, content)
         try undoing(true, { try current.create(on: host, content) }) { try create(on: host, content) }

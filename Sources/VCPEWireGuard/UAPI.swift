@@ -58,7 +58,7 @@ public enum UAPI {
     /// The errno of an answer to `set`; 0 is success.
     public static func errno(ofAnswer text: String) throws -> Int32 {
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("errno=") }),
-              let n = Int32(line.dropFirst(6)) else { throw ProtocolError(description: "no errno in the answer \"\(text.prefix(80))\"") }
+              let n = Int32(line.dropFirst(6)) else { throw ProtocolError(description: "no errno in the answer (\(text.utf8.count) bytes)") }  // never echoed: a get answer starts with the private key
         return n
     }
 

@@ -17,11 +17,12 @@ struct StateOptions: ParsableArguments {
     /// The store, locked against other vcpe processes for as long as it lives.
     func lockedReconciler() throws -> Reconciler {
         try requireRoot()
+        // Before anything is read, made or waited for: a bad log setting is refused first.
+        try bootstrapLogging()
         // Read by the container runtime here and by the forwarder's supervisor, which inherits it.
         if let runtime { setenv(ContainerRuntime.environmentKey, runtime, 1) }
         let store = try StateStore(directory: stateDir)
         try store.lock { printError("vcpe: waiting for another vcpe process to finish") }
-        try bootstrapLogging()
         let reconciler = Reconciler(store: store, logger: Logger(label: "vcpe"))
         reconciler.executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         // Retired bridges are removed by `vcpe gc` in its own process, so delete returns at once.
@@ -48,6 +49,8 @@ func bootstrapLogging() throws {
     }
     loggingOnce.withLock { done in
         guard !done else { return }
+        // A reader that went away (a closed pipe) is an error of the write, not the end of vcpe.
+        signal(SIGPIPE, SIG_IGN)
         LoggingSystem.bootstrap { label in
             var handler = LineLogHandler(label: label, format: format)
             handler.logLevel = level
