@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "VCPEPolicyTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEClassifier", "VCPENftables", "VCPENetlink", "VCPESystem", "VCPETestSupport"]),
         .testTarget(name: "VCPEControllerTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEController", "VCPENetlink",
                                                             "VCPENftables", "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath", "VCPEContainer",
-                                                            "VCPETestSupport"]),
+                                                            "VCPETestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "VCPECLITests", dependencies: ["VCPETestSupport"]),
         .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPENet", "VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
     ],

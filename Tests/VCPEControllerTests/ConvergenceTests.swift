@@ -52,7 +52,12 @@ import VCPEPolicy
         let want = try ExecutorTests.desired()
         let host = ModelHost()
         _ = try Self.converge(host, to: want, previous: .empty)
+        // The forwarder is not running: its chain file is still seen, as left over, and removed.
+        host.modelForwarder.stopped = true
+        let leftover = try host.observe(customer: Self.customer, desired: .empty).all(SteeringObject.self)
+        #expect(leftover.count == 1 && leftover.first?.drift == .notRunning, "\(leftover)")
         _ = try Self.converge(host, to: .empty, previous: want)
+        #expect(!host.modelForwarder.hasChainFile(Self.customer))
         #expect(host.namespaces.isEmpty && host.tables.isEmpty && host.devices.isEmpty && host.chains.isEmpty)
         // Only the shared segment bridge, which the desired state no longer names, is left
         // unobserved (a customer reports a segment only while it wants it).
@@ -62,7 +67,7 @@ import VCPEPolicy
 
     enum Drifted: String, CaseIterable, CustomTestStringConvertible {
         case endDown, linkDeleted, strayVeth, tableEdited, addressRemoved, routeRemoved, ruleRemoved, sysctlChanged,
-             wireguardGone, wireguardDown, steeringGone, steeringStale, namespaceGone
+             wireguardGone, wireguardDown, steeringGone, steeringStale, forwarderStopped, forwarderOfAnotherBuild, namespaceGone
         var testDescription: String { rawValue }
 
         /// Makes the change on `host`; returns the drift (or kind) the plan should name.
@@ -113,6 +118,12 @@ import VCPEPolicy
                 let lan = ModelHost.Place(namespace: config.namespace, name: config.lan.interface)
                 host.links[lan]!.index = ModelHost.newIndex()
                 return (.staleLinks, "steering")
+            case .forwarderStopped:
+                host.modelForwarder.stopped = true
+                return (nil, "steering")
+            case .forwarderOfAnotherBuild:
+                host.modelForwarder.otherBuild = true
+                return (.otherBuild, "steering")
             case .namespaceGone:
                 try host.removeNamespace(end.namespace)
                 return (nil, "namespace")

@@ -1,3 +1,6 @@
+import Foundation
+import Logging
+import Synchronization
 import Testing
 import VCPEDescriptor
 import VCPENet
@@ -134,6 +137,29 @@ import VCPEWireGuard
             }
             #expect(h.state == before, "failing at \(probe.journal[k]): missing \(Set(before).subtracting(h.state)), extra \(Set(h.state).subtracting(before))")
         }
+    }
+
+    /// A failed step and every undo of its rollback are one log line each, in order.
+    @Test func aFailureAndItsRollbackAreLogged() throws {
+        final class Lines: Sendable { let all = Mutex<[String]>([]) }
+        let lines = Lines()
+        let logger = Logger(label: "test") { label in
+            var handler = LineLogHandler(label: label, format: .json) { line in lines.all.withLock { $0.append(line) } }
+            handler.logLevel = .info
+            return handler
+        }
+        let want = try Self.desired("small-office.json")
+        let host = ModelHost()
+        host.failWhen = { _, what in what.hasPrefix("replace table") }
+        let plan = Plan.difference(customer: "t", desired: want.state, observed: HostState())
+        #expect(throws: Executor.Failure.self) { try Executor(desired: want, previous: .empty, host: host, logger: logger).run(plan) }
+        let events = lines.all.withLock { $0 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        let steps = events.filter { $0["msg"] == "step" }, undos = events.filter { $0["msg"] == "undo" }
+        #expect(!steps.isEmpty && undos.count == steps.count, "\(steps.count) steps, \(undos.count) undone")
+        #expect(zip(steps, undos.reversed()).allSatisfy { $0["object"] == $1["object"] }, "undone in reverse order")
+        #expect(events.contains { $0["msg"] == "step failed" && $0["kind"] == "nftTable" && $0["level"] == "notice"
+                    && $0["error"]?.contains("model failure") == true })
+        #expect(events.last?["msg"] == "rolled back" && events.last?["customer"] == "t")
     }
 
     /// What a rollback cannot undo is reported, not hidden.

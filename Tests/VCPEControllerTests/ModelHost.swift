@@ -347,10 +347,13 @@ final class ModelForwarder: ForwarderControl, ForwarderObservation {
     init(host: ModelHost) { self.host = host }
     /// What it runs, by customer: the file and the interfaces' indexes when it opened them.
     var running: [String: (config: SteeringConfig, interfaces: [String: Int])] = [:]
-    var stopped = false
+    /// Not running at all (its chain files stay); run by another vcpe build.
+    var stopped = false, otherBuild = false
 
     func ensure(_ config: SteeringConfig) throws {
         try host.change("steer \(config.customer)")
+        // Started, or restarted with this build, as ensureRunning does.
+        (stopped, otherBuild) = (false, false)
         host.chains[config.customer] = config.digest
         let names = [config.lan.interface] + config.paths.map(\.interface)
         running[config.customer] = (config, Dictionary(uniqueKeysWithValues: names.compactMap { n in
@@ -376,7 +379,7 @@ final class ModelForwarder: ForwarderControl, ForwarderObservation {
 
     func chainFile(_ customer: String) -> SteeringConfig? { running[customer]?.config }
     func hasChainFile(_ customer: String) -> Bool { running[customer] != nil }
-    var runsAnotherBuild: Bool { false }
+    var runsAnotherBuild: Bool { otherBuild }
 }
 
 extension ModelHost {
