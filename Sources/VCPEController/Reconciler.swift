@@ -171,12 +171,11 @@ public final class Reconciler {
     /// deletes, which for many customers would be most of the time of a delete.
     public func delete(customers: [String]) throws -> [DeleteResult] {
         let host = try sockets.route(nil)
-        func hostVeths(_ c: String) -> [String] { [KernelNames.lanVethHost(customer: c), KernelNames.wanVethHost(customer: c)] }
-        let gone = Set(try host.removeLinks(customers.flatMap(hostVeths)))
+        let gone = Set(try host.removeLinks(customers.flatMap { KernelNames.hostVeths(customer: $0) }))
         var results: [DeleteResult] = []
         var bridges: [LinkInfo] = []
         for customer in customers {
-            var removed = hostVeths(customer).filter(gone.contains).map { "link \($0)" }
+            var removed = KernelNames.hostVeths(customer: customer).filter(gone.contains).map { "link \($0)" }
             if let bridge = try host.link(named: KernelNames.lanBridge(customer: customer)), bridge.kind == "bridge" {
                 bridges.append(bridge)
                 removed.append("link \(bridge.name)")

@@ -38,6 +38,8 @@ public enum KernelNames {
     public static func lanBridge(customer: String) -> String { "vb-\(customer)" }
     public static func lanVethHost(customer: String) -> String { "vl-\(customer)" }
     public static func wanVethHost(customer: String) -> String { "vw-\(customer)" }
+    /// The customer's veth ends on the host: its LAN's and its WAN's.
+    public static func hostVeths(customer: String) -> [String] { [lanVethHost(customer: customer), wanVethHost(customer: customer)] }
     public static func wireguardInterface(customer: String) -> String { "wg-\(customer)" }
     /// A bridge delete has emptied and renamed, waiting to be removed in the background.
     public static let retiredLinkPrefix = "vx-"

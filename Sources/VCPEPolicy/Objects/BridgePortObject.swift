@@ -36,7 +36,7 @@ public struct BridgePortObject: HostObjectKind {
     public func remove(from host: any HostKernel, _ content: Desired) throws { try host.links(in: nil).release(interface) }
 
     public static func wants(_ desired: HostState, customer: String, _ wants: inout HostView.Wants) {
-        wants.hostLinks.formUnion([KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)])
+        wants.hostLinks.formUnion(KernelNames.hostVeths(customer: customer))
         for p in desired.all(BridgePortObject.self) { wants.hostLinks.insert(p.interface) }
     }
 
@@ -45,7 +45,7 @@ public struct BridgePortObject: HostObjectKind {
         let lanBridge = KernelNames.lanBridge(customer: view.customer)
         let segments = Set(view.desired.state.all(BridgeObject.self).map(\.name).filter { $0 != lanBridge })
         let byIndex = Dictionary(view.hostLinks.values.map { ($0.index, $0.name) }, uniquingKeysWith: { a, _ in a })
-        let own: Set = [KernelNames.lanVethHost(customer: view.customer), KernelNames.wanVethHost(customer: view.customer)]
+        let own = Set(KernelNames.hostVeths(customer: view.customer))
         for l in view.hostLinks.values {
             guard let m = l.masterIndex, let bridge = byIndex[m] else { continue }
             if bridge == lanBridge || (segments.contains(bridge) && own.contains(l.name)) {

@@ -64,7 +64,7 @@ public struct VethObject: HostObjectKind {
     }
 
     public static func wants(_ desired: HostState, customer: String, _ wants: inout HostView.Wants) {
-        wants.hostLinks.formUnion([KernelNames.lanVethHost(customer: customer), KernelNames.wanVethHost(customer: customer)])
+        wants.hostLinks.formUnion(KernelNames.hostVeths(customer: customer))
     }
 
     /// A desired pair is there when both ends exist and each is the other's peer; what is
@@ -85,7 +85,7 @@ public struct VethObject: HostObjectKind {
             }
             out.insert(seen)
         }
-        let hostVeths = [KernelNames.lanVethHost(customer: view.customer), KernelNames.wanVethHost(customer: view.customer)]
+        let hostVeths = KernelNames.hostVeths(customer: view.customer)
             .compactMap { view.hostLinks[$0] }.filter { $0.kind == "veth" }
         for (ns, links) in [(String?.none, hostVeths)] + view.snapshots.map({ (Optional($0.key), $0.value.links) }) {
             for l in links where l.kind == "veth" {
