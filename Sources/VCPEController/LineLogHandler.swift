@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import VCPENet
 
 #if canImport(Glibc)
 import Glibc
@@ -73,16 +74,23 @@ public struct LineLogHandler: LogHandler {
             // terminal's cursor or reorders what a viewer shows.
             case _ where u.value < 0x20 || (0x7F...0x9F).contains(u.value) || u.value == 0x2028 || u.value == 0x2029
                 || u.value == 0x200E || u.value == 0x200F || (0x202A...0x202E).contains(u.value) || (0x2066...0x2069).contains(u.value):
-                out += "\\u" + String(format: "%04x", u.value)
+                out += "\\u" + zeroPaddedHex(u.value, width: 4)
             default: out.unicodeScalars.append(u)
             }
         }
         return out + "\""
     }
 
+    /// UTC, milliseconds, as RFC 3339 (`2026-12-07T20:34:18.183Z`): from the clock and
+    /// gmtime_r, with no formatter made per line.
     static func timestamp() -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: Date())
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        var t = tm()
+        var seconds = ts.tv_sec
+        gmtime_r(&seconds, &t)
+        func pad(_ v: Int32, _ width: Int) -> String { zeroPadded(v, width: width) }
+        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):"
+            + "\(pad(t.tm_sec, 2)).\(zeroPadded(ts.tv_nsec / 1_000_000, width: 3))Z"
     }
 }

@@ -1,6 +1,9 @@
 /// `v` in lowercase hex, zero-padded to `width` digits (MAC octets, digests, bytes in messages).
-public func zeroPaddedHex(_ v: some BinaryInteger, width: Int) -> String {
-    let h = String(v, radix: 16)
+public func zeroPaddedHex(_ v: some BinaryInteger, width: Int) -> String { zeroPadded(v, width: width, radix: 16) }
+
+/// `v` in `radix` (lowercase), zero-padded to `width` digits (timestamps, MAC octets, digests).
+public func zeroPadded(_ v: some BinaryInteger, width: Int, radix: Int = 10) -> String {
+    let h = String(v, radix: radix)
     return h.count >= width ? h : String(repeating: "0", count: width - h.count) + h
 }
 
