@@ -84,8 +84,11 @@ public struct ForwarderProcess: Sendable {
 
     func runsAnotherBuild(_ pid: pid_t) -> Bool {
         guard let executable else { return false }
-        var running = stat(), mine = stat()
-        guard stat("/proc/\(pid)/exe", &running) == 0, stat(executable, &mine) == 0 else { return false }
+        var running = stat(), mine = stat(), owner = stat()
+        // Only root's process can be the supervisor: one another user named so is no reason
+        // to stop the forwarder.
+        guard stat("/proc/\(pid)", &owner) == 0, owner.st_uid == 0,
+              stat("/proc/\(pid)/exe", &running) == 0, stat(executable, &mine) == 0 else { return false }
         return running.st_dev != mine.st_dev || running.st_ino != mine.st_ino
     }
 
