@@ -2,6 +2,7 @@ import VCPEDescriptor
 import VCPEForwarder
 import VCPENet
 import VCPENetlink
+import VCPENftables
 import VCPEPolicy
 import VCPESystem
 import VCPEWireGuard
@@ -27,25 +28,25 @@ public struct KernelObserver: HostObserver {
     }
 
     public func observe(customer: String) throws -> HostState {
-        let wants = HostObject.wants(desired.state, customer: customer)
-        let mine = try sockets.namespaces(prefix: KernelNames.namespace(customer: customer, service: "")).filter(NetworkNamespace.exists)
-        let wanted = Set(desired.state.all(NamespaceObject.self).map(\.name))
-
-        // The namespaces that should be there are read whole; on the host, which may hold
-        // thousands of links, only the names the kinds want are asked for.
-        var snaps: [String: NamespaceSnapshot] = [:], sysctls: [String: [(key: String, value: String)]] = [:]
-        for n in mine where wanted.contains(n) {
-            let keys = wants.sysctls[n] ?? []
-            // One trip into the namespace opens both sockets and reads the sysctls.
-            sysctls[n] = try sockets.open(n) { try keys.map { (key: $0, value: try Sysctl.readHere($0)) } }
-            snaps[n] = try sockets.route(n).snapshot()
-        }
-        let host = try sockets.route(nil)
-        var hostLinks: [String: LinkInfo] = [:]
-        for n in wants.hostLinks { if let l = try host.link(named: n) { hostLinks[n] = l } }
-
-        let view = HostView(customer: customer, desired: desired, namespaces: mine, snapshots: snaps, sysctls: sysctls, hostLinks: hostLinks,
-                            nftables: { [sockets] in try sockets.nft($0) }, wireguard: wireguard, forwarder: forwarder)
-        return try HostObject.observe(view)
+        try HostObject.observe(HostView.read(customer: customer, desired: desired,
+                                             from: KernelReading(sockets: sockets, wireguard: wireguard, steering: forwarder)))
     }
+}
+
+/// The kernel through the run's sockets.
+struct KernelReading: HostReading {
+    let sockets: SocketCache
+    let wireguard: any WireGuardDriver
+    let steering: any ForwarderObservation
+
+    func namespaces(prefix: String) throws -> [String] { try sockets.namespaces(prefix: prefix).filter(NetworkNamespace.exists) }
+
+    func read(_ ns: String, sysctls keys: [String]) throws -> (snapshot: NamespaceSnapshot, sysctls: [(key: String, value: String)]) {
+        // One trip into the namespace opens both sockets and reads the sysctls.
+        let values = try sockets.open(ns) { try keys.map { (key: $0, value: try Sysctl.readHere($0)) } }
+        return (try sockets.route(ns).snapshot(), values)
+    }
+
+    func hostLink(named name: String) throws -> LinkInfo? { try sockets.route(nil).link(named: name) }
+    func nftables(_ ns: String) throws -> any TableReading { try sockets.nft(ns) }
 }

@@ -26,6 +26,19 @@ public protocol HostKernel: AnyObject {
     var forwarder: any ForwarderControl { get }
 }
 
+/// What the observer reads: the kernel (the controller's sockets) or a test's model.
+public protocol HostReading {
+    /// Namespaces whose names start with `prefix` and that exist.
+    func namespaces(prefix: String) throws -> [String]
+    /// Namespace `ns` read whole, and the sysctls `keys` there (one trip into it).
+    func read(_ ns: String, sysctls keys: [String]) throws -> (snapshot: NamespaceSnapshot, sysctls: [(key: String, value: String)])
+    func hostLink(named name: String) throws -> LinkInfo?
+    func nftables(_ ns: String) throws -> any TableReading
+    var wireguard: any WireGuardDriver { get }
+    /// What the forwarder steers.
+    var steering: any ForwarderObservation { get }
+}
+
 /// What the observer read of the host for one customer, for each kind to find its own in.
 public struct HostView {
     /// What the kinds ask the observer to read, beyond the customer's namespaces.
@@ -62,6 +75,23 @@ public struct HostView {
         self.nftables = nftables
         self.wireguard = wireguard
         self.forwarder = forwarder
+    }
+
+    /// What `host` holds of `customer`, read as `desired` asks: the customer's namespaces,
+    /// those that should be there whole; on the host, which may hold thousands of links,
+    /// only the names the kinds want.
+    public static func read(customer: String, desired: Desired, from host: some HostReading) throws -> HostView {
+        let wants = HostObject.wants(desired.state, customer: customer)
+        let mine = try host.namespaces(prefix: KernelNames.namespace(customer: customer, service: ""))
+        let wanted = Set(desired.state.all(NamespaceObject.self).map(\.name))
+        var snaps: [String: NamespaceSnapshot] = [:], sysctls: [String: [(key: String, value: String)]] = [:]
+        for n in mine where wanted.contains(n) {
+            (snaps[n], sysctls[n]) = try host.read(n, sysctls: wants.sysctls[n] ?? [])
+        }
+        var hostLinks: [String: LinkInfo] = [:]
+        for n in wants.hostLinks { if let l = try host.hostLink(named: n) { hostLinks[n] = l } }
+        return HostView(customer: customer, desired: desired, namespaces: mine, snapshots: snaps, sysctls: sysctls, hostLinks: hostLinks,
+                        nftables: host.nftables, wireguard: host.wireguard, forwarder: host.steering)
     }
 
     /// The link at `end`, wherever it is.

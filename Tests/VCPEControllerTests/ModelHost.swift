@@ -382,35 +382,29 @@ final class ModelForwarder: ForwarderControl, ForwarderObservation {
     var runsAnotherBuild: Bool { otherBuild }
 }
 
-extension ModelHost {
-    /// The host as the observer reads it for `customer`, wanting `desired`.
-    func view(customer: String, desired: Desired) -> HostView {
-        let wants = HostObject.wants(desired.state, customer: customer)
-        let mine = namespaces.filter { $0.hasPrefix(KernelNames.namespace(customer: customer, service: "")) }.sorted()
-        let wanted = Set(desired.state.all(NamespaceObject.self).map(\.name))
-        var snaps: [String: NamespaceSnapshot] = [:], sysctls: [String: [(key: String, value: String)]] = [:]
-        for ns in mine where wanted.contains(ns) {
-            let links = ModelLinks(host: self, namespace: ns)
-            let names = self.links.keys.filter { $0.namespace == ns }.map(\.name)
-            let infos = names.compactMap { try? links.link(named: $0) }
-            let byName = Dictionary(uniqueKeysWithValues: infos.map { ($0.name, $0.index) })
-            var addrs: [String: [AddressInfo]] = [:]
-            for a in addresses.values where a.place.namespace == ns {
-                addrs[a.place.name, default: []].append(AddressInfo(interfaceIndex: byName[a.place.name] ?? 0, prefix: a.prefix))
-            }
-            snaps[ns] = NamespaceSnapshot(links: infos, addresses: addrs, routes: routes.values.filter { $0.namespace == ns }.map(\.route),
-                                          rules: rules.values.filter { $0.namespace == ns }.map(\.rule))
-            sysctls[ns] = (wants.sysctls[ns] ?? []).map { (key: $0, value: self.sysctls["\(ns) \($0)"] ?? "") }
+/// The model read as the observer reads the kernel (HostView.read, as KernelObserver does).
+extension ModelHost: HostReading {
+    func namespaces(prefix: String) throws -> [String] { namespaces.filter { $0.hasPrefix(prefix) }.sorted() }
+
+    func read(_ ns: String, sysctls keys: [String]) throws -> (snapshot: NamespaceSnapshot, sysctls: [(key: String, value: String)]) {
+        let links = ModelLinks(host: self, namespace: ns)
+        let infos = self.links.keys.filter { $0.namespace == ns }.compactMap { try? links.link(named: $0.name) }
+        let byName = Dictionary(uniqueKeysWithValues: infos.map { ($0.name, $0.index) })
+        var addrs: [String: [AddressInfo]] = [:]
+        for a in addresses.values where a.place.namespace == ns {
+            addrs[a.place.name, default: []].append(AddressInfo(interfaceIndex: byName[a.place.name] ?? 0, prefix: a.prefix))
         }
-        let host = ModelLinks(host: self, namespace: "")
-        var hostLinks: [String: LinkInfo] = [:]
-        for n in wants.hostLinks { if let l = try? host.link(named: n) { hostLinks[n] = l } }
-        return HostView(customer: customer, desired: desired, namespaces: mine, snapshots: snaps, sysctls: sysctls, hostLinks: hostLinks,
-                        nftables: { ModelTables(host: self, namespace: $0) }, wireguard: wireguard, forwarder: modelForwarder)
+        let snapshot = NamespaceSnapshot(links: infos, addresses: addrs, routes: routes.values.filter { $0.namespace == ns }.map(\.route),
+                                         rules: rules.values.filter { $0.namespace == ns }.map(\.rule))
+        return (snapshot, keys.map { (key: $0, value: sysctls["\(ns) \($0)"] ?? "") })
     }
 
+    func hostLink(named name: String) throws -> LinkInfo? { try ModelLinks(host: self, namespace: "").link(named: name) }
+    func nftables(_ ns: String) throws -> any TableReading { ModelTables(host: self, namespace: ns) }
+    var steering: any ForwarderObservation { modelForwarder }
+
     func observe(customer: String, desired: Desired) throws -> HostState {
-        try HostObject.observe(view(customer: customer, desired: desired))
+        try HostObject.observe(HostView.read(customer: customer, desired: desired, from: self))
     }
 }
 
