@@ -15,6 +15,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        // The agent's HTTP endpoint (NIO's HTTP/1 server) and its own counters (Prometheus' registry).
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Shared value types: addresses, prefixes, port ranges, packet matches, vcpe's kernel names. Pure.
@@ -69,10 +72,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The host service: reconciles in a loop, runs the forwarder's supervisor, serves /metrics.
+        .target(
+            name: "VCPEAgent",
+            dependencies: [
+                "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEController", "VCPESystem", "VCPENetlink", "VCPENftables",
+                "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath",
+                .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "vcpe",
             dependencies: [
-                "VCPEController", "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPESystem", "VCPEClassifier", "VCPEDatapath",
+                "VCPEController", "VCPEAgent", "VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPESystem", "VCPEClassifier", "VCPEDatapath",
                 "VCPEForwarder", "VCPEContainer", "VCPEWireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -134,7 +134,8 @@ public final class Reconciler {
         if !plan.isEmpty || record?.descriptor != descriptor {
             try store.save(StateStore.CustomerRecord(descriptor: descriptor, appliedAt: Date()), for: chain.customer)
         }
-        logger.info("applied", metadata: ["customer": "\(chain.customer)", "actions": "\(plan.actions.count)"])
+        // A no-op (the agent's every interval) says nothing at info: a repair is what matters there.
+        logger.log(level: plan.isEmpty ? .debug : .info, "applied", metadata: ["customer": "\(chain.customer)", "actions": "\(plan.actions.count)"])
         return ApplyResult(customer: chain.customer, actions: plan.actions.count, plan: plan)
     }
 

@@ -30,7 +30,7 @@ public final class StateStore {
 
     deinit { unlock() }
 
-    var customersDirectory: URL { directory.appendingPathComponent("customers") }
+    public var customersDirectory: URL { directory.appendingPathComponent("customers") }
 
     // MARK: - Lock
 

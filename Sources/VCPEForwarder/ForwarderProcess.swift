@@ -110,10 +110,12 @@ public struct ForwarderProcess: Sendable {
             // A missing runtime is said now, not after a timeout.
             _ = try containers.executable(for: containerID)
             let started = Date()
-            try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
+            let deadline = ContinuousClock.now + timeout
+            if !awaitAgentStart(until: deadline) {
+                try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
+            }
             // A worker that ends before it answers (a runtime that refuses the container,
             // say) is said at once too: the supervisor records every end.
-            let deadline = ContinuousClock.now + timeout
             while ContinuousClock.now < deadline {
                 if let answer = try? request(.stats, timeout: .milliseconds(200)) { return answer }
                 if let r = supervisorRecord(), r.lastExitAt >= started {
@@ -124,6 +126,19 @@ public struct ForwarderProcess: Sendable {
         do { return try request(.stats, timeout: timeout) } catch {
             throw Failure(description: "\(error)\(log())")
         }
+    }
+
+    /// While an agent runs for this state, it starts the supervisor (as its own child, a
+    /// chain file being there): waits for that. False when no agent runs (or it went away
+    /// while waiting): the caller starts a detached supervisor as without an agent.
+    func awaitAgentStart(until deadline: ContinuousClock.Instant) -> Bool {
+        let agent = AgentPresence(state: state)
+        while agent.isRunning {
+            if !(processes()[.supervise]?.isEmpty ?? true) { return true }
+            guard ContinuousClock.now < deadline else { return true }
+            usleep(50_000)
+        }
+        return !(processes()[.supervise]?.isEmpty ?? true)
     }
 
     /// Sends a request, retrying while the worker is (re)starting.

@@ -1,0 +1,85 @@
+import Foundation
+import Logging
+import VCPEForwarder
+import VCPESystem
+
+/// The forwarder's supervisor under the agent: started as the agent's child whenever a
+/// chain is to be steered and none runs, restarted when it dies. One that runs already (a
+/// previous agent's, or one `apply` started before the agent) is adopted, not replaced: it
+/// is in a session of its own, so it and the chains it steers outlive an agent that is
+/// killed or restarted.
+final class SupervisorWatch: @unchecked Sendable {
+    private let forwarder: ForwarderProcess
+    private let executable: String
+    private let metrics: AgentMetrics
+    private let logger: Logger
+    private var child: pid_t?
+    /// Whether a supervisor was running at the last look (one that vanishes while chains
+    /// are still to be steered is restarted, and counted).
+    private var running = false
+    /// The supervisor's record of worker restarts, at the last look.
+    private var workerRestarts: Int?
+
+    init(forwarder: ForwarderProcess, executable: String, metrics: AgentMetrics, logger: Logger) {
+        self.forwarder = forwarder
+        self.executable = executable
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    /// One look: reap, start or adopt, count. Called every 200 ms by the agent's watch thread.
+    func tick() {
+        if let c = child {
+            var status: Int32 = 0
+            if waitpid(c, &status, WNOHANG) == c {
+                let how = (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
+                logger.info("forwarder supervisor ended", metadata: ["pid": "\(c)", "status": "\(how)"])
+                child = nil
+            }
+        }
+        let supervisors = forwarder.processes()[.supervise] ?? []
+        if supervisors.isEmpty {
+            if forwarder.paths.customers().isEmpty {
+                running = false
+            } else {
+                start()
+            }
+        } else {
+            if !running && supervisors.first != child {
+                logger.info("forwarder supervisor adopted", metadata: ["pid": "\(supervisors[0])"])
+            }
+            running = true
+        }
+        countWorkerRestarts()
+    }
+
+    private func start() {
+        do {
+            let pid = try spawnChild(executable, ["forwarder", ForwarderProcess.Role.supervise.rawValue, forwarder.state], stderr: 2)
+            if running {
+                metrics.forwarderRestarted()
+                logger.notice("forwarder supervisor restarted", metadata: ["pid": "\(pid)"])
+            } else {
+                logger.info("forwarder supervisor started", metadata: ["pid": "\(pid)"])
+            }
+            child = pid
+            running = true
+            workerRestarts = nil  // its record is read afresh: the file may still be the previous one's
+        } catch {
+            logger.error("forwarder supervisor did not start", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The supervisor's record counts its worker's restarts since it started; a new
+    /// supervisor starts its count again.
+    private func countWorkerRestarts() {
+        guard let record = forwarder.supervisorRecord() else { return }
+        defer { workerRestarts = record.restarts }
+        guard let before = workerRestarts else { return }  // adopted: its past is not this agent's to count
+        let delta = record.restarts >= before ? record.restarts - before : record.restarts
+        if delta > 0 {
+            metrics.forwarderRestarted(delta)
+            logger.notice("forwarder worker restarted", metadata: ["restarts": "\(record.restarts)", "last": "\(record.lastExit)"])
+        }
+    }
+}
