@@ -1,5 +1,6 @@
 import Logging
 import VCPEPolicy
+import VCPENet
 
 /// Carries out a plan on a host. Each step that succeeded is remembered with its inverse;
 /// when a step fails, the inverses run in reverse order, so the customer is back where it
@@ -60,6 +61,8 @@ public final class Executor {
     static func metadata(_ customer: String, _ action: PlanAction) -> Logger.Metadata {
         var m: Logger.Metadata = ["customer": "\(customer)", "verb": "\(action.verb.rawValue)",
                                   "kind": "\(type(of: action.object.kind).kindName)", "object": "\(action.object.id)"]
+        // The service whose namespace the object is in ("host" for the host's own).
+        m["service"] = "\(action.object.namespace.flatMap { KernelNames.parseNamespace($0)?.service } ?? "host")"
         if let drift = action.current?.drift { m["drift"] = "\(drift.rawValue)" }
         return m
     }

@@ -45,7 +45,8 @@ import VCPETestSupport
     }
 
     @Test func afterARebootTheAgentBringsEveryChainBackWithItsKeysAndAddresses() throws {
-        let sc = try Scenario(wireguard: "userspace")
+        // WireGuard as vcpe picks it: wireguard-go here, the kernel's module on Debian 12's kernel.
+        let sc = try Scenario()
         defer { sc.cleanup() }
         // Firewall + router (0), a VPN pair (1, 2), a steered chain (3).
         let office = try ApplyTests.officeWithHost(sc)
@@ -60,6 +61,7 @@ import VCPETestSupport
             ("steered chain to the internet", { ping(from: steeredHost.namespace, to: "203.0.113.1", count: 1) }),
         ]
         let agent = try AgentProcess(sc)
+        defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         #expect(agent.waitUntil(seconds: 30) { (try? agent.get("/readyz").status) == 200 })
         for (what, check) in checks { #expect(agent.waitUntil(seconds: 10, check), "before the reboot: \(what)") }
         let keys = try [1, 2].map { try VPNTests.vpn(sc, $0)["publicKey"] as? String }
@@ -76,9 +78,12 @@ import VCPETestSupport
         #expect(agent.waitUntil(seconds: 10) { (try? RouteSocket().link(named: sc.segment)) != nil })
         try sc.plugInternet()
         var back: [String: Double] = [:]
+        // 10 s here; stretched only under emulation (scripts/test-kernel), where this test
+        // proves the rebuild on another kernel rather than its time.
+        let budget = 10.0 * Double(testSlowdown)
         for (what, check) in checks {
-            let passed = agent.waitUntil(seconds: max(0.1, 10 - Date().timeIntervalSince(started)), check)
-            #expect(passed, "not back within 10 s of the agent's start: \(what)")
+            let passed = agent.waitUntil(seconds: max(0.1, budget - Date().timeIntervalSince(started)), check)
+            #expect(passed, "not back within \(Int(budget)) s of the agent's start: \(what)")
             back[what] = Date().timeIntervalSince(started)
         }
         print("agent reboot: traffic back after \(back.map { "\($0.key) \(String(format: "%.1f", $0.value)) s" }.sorted().joined(separator: ", "))")
@@ -108,6 +113,7 @@ import VCPETestSupport
         try sc.vcpe(["apply", office.file])
         try sc.plugInternet()
         let agent = try AgentProcess(sc, interval: 3)
+        defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         let c = sc.customer(0)
         #expect(agent.waitUntil(seconds: 10) { (try? agent.metrics()["vcpe_reconcile_total{customer=\"\(c)\",result=\"unchanged\"}"]) == 1 })
         #expect(try agent.metrics()["vcpe_drift_repairs_total{customer=\"\(c)\"}"] == 0)
@@ -139,6 +145,7 @@ import VCPETestSupport
         // Customer 0's attached LAN interface is gone: its apply cannot succeed until it is back.
         try RouteSocket().removeLink(office.attach)
         let agent = try AgentProcess(sc, interval: 2)
+        defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         try RouteSocket().removeLink("vl-\(healthy)")
         #expect(agent.waitUntil(seconds: 6) { ping(from: other.namespace, to: "203.0.113.1", count: 1) }, "the healthy customer was not repaired")
         usleep(8_000_000)
@@ -157,6 +164,7 @@ import VCPETestSupport
         let sc = try Scenario()
         defer { sc.cleanup() }
         let agent = try AgentProcess(sc)
+        defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         let host = try sc.lanHost(3, address: "192.168.24.10/24", gateway: "192.168.24.1")
         let c = sc.customer(3)
         // A steered chain applied by hand: the agent, not apply, starts the forwarder.
@@ -184,6 +192,7 @@ import VCPETestSupport
         try sc.vcpe(["apply", try sc.descriptor(SteeringTests.chain(sc, 3, attach: steeredHost.attach, lan: "192.168.23", wan: "203.0.113.23"))])
         try sc.plugInternet()
         let agent = try AgentProcess(sc)
+        defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         #expect(agent.waitUntil(seconds: 10) { (try? agent.get("/readyz").status) == 200 })
         let supervisor = SteeringTests.forwarderPIDs(sc, "supervise")
         let flows = try [office.lan, steeredHost.namespace].map { try startPingFlow(from: $0, to: "203.0.113.1", count: 400) }
@@ -234,6 +243,7 @@ import VCPETestSupport
         try sc.plugInternet()
         try sc.servers.start("tcp", port: 80, in: sc.internet)
         let agent = try AgentProcess(sc)
+        defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         let c = sc.customer(0), fw = "vcpe-\(sc.customer(0)).fw"
 
         // The exposition passes Prometheus' own linter.

@@ -113,5 +113,5 @@ public func startPingFlow(from namespace: String, to host: String, count: Int, i
 
 /// How many times slower than this machine the tests run (`VCPE_TEST_SLOWDOWN`, default 1):
 /// waits for a program to start are stretched by it. scripts/test-kernel sets it under
-/// emulation, where starting python3 alone takes seconds; no check's threshold changes.
+/// emulation, where starting python3 alone takes seconds; no check's threshold changes but the agent's reboot budget (10 s, a time claim checked on the host).
 public let testSlowdown: Int = max(1, Int(ProcessInfo.processInfo.environment["VCPE_TEST_SLOWDOWN"] ?? "") ?? 1)
