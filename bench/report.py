@@ -207,6 +207,21 @@ if ctl:
             ("%.0f KiB" % med(g("kernel_kib_per_customer"))) if run["customers"] >= 10 else "(too few to tell from noise)"))
     out.append("")
 
+agt = load("agent.json")
+if agt:
+    out += ["## Agent: a scrape against `vcpe status --json`", "",
+            "N firewall + router customers; the agent's CPU (all its threads, /proc, minus what it spends idle for as long) "
+            "and wall time per GET /metrics, against `vcpe status --json` for the same host (its own rusage). "
+            "Goal: a scrape of 1,000 customers under 1 s of wall and CPU time.", "",
+            "| customers | series | scrape wall | scrape CPU | status wall | status CPU | wall ratio | CPU ratio |", "|---|---|---|---|---|---|---|---|"]
+    for run in agt if isinstance(agt, list) else [agt]:
+        cpu = spread(run["scrape_cpu_s"], "%.3f") + " s" if run["scrape_cpu_resolved"] else "below %.0f ms: not resolved" % (2 * run["cpu_tick_s"] * 1000 / run["scrapes_per_round"])
+        cratio = "%.0fx less" % (med(run["status_cpu_s"]) / med(run["scrape_cpu_s"])) if run["scrape_cpu_resolved"] and med(run["scrape_cpu_s"]) > 0 else "-"
+        out.append("| %d | %d | %s s | %s | %s s | %s s | %.0fx less | %s |" % (
+            run["customers"], run["series"], spread(run["scrape_wall_s"], "%.3f"), cpu, spread(run["status_wall_s"], "%.2f"),
+            spread(run["status_cpu_s"], "%.2f"), med(run["status_wall_s"]) / med(run["scrape_wall_s"]), cratio))
+    out.append("")
+
 cls = load("classifier.json")
 if cls:
     out += ["## Packet classifier", "", "One core (taskset), generated ClassBench-like sets, vector kernel against the scalar C build "

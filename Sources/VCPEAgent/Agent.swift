@@ -55,6 +55,12 @@ public final class Agent: Sendable {
     /// returns. The forwarder and the VPN daemons stay: the chains keep running, and the
     /// next agent adopts them.
     public func run() throws {
+        // A scrape keeps two or three sockets per customer: 1,000 customers pass the usual soft limit of 1,024.
+        var limit = rlimit()
+        if getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            setrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        }
         let presence = try AgentPresence(state: options.stateDirectory).hold()
         defer { close(presence) }
         let server = try MetricsServer(host: options.host, port: options.port) { [self] path, answer in
