@@ -117,6 +117,7 @@ let package = Package(
         .testTarget(name: "VCPEControllerTests", dependencies: ["VCPENet", "VCPEDescriptor", "VCPEPolicy", "VCPEController", "VCPENetlink",
                                                             "VCPENftables", "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath", "VCPEContainer",
                                                             "VCPETestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "VCPEAgentTests", dependencies: ["VCPEAgent", "VCPETestSupport"]),
         .testTarget(name: "VCPECLITests", dependencies: ["VCPETestSupport"]),
         .testTarget(name: "VCPEEndToEndTests", dependencies: ["VCPENet", "VCPETestSupport", "VCPENetlink", "VCPENftables", "VCPESystem", "VCPEDescriptor"]),
     ],

@@ -64,7 +64,13 @@ public final class Agent: Sendable {
         let presence = try AgentPresence(state: options.stateDirectory).hold()
         defer { close(presence) }
         let server = try MetricsServer(host: options.host, port: options.port) { [self] path, answer in
-            answer(respond(path))
+            // A scrape reads the kernel: on its own queue, never on the event loop (health
+            // answers meanwhile).
+            if path == "/metrics" {
+                scrapes.async { answer(.init(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: self.scrape())) }
+            } else {
+                answer(respond(path))
+            }
         }
         defer { server.close() }
         logger.notice("agent started", metadata: ["address": "\(options.host):\(server.port)", "stateDir": "\(options.stateDirectory)",
@@ -98,11 +104,9 @@ public final class Agent: Sendable {
         logger.notice("agent stopped")
     }
 
-    /// The answer to one HTTP path. /metrics is made on the scrape queue.
+    /// The answer to a path other than /metrics.
     private func respond(_ path: String) -> MetricsServer.Response {
         switch path {
-        case "/metrics":
-            return scrapes.sync { MetricsServer.Response(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: scrape()) }
         case "/healthz":
             // The loop is alive: it looked at the state recently, or waits for the lock.
             let beat = loop.heartbeat.load(ordering: .relaxed)

@@ -27,6 +27,8 @@ final class MetricsServer: Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { ch in
                     ch.eventLoop.makeCompletedFuture {
+                        // A client that says nothing for 30 s is let go: no connection is held forever.
+                        try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(30)))
                         try ch.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try ch.pipeline.syncOperations.addHandler(Handler(route: route))
                     }
@@ -55,6 +57,10 @@ final class MetricsServer: Sendable {
         private var head: HTTPRequestHead?
 
         init(route: @escaping Route) { self.route = route }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+        }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             switch unwrapInboundIn(data) {
