@@ -69,6 +69,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // BuildInfo.swift for `vcpe --version`: VERSION and the git commit, regenerated before every build.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "vcpe",
             dependencies: [
@@ -76,7 +78,8 @@ let package = Package(
                 "VCPEForwarder", "VCPEContainer", "VCPEWireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
 
         // Benchmarks (bench/): release-built, run by bench/run.
