@@ -2,7 +2,8 @@ import Foundation
 import Testing
 import VCPETestSupport
 
-/// What ships: `vcpe --version` and the agent's systemd unit.
+/// What ships: `vcpe --version`, the agent's systemd unit and, once .ci/run has installed
+/// dist/vcpe_*.deb and set VCPE_INSTALLED_PACKAGE=1, the installed Debian package.
 @Suite struct ShippingTests {
     static let unit = repoFile("packaging/systemd/vcpe-agent.service")
 
@@ -21,7 +22,7 @@ import VCPETestSupport
     }
 
     /// systemd-analyze verify needs ExecStart's program to exist: a copy of the unit runs the
-    /// built binary. No man page check here: the page is installed by the package.
+    /// built binary. No man page check here (the package installs it; the test below).
     @Test func agentUnitVerifies() throws {
         let text = try String(contentsOf: Self.unit, encoding: .utf8)
         #expect(text.contains("\nExecStart=/usr/bin/vcpe agent\n"))
@@ -56,6 +57,36 @@ import VCPETestSupport
                               "RestrictNamespaces", "NoNewPrivileges", "CapabilityBoundingSet", "AmbientCapabilities", "User",
                               "SystemCallFilter", "RestrictAddressFamilies"]
         #expect(settings.filter { forbidden.contains($0[0]) }.isEmpty)
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VCPE_INSTALLED_PACKAGE"] == "1",
+                   "VCPE_INSTALLED_PACKAGE is not 1: the package is not installed here (.ci/run installs it and sets it)"))
+    func installedPackage() throws {
+        let installed = URL(fileURLWithPath: "/usr/bin/vcpe")
+        let version = try String(contentsOf: repoFile("VERSION"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try sh("/usr/bin/dpkg-query", ["-W", "-f", "${Status} ${Version}", "vcpe"]) == "install ok installed \(version)")
+        // The same commit (and tree state) as the build under test.
+        let built = try run(vcpeBinary, ["--version"]), shipped = try run(installed, ["--version"])
+        #expect(shipped.status == 0 && shipped.stdout == built.stdout, "installed: \(shipped.stdout) built: \(built.stdout)")
+        // The Swift runtime and Foundation are inside the binary, not beside it.
+        let libraries = try sh("/usr/bin/ldd", [installed.path])
+        #expect(!libraries.contains("libswift") && !libraries.contains("Foundation") && !libraries.contains("libdispatch"), "\(libraries)")
+        for file in ["/usr/share/man/man1/vcpe.1.gz", "/usr/share/bash-completion/completions/vcpe",
+                     "/usr/share/zsh/vendor-completions/_vcpe", "/usr/share/fish/vendor_completions.d/vcpe.fish",
+                     "/usr/share/doc/vcpe/copyright", "/lib/systemd/system/vcpe-agent.service"] {
+            let size = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0
+            #expect(size > 0, "\(file) missing or empty")
+        }
+        #expect(try sh("/usr/bin/man", ["-w", "vcpe"]) == "/usr/share/man/man1/vcpe.1.gz\n")
+        // As installed, man page check included (Documentation=man:vcpe(1)).
+        let unit = try run(URL(fileURLWithPath: "/usr/bin/systemd-analyze"), ["verify", "/lib/systemd/system/vcpe-agent.service"])
+        #expect(unit.status == 0 && unit.stdout.isEmpty && unit.stderr.isEmpty, "systemd-analyze verify: \(unit.stdout)\(unit.stderr)")
+        // The installed binary does real work.
+        let valid = try run(installed, ["validate", repoFile("chains/small-office.json").path])
+        #expect(valid.status == 0 && valid.stdout.contains("valid (customer smalloffice)"), "\(valid.stdout)\(valid.stderr)")
+        let plan = try run(installed, ["plan", "--empty-host", repoFile("chains/multipath.json").path])
+        #expect(plan.status == 0, "\(plan.stderr)")
+        #expect(plan.stdout.hasPrefix("customer acme: ") && plan.stdout.contains("+ namespace vcpe-acme.fw"), "\(plan.stdout)")
     }
 
     func git(_ args: [String]) throws -> String { try sh("/usr/bin/git", ["-C", repositoryRoot.path] + args) }
