@@ -6,10 +6,13 @@ import PackagePlugin
 /// generated file in git. Without a .git (a source tarball) the commit is "unknown".
 ///
 /// A build command, not a prebuild one: SwiftPM runs prebuild commands only when it plans
-/// the build again, not after a commit. Its inputs are what a commit, checkout or edit
-/// changes (the git directory's HEAD, index and HEAD reflog, the package's files), so it
-/// runs whenever they do; the file is rewritten only when its text changes, so a commit
-/// relinks vcpe and a build of an unchanged tree recompiles nothing.
+/// the build again, not after a commit. Its inputs are what a commit, checkout, add or edit
+/// changes (the git directory's HEAD, index and HEAD reflog, the sources of this package's
+/// targets that vcpe is built from), so it runs whenever they do; the file is rewritten
+/// only when its text changes, so a commit relinks vcpe and a build of an unchanged tree
+/// recompiles nothing. Not other files: an input that is deleted fails the build until
+/// SwiftPM plans again, which it does when a target's files come or go, not other files.
+/// So an edit elsewhere (README) shows as -dirty from the next add or build that reruns it.
 @main
 struct BuildInfo: BuildToolPlugin {
     func createBuildCommands(context: PluginContext, target: Target) throws -> [Command] {
@@ -39,7 +42,7 @@ struct BuildInfo: BuildToolPlugin {
                 displayName: "Build info (VERSION, git commit)",
                 executable: URL(fileURLWithPath: "/bin/sh"),
                 arguments: ["-c", script, "buildinfo", root.path, out.path],
-                inputFiles: [root.appending(path: "VERSION")] + gitState(root) + packageFiles(root),
+                inputFiles: [root.appending(path: "VERSION")] + gitState(root) + sources(of: target, in: root),
                 outputFiles: [out.appending(path: "BuildInfo.swift")]),
         ]
     }
@@ -57,10 +60,10 @@ struct BuildInfo: BuildToolPlugin {
             .filter { FileManager.default.fileExists(atPath: $0.path) }
     }
 
-    /// The package's files but hidden ones (.build, .git): an edit to any may make the tree dirty.
-    func packageFiles(_ root: URL) -> [URL] {
-        guard let walk = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey],
-                                                        options: [.skipsHiddenFiles]) else { return [] }
-        return walk.compactMap { $0 as? URL }.filter { (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true }
+    /// The files of the target and of the targets it depends on, in this package.
+    func sources(of target: Target, in root: URL) -> [URL] {
+        ([target] + target.recursiveTargetDependencies).compactMap { $0 as? SourceModuleTarget }
+            .filter { $0.directoryURL.path.hasPrefix(root.path + "/") }
+            .flatMap { $0.sourceFiles.map(\.url) }
     }
 }
