@@ -83,6 +83,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
+        // BuildInfo.swift for `vcpe --version`: VERSION and the git commit, regenerated before every build.
+        .plugin(name: "BuildInfo", capability: .buildTool()),
         .executableTarget(
             name: "vcpe",
             dependencies: [
@@ -90,7 +92,8 @@ let package = Package(
                 "VCPEForwarder", "VCPEContainer", "VCPEWireGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
 
         // Benchmarks (bench/): release-built, run by bench/run.
