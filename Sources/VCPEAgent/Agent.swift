@@ -18,9 +18,13 @@ public final class Agent: Sendable {
         public var interval: Duration
         /// The vcpe executable: it runs the forwarder.
         public var executable: String
+        /// The build's version and commit, for the log and `vcpe_build_info`.
+        public var version: String
+        public var commit: String
 
-        public init(stateDirectory: String, host: String, port: Int, interval: Duration, executable: String) {
+        public init(stateDirectory: String, host: String, port: Int, interval: Duration, executable: String, version: String, commit: String) {
             (self.stateDirectory, self.host, self.port, self.interval, self.executable) = (stateDirectory, host, port, interval, executable)
+            (self.version, self.commit) = (version, commit)
         }
     }
 
@@ -74,7 +78,8 @@ public final class Agent: Sendable {
         }
         defer { server.close() }
         logger.notice("agent started", metadata: ["address": "\(options.host):\(server.port)", "stateDir": "\(options.stateDirectory)",
-                                                  "interval": "\(options.interval.components.seconds)s"])
+                                                  "interval": "\(options.interval.components.seconds)s", "version": "\(options.version)",
+                                                  "commit": "\(options.commit)"])
 
         signal(SIGTERM, SIG_IGN)
         signal(SIGINT, SIG_IGN)
@@ -134,11 +139,13 @@ public final class Agent: Sendable {
         metrics.emit(into: &out)
         reader.forget(allBut: entries)
         let (families, errors) = reader.read(entries)
-        var meta = [Exposition.Family("vcpe_scrape_errors", .gauge, labels: [], help: "Reads that failed in this scrape (a namespace or daemon that did not answer)."),
+        var build = Exposition.Family("vcpe_build_info", .gauge, labels: ["version", "commit"], help: "1, labelled with the agent's version and commit.")
+        build.add([options.version, options.commit], 1.0)
+        var meta = [build, Exposition.Family("vcpe_scrape_errors", .gauge, labels: [], help: "Reads that failed in this scrape (a namespace or daemon that did not answer)."),
                     Exposition.Family("vcpe_scrape_duration_seconds", .gauge, labels: [], help: "How long this scrape took to read every counter.")]
-        meta[0].add([], Double(errors))
+        meta[1].add([], Double(errors))
         let took = ContinuousClock.now - began
-        meta[1].add([], Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
+        meta[2].add([], Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
         Exposition.write(families + meta, into: &out)
         return out
     }

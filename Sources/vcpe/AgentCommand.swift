@@ -60,7 +60,8 @@ struct AgentCommand: ParsableCommand {
         let logger = Logger(label: "vcpe-agent")
         do {
             try Agent(options: .init(stateDirectory: state.stateDir, host: host, port: port,
-                                     interval: .seconds(reconcileInterval), executable: executable), logger: logger).run()
+                                     interval: .seconds(reconcileInterval), executable: executable, version: BuildInfo.version,
+                                     commit: BuildInfo.commit + (BuildInfo.clean || BuildInfo.commit == "unknown" ? "" : "-dirty")), logger: logger).run()
         } catch {
             printError("vcpe: agent: \(error)")
             throw ExitCode(1)
