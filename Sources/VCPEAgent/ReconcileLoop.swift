@@ -82,17 +82,23 @@ final class ReconcileLoop: @unchecked Sendable {
         }
     }
 
+    private var recordsDirectory: String { settings.stateDirectory + "/customers" }
+
     /// The customers on record now, each with its file's stamp. Read without the lock:
     /// records are renamed into place, so a file seen is whole.
     private func records() -> [String: Stamp] {
-        let dir = settings.stateDirectory + "/customers"
         var out: [String: Stamp] = [:]
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where f.hasSuffix(".json") {
-            var st = stat()
-            guard lstat(dir + "/" + f, &st) == 0 else { continue }
-            out[String(f.dropLast(5))] = Stamp(inode: UInt64(st.st_ino), modified: st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec)
+        for f in (try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? [] where f.hasSuffix(".json") {
+            let customer = String(f.dropLast(5))
+            out[customer] = stamp(customer)
         }
         return out
+    }
+
+    private func stamp(_ customer: String) -> Stamp? {
+        var st = stat()
+        guard lstat(recordsDirectory + "/" + customer + ".json", &st) == 0 else { return nil }
+        return Stamp(inode: UInt64(st.st_ino), modified: st.st_mtim.tv_sec * 1_000_000_000 + st.st_mtim.tv_nsec)
     }
 
     private func scan() {
@@ -162,7 +168,7 @@ final class ReconcileLoop: @unchecked Sendable {
                                                                "objects": "\(result.plan.actions.map { "\($0.verb) \($0.object.summary)" }.joined(separator: "; "))"])
                 }
                 metrics.reconciled(customer, result.actions > 0 ? .repaired : .unchanged, repairs: result.actions)
-                schedules[customer] = Schedule(stamp: records()[customer], due: ContinuousClock.now + settings.interval)
+                schedules[customer] = Schedule(stamp: stamp(customer), due: ContinuousClock.now + settings.interval)
             } catch {
                 metrics.observeApply(ContinuousClock.now - began)
                 failed(customer, because: "\(error)")
