@@ -80,7 +80,7 @@ let package = Package(
                 "VCPEWireGuard", "VCPEForwarder", "VCPEDatapath",
                 .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
         // BuildInfo.swift for `vcpe --version`: VERSION and the git commit, regenerated before every build.

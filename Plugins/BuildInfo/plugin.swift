@@ -22,6 +22,8 @@ struct BuildInfo: BuildToolPlugin {
             set -eu
             root=$1 out=$2
             version=$(tr -d ' \n' < "$root/VERSION")
+            # It becomes a Swift string literal: digits, dots and a suffix of letters, digits, - + ~ only.
+            case "$version" in ''|*[!0-9A-Za-z.+~-]*) echo "VERSION: not a version: $version" >&2; exit 1;; esac
             commit=unknown clean=false
             # Only the package's own .git: a tarball unpacked inside another repository is not that commit.
             if [ -e "$root/.git" ] && command -v git >/dev/null &&

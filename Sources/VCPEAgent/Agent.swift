@@ -34,10 +34,7 @@ public final class Agent: Sendable {
     private let catalog = Catalog()
     private let loop: ReconcileLoop
     private let watch: SupervisorWatch
-    /// Used on the scrape queue only.
-    private nonisolated(unsafe) let reader: CounterReader
-    /// Scrapes run here, one at a time, off the HTTP event loop.
-    private let scrapes = DispatchQueue(label: "vcpe.scrape")
+    private let endpoint: Endpoint
     private let stopping = Atomic<Bool>(false)
 
     public init(options: Options, logger: Logger) throws {
@@ -51,8 +48,9 @@ public final class Agent: Sendable {
         loop = ReconcileLoop(settings: ReconcileLoop.Settings(stateDirectory: o.stateDirectory, interval: o.interval, executable: o.executable),
                              metrics: metrics, logger: logger, catalog: catalog)
         watch = SupervisorWatch(forwarder: forwarder, executable: o.executable, metrics: metrics, logger: logger)
-        let containers = forwarder.containers
-        reader = CounterReader(forwarder: forwarder, wireguard: WireGuard.driver(containers: containers))
+        endpoint = Endpoint(catalog: catalog, metrics: metrics, loop: loop, interval: o.interval,
+                            build: .init(version: o.version, commit: o.commit),
+                            reader: CounterReader(forwarder: forwarder, wireguard: WireGuard.driver(containers: forwarder.containers)))
     }
 
     /// Runs until SIGTERM or SIGINT: then finishes the customer being reconciled and
@@ -67,16 +65,11 @@ public final class Agent: Sendable {
         }
         let presence = try AgentPresence(state: options.stateDirectory).hold()
         defer { close(presence) }
-        let server = try MetricsServer(host: options.host, port: options.port) { [self] path, answer in
-            // A scrape reads the kernel: on its own queue, never on the event loop (health
-            // answers meanwhile).
-            if path == "/metrics" {
-                scrapes.async { answer(.init(status: .ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: self.scrape())) }
-            } else {
-                answer(respond(path))
-            }
+        let server = try MetricsServer(host: options.host, port: options.port, route: endpoint.answer)
+        defer {
+            endpoint.drain()
+            server.close()
         }
-        defer { server.close() }
         logger.notice("agent started", metadata: ["address": "\(options.host):\(server.port)", "stateDir": "\(options.stateDirectory)",
                                                   "interval": "\(options.interval.components.seconds)s", "version": "\(options.version)",
                                                   "commit": "\(options.commit)"])
@@ -92,10 +85,7 @@ public final class Agent: Sendable {
             s.resume()
         }
 
-        loop.onForget = { [self] in
-            let left = catalog.snapshot
-            scrapes.async { self.reader.forget(allBut: left) }
-        }
+        loop.onForget = { [endpoint] in endpoint.forgetGone() }
         let watcher = Thread { [self] in
             while !stopping.load(ordering: .relaxed) {
                 watch.tick()
@@ -107,46 +97,5 @@ public final class Agent: Sendable {
         loop.run(stopping: stopping)
         for s in signals { s.cancel() }
         logger.notice("agent stopped")
-    }
-
-    /// The answer to a path other than /metrics.
-    private func respond(_ path: String) -> MetricsServer.Response {
-        switch path {
-        case "/healthz":
-            // The loop is alive: it looked at the state recently, or waits for the lock.
-            let beat = loop.heartbeat.load(ordering: .relaxed)
-            let stale = ReconcileLoop.now() - beat
-            let limit = max(Int64(options.interval.components.seconds) * 3, 120)
-            return beat == 0 || stale < limit
-                ? .init(status: .ok, body: Array("ok\n".utf8))
-                : .init(status: .serviceUnavailable, body: Array("reconcile loop silent for \(stale) s\n".utf8))
-        case "/readyz":
-            return loop.ready.load(ordering: .relaxed)
-                ? .init(status: .ok, body: Array("ready\n".utf8))
-                : .init(status: .serviceUnavailable, body: Array("reconciling the customers on record\n".utf8))
-        default:
-            return .init(status: .notFound, body: Array("not found: /metrics, /healthz, /readyz\n".utf8))
-        }
-    }
-
-    /// The exposition: the agent's own counters, then what the kernel, the forwarder and
-    /// the daemons count, then how the scrape went.
-    private func scrape() -> [UInt8] {
-        let began = ContinuousClock.now
-        let entries = catalog.snapshot
-        var out: [UInt8] = []
-        out.reserveCapacity(64 << 10)
-        metrics.emit(into: &out)
-        reader.forget(allBut: entries)
-        let (families, errors) = reader.read(entries)
-        var build = Exposition.Family("vcpe_build_info", .gauge, labels: ["version", "commit"], help: "1, labelled with the agent's version and commit.")
-        build.add([options.version, options.commit], 1.0)
-        var meta = [build, Exposition.Family("vcpe_scrape_errors", .gauge, labels: [], help: "Reads that failed in this scrape (a namespace or daemon that did not answer)."),
-                    Exposition.Family("vcpe_scrape_duration_seconds", .gauge, labels: [], help: "How long this scrape took to read every counter.")]
-        meta[1].add([], Double(errors))
-        let took = ContinuousClock.now - began
-        meta[2].add([], Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)
-        Exposition.write(families + meta, into: &out)
-        return out
     }
 }

@@ -32,6 +32,10 @@ struct CatalogEntry: Sendable {
     let links: [LinkEnd]
     let vpn: VPN?
     let steered: Bool
+    /// The names the forwarder's counters may carry for this customer: only these become
+    /// label values (the worker is not root, and its report is not trusted to name series).
+    let classifierRules: Set<String>
+    let paths: Set<String>
     /// Every namespace the scrape enters for this customer.
     var namespaces: Set<String> {
         Set(firewalls.map(\.namespace) + links.compactMap(\.namespace))
@@ -51,6 +55,8 @@ struct CatalogEntry: Sendable {
                 peers: v.settings.peers.map { ($0.name, $0.publicKey) })
         }
         steered = topo.namespaces.contains { $0.role == .classifier }
+        classifierRules = Set((chain.classifier?.rules.map(\.name) ?? []) + ["default"])
+        paths = Set(chain.paths.map(\.name))
     }
 }
 

@@ -14,6 +14,9 @@ final class CounterReader {
     private let forwarder: ForwarderProcess
     private let wireguard: any WireGuardDriver
 
+    /// How long a scrape waits for daemons (the forwarder's report: 500 ms of it) in all.
+    static let daemonBudget = Duration.seconds(5)
+
     init(forwarder: ForwarderProcess, wireguard: any WireGuardDriver) {
         self.forwarder = forwarder
         self.wireguard = wireguard
@@ -65,6 +68,7 @@ final class CounterReader {
             dumps[key] = out
             return out
         }
+        let budget = ContinuousClock.now + Self.daemonBudget
         let steered = catalog.contains(where: \.steered)
         let report = steered ? forwarder.report() : nil
         let chains = Dictionary((report?.chains ?? []).map { ($0.customer, $0) }, uniquingKeysWith: { a, _ in a })
@@ -88,14 +92,23 @@ final class CounterReader {
                 drops.add([c.customer, l.key], st.rxDropped + st.txDropped)
             }
             if c.steered, let chain = chains[c.customer] {
-                for r in chain.rules { hits.add([c.customer, r.name], r.hits) }
-                for p in chain.paths {
-                    pathPackets.add([c.customer, p.name, "out"], p.packets)
-                    pathPackets.add([c.customer, p.name, "back"], p.returnPackets)
+                // Each name once, and only the descriptor's: a duplicate would fail the whole scrape.
+                var named = Set<String>()
+                for r in chain.rules where c.classifierRules.contains(r.name) && named.insert(r.name).inserted {
+                    hits.add([c.customer, r.name], r.hits)
+                }
+                named = []
+                for p in chain.paths where c.paths.contains(p.name) && named.insert(p.name).inserted {
+                    pathPackets.add([c.customer, p.name, Direction.out.rawValue], p.packets)
+                    pathPackets.add([c.customer, p.name, Direction.back.rawValue], p.returnPackets)
                 }
                 flows.add([c.customer], Double(chain.flows))
             }
             if let vpn = c.vpn {
+                // Daemons answer one after another, each within its own bound: past the
+                // scrape's budget the rest are skipped (and counted), so one slow daemon
+                // cannot make every scrape late.
+                guard ContinuousClock.now < budget else { errors += 1; continue }
                 do {
                     let state = try wireguard.state(of: vpn.interface, in: vpn.namespace, configuredEndpoints: [])
                     let seen = Dictionary((state?.peers ?? []).map { ($0.publicKey, $0) }, uniquingKeysWith: { a, _ in a })
@@ -110,4 +123,12 @@ final class CounterReader {
         }
         return ([ruleP, ruleB, rx, tx, drops, hits, pathPackets, flows, handshake, wgRx, wgTx], errors)
     }
+}
+
+/// The `direction` label of `vcpe_path_packets_total`.
+enum Direction: String {
+    /// LAN to WAN, down the path.
+    case out
+    /// Back up the path toward the LAN.
+    case back
 }

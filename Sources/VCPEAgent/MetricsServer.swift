@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// The agent's HTTP endpoint: GET (or HEAD) of a few fixed paths, one response per
 /// connection. Answers are made off the event loop (a scrape reads the kernel), then
@@ -17,18 +18,28 @@ final class MetricsServer: Sendable {
 
     private let group: MultiThreadedEventLoopGroup
     private let channel: any Channel
+    /// At most this many connections at once; more are closed as they come.
+    static let maxConnections = 32
+    /// A connection gets this long, from accept to its answer, whatever it sends.
+    static let requestDeadline = TimeAmount.seconds(30)
+    /// Nothing here takes a body: one larger than this is refused.
+    static let maxBody = 4096
 
     /// Binds at once: an address in use is an error before the agent touches anything.
     init(host: String, port: Int, route: @escaping Route) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let gate = Gate()
         do {
             channel = try ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelInitializer { ch in
-                    ch.eventLoop.makeCompletedFuture {
-                        // A client that says nothing for 30 s is let go: no connection is held forever.
-                        try ch.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(30)))
+                    guard gate.open.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                        gate.open.subtract(1, ordering: .relaxed)
+                        return ch.close()
+                    }
+                    ch.closeFuture.whenComplete { _ in gate.open.subtract(1, ordering: .relaxed) }
+                    return ch.eventLoop.makeCompletedFuture {
                         try ch.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         try ch.pipeline.syncOperations.addHandler(Handler(route: route))
                     }
@@ -49,26 +60,43 @@ final class MetricsServer: Sendable {
         try? group.syncShutdownGracefully()
     }
 
+    /// Connections open now.
+    private final class Gate: Sendable {
+        let open = Atomic<Int>(0)
+    }
+
     private final class Handler: ChannelInboundHandler {
         typealias InboundIn = HTTPServerRequestPart
         typealias OutboundOut = HTTPServerResponsePart
 
         let route: Route
         private var head: HTTPRequestHead?
+        private var bodyBytes = 0
+        private var answered = false
 
         init(route: @escaping Route) { self.route = route }
 
-        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-            if event is IdleStateHandler.IdleStateEvent { context.close(promise: nil) } else { context.fireUserInboundEventTriggered(event) }
+        /// The connection's deadline: a client that trickles bytes is let go all the same.
+        func handlerAdded(context: ChannelHandlerContext) {
+            let channel = context.channel
+            context.eventLoop.scheduleTask(in: MetricsServer.requestDeadline) { channel.close(promise: nil) }
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            guard !answered else { return }
             switch unwrapInboundIn(data) {
             case .head(let h): head = h
-            case .body: break  // no route takes a body; it is not kept
+            case .body(let b):
+                // No route takes a body; it is not kept, and a large one is refused.
+                bodyBytes += b.readableBytes
+                if bodyBytes > MetricsServer.maxBody {
+                    answered = true
+                    Self.write(context, Response(status: .payloadTooLarge, body: Array("no body here\n".utf8)), bodyToo: true)
+                }
             case .end:
                 guard let head else { return }
                 self.head = nil
+                answered = true
                 let loop = context.eventLoop
                 let bound = NIOLoopBound(context, eventLoop: loop)
                 let isHead = head.method == .HEAD

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Synchronization
+import SystemPackage
 import VCPEController
 import VCPEDescriptor
 
@@ -37,7 +38,7 @@ final class ReconcileLoop: @unchecked Sendable {
     private let logger: Logger
     /// What the scrape reads: one entry per applied customer.
     let catalog: Catalog
-    /// Called with the customers gone, so the scrape lets go of their namespaces.
+    /// Called when customers went or changed, so the scrape lets go of namespaces they no longer have.
     var onForget: @Sendable () -> Void = {}
     private var schedules: [String: Schedule] = [:]
     /// Customers found at start and not yet reconciled once: ready when none is left.
@@ -84,11 +85,22 @@ final class ReconcileLoop: @unchecked Sendable {
 
     private var recordsDirectory: String { settings.stateDirectory + "/customers" }
 
-    /// The customers on record now, each with its file's stamp. Read without the lock:
-    /// records are renamed into place, so a file seen is whole.
-    private func records() -> [String: Stamp] {
+    /// The customers on record now, each with its file's stamp; nil when the directory
+    /// cannot be read (not "no customers": that would forget them all). Read without the
+    /// lock: records are renamed into place, so a file seen is whole.
+    private func records() -> [String: Stamp]? {
+        let entries: [String]
+        var st = stat()
+        if lstat(recordsDirectory, &st) != 0 && Errno.lastCall == .noSuchFileOrDirectory {
+            entries = []
+        } else {
+            do { entries = try FileManager.default.contentsOfDirectory(atPath: recordsDirectory) } catch {
+                logger.error("state directory cannot be read", metadata: ["directory": "\(recordsDirectory)", "error": "\(error)"])
+                return nil
+            }
+        }
         var out: [String: Stamp] = [:]
-        for f in (try? FileManager.default.contentsOfDirectory(atPath: recordsDirectory)) ?? [] where f.hasSuffix(".json") {
+        for f in entries where f.hasSuffix(".json") {
             let customer = String(f.dropLast(5))
             out[customer] = stamp(customer)
         }
@@ -102,7 +114,7 @@ final class ReconcileLoop: @unchecked Sendable {
     }
 
     private func scan() {
-        let found = records()
+        guard let found = records() else { return }
         if firstPass == nil { firstPass = Set(found.keys) }
         let now = ContinuousClock.now
         for (customer, stamp) in found {
@@ -175,6 +187,8 @@ final class ReconcileLoop: @unchecked Sendable {
             }
             catalog.set(CatalogEntry(chain))
         }
+        // A customer whose services changed leaves namespaces the scrape may hold sockets in.
+        onForget()
         // Bridges a delete retired, should its own removal have been interrupted.
         do { _ = try reconciler.removeRetiredLinks() } catch {
             logger.warning("retired links not removed", metadata: ["error": "\(error)"])

@@ -19,6 +19,14 @@ final class SupervisorWatch: @unchecked Sendable {
     private var running = false
     /// The supervisor's record of worker restarts, at the last look.
     private var workerRestarts: Int?
+    /// The deliberate-stop file as last seen.
+    private lazy var lastStop: [Int]? = Self.stamp(forwarder.paths.stopped)
+
+    private static func stamp(_ path: String) -> [Int]? {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return nil }
+        return [Int(st.st_ino), st.st_mtim.tv_sec, st.st_mtim.tv_nsec]
+    }
 
     init(forwarder: ForwarderProcess, executable: String, metrics: AgentMetrics, logger: Logger) {
         self.forwarder = forwarder
@@ -31,18 +39,30 @@ final class SupervisorWatch: @unchecked Sendable {
     func tick() {
         if let c = child {
             var status: Int32 = 0
-            if waitpid(c, &status, WNOHANG) == c {
+            let r = waitpid(c, &status, WNOHANG)
+            if r == c {
                 let how = (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
                 logger.info("forwarder supervisor ended", metadata: ["pid": "\(c)", "status": "\(how)"])
                 child = nil
+            } else if r < 0 {
+                child = nil  // reaped already (a stop in this process waits for what it kills)
             }
+        }
+        // A deliberate stop (configure, an upgrade) is not a death: the start after it is no restart.
+        let stop = Self.stamp(forwarder.paths.stopped)
+        if stop != lastStop {
+            lastStop = stop
+            running = false
         }
         let supervisors = forwarder.processes()[.supervise] ?? []
         if supervisors.isEmpty {
             if forwarder.paths.customers().isEmpty {
                 running = false
             } else {
-                start()
+                // Not while another process starts or stops one: next look.
+                forwarder.withLifecycleLock(wait: false) {
+                    if forwarder.processes()[.supervise]?.isEmpty ?? true { start() }
+                }
             }
         } else {
             if !running && supervisors.first != child {

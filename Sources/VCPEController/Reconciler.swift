@@ -191,7 +191,6 @@ public final class Reconciler {
         for (i, customer) in customers.enumerated() {
             let wg = KernelNames.wireguardInterface(customer: customer)
             if stopped.contains(wg) { results[i].removed.append("wireguard \(wg)") }
-            store.removeWireguardKey(customer)
             for n in try sockets.namespaces(prefix: KernelNames.namespace(customer: customer, service: "")) {
                 sockets.forget(n)
                 try NetworkNamespace.remove(n)
@@ -204,6 +203,9 @@ public final class Reconciler {
             if let segment = store.lastApplied(customer)?.wan.segment { segments[segment] = i }
             allocator.release(customer: customer)
             try store.removeRecord(customer)
+            // The key goes with the record, not before: a delete that fails earlier leaves a
+            // customer that a later apply (or the agent) brings back with the same key.
+            store.removeWireguardKey(customer)
             logger.info("deleted", metadata: ["customer": "\(customer)", "objects": "\(results[i].removed.count)"])
         }
         if allocator != before { try store.save(allocator) }

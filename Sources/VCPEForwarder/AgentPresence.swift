@@ -10,6 +10,7 @@ public struct AgentPresence: Sendable {
     public let path: String
     public init(state: String) { path = state + "/agent.lock" }
 
+    /// The lock is another agent's, or cannot be taken at all.
     public struct Taken: Error, CustomStringConvertible {
         public var description: String
     }
@@ -19,11 +20,13 @@ public struct AgentPresence: Sendable {
     public func hold() throws -> Int32 {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else { throw Taken(description: "cannot open \(path): errno \(Errno.lastCall.rawValue)") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            close(fd)
-            throw Taken(description: "another vcpe agent runs for this state directory (it holds \(path))")
+        // isRunning takes a shared lock for an instant: a refusal is believed after a second of them.
+        for _ in 0..<20 {
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 { return fd }
+            usleep(50_000)
         }
-        return fd
+        close(fd)
+        throw Taken(description: "another vcpe agent runs for this state directory (it holds \(path))")
     }
 
     /// True while an agent holds the lock (this process's own counts: another descriptor).

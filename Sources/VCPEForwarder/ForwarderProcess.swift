@@ -65,6 +65,12 @@ public struct ForwarderProcess: Sendable {
         for pid in ProcessTable.find(program: "vcpe", lastArgument: state) {
             guard let args = ProcessTable.arguments(of: pid), args.count == 4, args[1] == "forwarder",
                   let role = Role(rawValue: args[2]) else { continue }
+            // A supervisor is root's: a process another user named so (the worker, from its
+            // container, or anyone) would otherwise be taken for it and keep it from starting.
+            if role == .supervise {
+                var owner = stat()
+                guard stat("/proc/\(pid)", &owner) == 0, owner.st_uid == 0 else { continue }
+            }
             out[role, default: []].append(pid)
         }
         return out
@@ -112,7 +118,12 @@ public struct ForwarderProcess: Sendable {
             let started = Date()
             let deadline = ContinuousClock.now + timeout
             if !awaitAgentStart(until: deadline) {
-                try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
+                try withLifecycleLock(wait: true) {
+                    // Another vcpe may have started one while this waited for the lock.
+                    if processes()[.supervise]?.isEmpty ?? true {
+                        try spawnDetached(executable, ["forwarder", Role.supervise.rawValue, state])
+                    }
+                }
             }
             // A worker that ends before it answers (a runtime that refuses the container,
             // say) is said at once too: the supervisor records every end.
@@ -150,7 +161,8 @@ public struct ForwarderProcess: Sendable {
         while ContinuousClock.now < deadline {
             let reply: ControlReply
             do {
-                let stream = try UnixStream(connectingTo: paths.socket, timeout: .seconds(10))
+                // What is left of the request's time bounds the whole answer (a scrape asks with 500 ms).
+                let stream = try UnixStream(connectingTo: paths.socket, timeout: min(.seconds(10), max(deadline - .now, .milliseconds(1))))
                 // The socket is in the worker's directory: the answer counts only from the user
                 // that directory belongs to (the worker's; root's when a forwarder runs by
                 // hand), never from whatever socket a link there points at.
@@ -189,13 +201,34 @@ public struct ForwarderProcess: Sendable {
     }
 
     /// Stops the supervisor first (so nothing restarts), then the worker and its container.
+    /// Under the lifecycle lock, so an agent does not start a supervisor half-way through
+    /// (whose broker socket this would then remove), and marked as deliberate for it.
     public func stop() {
-        let running = processes()
-        for pid in running[.supervise] ?? [] { ProcessTable.terminate(pid) }
-        for pid in running[.run] ?? [] { ProcessTable.terminate(pid) }
-        _ = try? containers.remove(containerID, unbundled: !(running[.run] ?? []).isEmpty)
-        unlink(paths.socket)
-        unlink(paths.broker)
+        withLifecycleLock(wait: true) {
+            let running = processes()
+            for pid in running[.supervise] ?? [] { ProcessTable.terminate(pid) }
+            for pid in running[.run] ?? [] { ProcessTable.terminate(pid) }
+            _ = try? containers.remove(containerID, unbundled: !(running[.run] ?? []).isEmpty)
+            unlink(paths.socket)
+            unlink(paths.broker)
+            if !(running[.supervise] ?? []).isEmpty { try? SafeFile.writeAtomically(Array("\(getpid())\n".utf8), to: paths.stopped, mode: 0o644) }
+        }
+    }
+
+    /// Runs `body` holding `forwarder/lifecycle.lock`, which every start and stop of the
+    /// supervisor takes. Without `wait`, nil when another process holds it. With no
+    /// forwarder directory yet, there is nothing to start or stop against: runs unlocked.
+    @discardableResult
+    public func withLifecycleLock<T>(wait: Bool, _ body: () throws -> T) rethrows -> T? {
+        let fd = open(paths.lifecycleLock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { return try body() }
+        defer { close(fd) }
+        if wait {
+            while flock(fd, LOCK_EX) != 0 && Errno.lastCall == .interrupted {}
+        } else if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            return nil
+        }
+        return try body()
     }
 
     /// The worker's container, as its runtime and cgroup report it.

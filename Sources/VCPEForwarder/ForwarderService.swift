@@ -12,6 +12,8 @@ import VCPESystem
 ///   broker.sock           the supervisor's broker (root and the worker's group)
 ///   forwarder.log         what the worker wrote to stderr (opened by the supervisor)
 ///   supervisor.json       the supervisor's record of restarts
+///   lifecycle.lock        held by whoever starts or stops the supervisor
+///   stopped               rewritten by each deliberate stop
 ///   run/control.sock      the running worker's control socket (run/ is the worker's)
 /// Nothing root opens lives in run/, and the worker can write nowhere else.
 public struct ForwarderPaths: Sendable {
@@ -25,6 +27,10 @@ public struct ForwarderPaths: Sendable {
     public var socket: String { run + "/control.sock" }
     public var log: String { directory + "/forwarder.log" }
     public var supervisor: String { directory + "/supervisor.json" }
+    /// Taken by every start and stop of the supervisor (see ForwarderProcess.withLifecycleLock).
+    public var lifecycleLock: String { directory + "/lifecycle.lock" }
+    /// Rewritten by each deliberate stop, so an agent does not count the start after it as a restart.
+    public var stopped: String { directory + "/stopped" }
     /// Where the supervisor makes namespace sockets for a forwarder in a container.
     public var broker: String { directory + "/broker.sock" }
 

@@ -10,9 +10,14 @@ import Glibc
 public final class UnixStream {
     let fd: FileDescriptor
     public let path: String
+    /// When reading gives up, whatever the peer sends meanwhile: a peer that trickles a byte
+    /// at a time cannot hold a reader for longer (the per-read timeout alone would let it).
+    public let deadline: ContinuousClock.Instant
 
-    /// Connects to `path`; reads and writes give up after `timeout`.
+    /// Connects to `path`; reads and writes give up after `timeout`, and a whole answer is
+    /// read within `timeout` too.
     public init(connectingTo path: String, timeout: Duration = .seconds(2)) throws(KernelError) {
+        deadline = .now + timeout
         let raw = try unixSocket(path)
         do throws(KernelError) {
             setTimeouts(raw, timeout)
@@ -27,6 +32,7 @@ public final class UnixStream {
 
     /// A connection `UnixListener` accepted.
     init(accepted raw: Int32, path: String, timeout: Duration) {
+        deadline = .now + timeout
         setTimeouts(raw, timeout)
         fd = FileDescriptor(rawValue: raw)
         self.path = path
@@ -55,6 +61,7 @@ public final class UnixStream {
         defer { if !handed { for d in fds { close(d) } } }
         // A byte at a time: the line is short, and nothing past it may be consumed.
         while true {
+            try checkDeadline("read line")
             var count: Int32 = 0
             let n = try syscall("recvmsg", path) { vcpe_recv_with_fds(fd.rawValue, &byte, 1, &got, Int32(got.count), &count) }
             fds += got.prefix(Int(count))
@@ -84,6 +91,7 @@ public final class UnixStream {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 4096)
         while !(out.count >= end.count && out.suffix(end.count).elementsEqual(end)) {
+            try checkDeadline("read")
             let n: Int
             do { n = try buf.withUnsafeMutableBytes { try fd.read(into: $0, retryOnInterrupt: true) } } catch {
                 let e = (error as? Errno) ?? .ioError
@@ -94,6 +102,16 @@ public final class UnixStream {
             if out.count > limit { throw KernelError("read", path, .messageTooLong) }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension UnixStream {
+    /// Past the deadline: timed out. Before it: the next read waits at most what is left.
+    private func checkDeadline(_ operation: String) throws(KernelError) {
+        let left = deadline - .now
+        guard left > .zero else { throw KernelError(operation, path, .timedOut) }
+        var tv = timeval(tv_sec: Int(left.components.seconds), tv_usec: max(1, Int(left.components.attoseconds / 1_000_000_000_000)))
+        setsockopt(fd.rawValue, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
 }
 

@@ -31,7 +31,7 @@ import VCPETestSupport
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("vcpe-exposition-\(getpid()).txt").path
         try t.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let lint = try run(URL(fileURLWithPath: "/bin/sh"), ["-c", "/usr/bin/promtool check metrics < \(file)"])
+        let lint = try run(URL(fileURLWithPath: "/bin/sh"), ["-c", "\(promtoolBinary) check metrics < \(file)"])
         #expect(lint.status == 0 && lint.stdout.isEmpty && lint.stderr.isEmpty, "promtool: \(lint.stdout)\(lint.stderr)")
         let parsed = parseExposition(t)
         #expect(parsed[#"vcpe_test_packets_total{customer="acme",rule="line\nfeed"}"#] == 3)

@@ -88,12 +88,10 @@ public func parseExposition(_ text: String) -> [String: Double] {
     return out
 }
 
-/// GET over a plain TCP socket on 127.0.0.1 (no HTTP client library: the server closes
-/// the connection after its answer).
-public func httpGet(port: Int, path: String, timeout: Int = 10) throws -> (status: Int, body: String) {
+/// A TCP connection to 127.0.0.1:port (the caller closes it).
+public func connectLoopback(port: Int, timeout: Int = 10) throws -> Int32 {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw CommandFailed(command: "socket", status: errno, stderr: "") }
-    defer { close(fd) }
     var tv = timeval(tv_sec: timeout, tv_usec: 0)
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     var addr = sockaddr_in()
@@ -101,18 +99,43 @@ public func httpGet(port: Int, path: String, timeout: Int = 10) throws -> (statu
     addr.sin_port = in_port_t(UInt16(port).bigEndian)
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-    guard rc == 0 else { throw CommandFailed(command: "connect 127.0.0.1:\(port)", status: errno, stderr: "") }
-    let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    guard rc == 0 else {
+        close(fd)
+        throw CommandFailed(command: "connect 127.0.0.1:\(port)", status: errno, stderr: "")
+    }
+    return fd
+}
+
+/// Sends `request` as is and reads the answer to the end (the server closes the connection).
+public func rawHTTP(port: Int, _ request: String) throws -> String {
+    let fd = try connectLoopback(port: port)
+    defer { close(fd) }
+    let bytes = Array(request.utf8)
+    var sent = 0
+    while sent < bytes.count {
+        let n = bytes[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        if n <= 0 { break }  // the server may answer and close before reading it all
+        sent += n
+    }
     var data = [UInt8](), buf = [UInt8](repeating: 0, count: 65536)
     while true {
         let n = recv(fd, &buf, buf.count, 0)
         if n <= 0 { break }
         data += buf[..<n]
     }
-    let text = String(decoding: data, as: UTF8.self)
+    return String(decoding: data, as: UTF8.self)
+}
+
+/// GET over a plain TCP socket on 127.0.0.1 (no HTTP client library: the server closes
+/// the connection after its answer).
+public func httpGet(port: Int, path: String, timeout: Int = 10) throws -> (status: Int, body: String) {
+    let text = try rawHTTP(port: port, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     guard let headEnd = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
         throw CommandFailed(command: "GET \(path)", status: -1, stderr: "not an HTTP answer: \(text.prefix(200))")
     }
     return (status, String(text[headEnd.upperBound...]))
 }
+
+/// Prometheus' server and promtool, unpacked by scripts/setup (not installed: no service).
+public let prometheusBinary = "/opt/vcpe-test/prometheus/usr/bin/prometheus"
+public let promtoolBinary = "/opt/vcpe-test/prometheus/usr/bin/promtool"
