@@ -2,7 +2,8 @@
 # Agent benchmark: what a Prometheus scrape of N customers costs the agent, against what
 # `vcpe status --json` (the only other window, which takes the lock and plans every
 # customer) costs for the same host, in the same run. N firewall + router customers named
-# ba*, a bench-only WAN bridge; the agent listens on a free loopback port.
+# ba* (one in 20 steered by the classifier), a bench-only WAN bridge; the agent listens on a
+# free loopback port.
 # Prints one JSON object. Usage: bench/agent/run.sh [N] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,6 +17,7 @@ cleanup() {
   [ -n "$agent" ] && kill "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
   $vcpe delete --state-dir "$work/state" $(seq -f "ba%g" 0 $((n - 1))) >/dev/null 2>&1
   for ns in $(ip netns list | awk '{print $1}' | grep -E '^vcpe-ba[0-9]'); do ip netns del "$ns"; done
+  pkill -f "vcpe forwarder .* $work/state" 2>/dev/null
   for l in $(ip -o link 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(vb|vl|vw)-ba[0-9]'); do ip link del "$l" 2>/dev/null; done
   ip link del $seg 2>/dev/null
   # The gc delete started in the background would make the state directory again.
@@ -27,6 +29,12 @@ trap cleanup EXIT
 mkdir -p "$work/chains" && chmod 700 "$work"
 for i in $(seq 0 $((n - 1))); do
   a=$((i / 250)); b=$((i % 250))
+  # One customer in 20 is steered (two paths and a classifier): the scrape asks the forwarder too.
+  steer=""
+  if [ $((i % 20)) = 0 ]; then
+    steer=', "classifier": { "default": "internet", "rules": [ { "name": "partner", "priority": 10, "match": { "dst": "198.51.100.0/24" }, "path": "direct" } ] }'
+  fi
+  paths='"internet": ["fw", "rt"]'; [ -n "$steer" ] && paths="$paths"', "direct": ["rt"]'
   cat > "$work/chains/ba$i.json" <<JSON
 { "apiVersion": "vcpe/v1", "customer": "ba$i",
   "lan": { "subnet": "10.$a.$b.0/24", "gateway": "10.$a.$b.1" },
@@ -38,9 +46,11 @@ for i in $(seq 0 $((n - 1))); do
       { "name": "ssh-in", "action": "accept", "from": "wan", "proto": "tcp", "dport": 22, "src": "198.51.100.0/24" },
       { "name": "no-smb", "action": "reject", "proto": "tcp", "dport": "137-139" } ] },
     "rt": { "type": "router", "nat": "masquerade", "portForwards": [ { "proto": "tcp", "port": 8080, "to": "10.$a.$b.10:80" } ] } },
-  "paths": { "internet": ["fw", "rt"] } }
+  "paths": { $paths }$steer }
 JSON
 done
+# The forwarder's worker runs in a container, which runs only a program vcpe trusts.
+$vcpe trust --state-dir "$work/state" >/dev/null
 $vcpe apply --state-dir "$work/state" "$work/chains"/*.json >/dev/null
 # A long interval: the periodic reconcile would otherwise run inside the measured windows.
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
