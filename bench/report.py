@@ -210,7 +210,7 @@ if ctl:
 agt = load("agent.json")
 if agt:
     out += ["## Agent: a scrape against `vcpe status --json`", "",
-            "N firewall + router customers; the agent's CPU (all its threads, /proc, minus what it spends idle for as long) "
+            "N firewall + router customers (one in 20 steered); the agent's CPU (all its threads, /proc, minus what it spends idle for as long) "
             "and wall time per GET /metrics, against `vcpe status --json` for the same host (its own rusage). "
             "Goal: a scrape of 1,000 customers under 1 s of wall and CPU time.", "",
             "| customers | series | scrape wall | scrape CPU | status wall | status CPU | wall ratio | CPU ratio |", "|---|---|---|---|---|---|---|---|"]
