@@ -145,7 +145,8 @@ final class ReconcileLoop: @unchecked Sendable {
         do {
             store = try StateStore(directory: settings.stateDirectory)
             heartbeat.store(0, ordering: .relaxed)
-            try store.lock()
+            // One customer's unreadable record is its own failure, not everyone's.
+            try store.lock(isolatingCustomers: true)
             heartbeat.store(Self.now(), ordering: .relaxed)
         } catch {
             heartbeat.store(Self.now(), ordering: .relaxed)
@@ -163,6 +164,10 @@ final class ReconcileLoop: @unchecked Sendable {
             if customer != customers.first, ContinuousClock.now - start > settings.batchBudget { break }
             heartbeat.store(Self.now(), ordering: .relaxed)
             firstPass?.remove(customer)
+            if let why = store.unreadable[customer] {
+                failed(customer, because: "its state cannot be read (repair or restore the file, or delete the customer): \(why)")
+                continue
+            }
             guard let record = store.record(customer) else {
                 forget(customer)
                 continue

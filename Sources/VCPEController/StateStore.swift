@@ -37,7 +37,11 @@ public final class StateStore {
     /// Serialises vcpe processes: waits for any other holder, then holds until `unlock`.
     /// The state is read once the lock is held, all of it: a file that cannot be read is an
     /// error that names it here, before anything changes, never an empty state in its place.
-    public func lock(onWait: () -> Void = {}) throws {
+    ///
+    /// `isolatingCustomers` (the agent): a customer's own record or key that cannot be read
+    /// is that customer's error, in `unreadable`, not the whole state's; every other file
+    /// still has to read. A command reads the state whole: it may act on any customer.
+    public func lock(isolatingCustomers: Bool = false, onWait: () -> Void = {}) throws {
         guard lockFD < 0 else { return }
         let fd = open(directory.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o600)
         guard fd >= 0 else { throw StateError("cannot open the lock file in \(directory.path): errno \(Errno.lastCall.rawValue)") }
@@ -46,7 +50,7 @@ public final class StateStore {
             while flock(fd, LOCK_EX) != 0 && Errno.lastCall == .interrupted {}
         }
         lockFD = fd
-        do { try load() } catch {
+        do { try load(isolatingCustomers: isolatingCustomers) } catch {
             unlock()
             throw error
         }
@@ -67,8 +71,13 @@ public final class StateStore {
     private struct Format: Codable { var version: Int }
     private var formatFile: URL { directory.appendingPathComponent("format.json") }
 
+    /// Customers whose record or key could not be read, with why (only when the lock was
+    /// taken isolating customers).
+    public private(set) var unreadable: [String: String] = [:]
+
     /// Checks the format (migrating an older layout) and reads every state file.
-    private func load() throws {
+    private func load(isolatingCustomers: Bool) throws {
+        unreadable = [:]
         let version: Int
         if let f: Format = try read(formatFile) {
             version = f.version
@@ -82,12 +91,14 @@ public final class StateStore {
         var records: [String: CustomerRecord] = [:]
         for f in try list(customersDirectory) where f.hasSuffix(".json") {
             let customer = String(f.dropLast(5))
-            records[customer] = try read(customersDirectory.appendingPathComponent(f))
+            do { records[customer] = try read(customersDirectory.appendingPathComponent(f)) } catch where isolatingCustomers {
+                unreadable[customer] = "\(error)"
+            }
         }
         let transitFile = directory.appendingPathComponent("transit.json")
         let transit: TransitAllocator? = try read(transitFile)
         // Customers with no allocations on record: a fresh allocator would hand out their /31s again.
-        guard transit != nil || records.isEmpty else {
+        guard transit != nil || (records.isEmpty && unreadable.isEmpty) else {
             throw StateError("state file \(transitFile.path) is missing while \(records.count) customer(s) are recorded; vcpe will not allocate transit addresses afresh: restore it")
         }
         cache = Cache(records: records,
@@ -95,11 +106,16 @@ public final class StateStore {
                       segments: try read(directory.appendingPathComponent("segments.json")) ?? [],
                       retired: try read(directory.appendingPathComponent("retired.json")) ?? [])
         for f in try list(keysDirectory) where f.hasSuffix(".json") {
-            guard let stored: StoredKey = try read(keysDirectory.appendingPathComponent(f)) else { continue }  // gone meanwhile
-            guard let key = WireGuardKey(base64: stored.privateKey) else {
-                throw StateError("state file \(keysDirectory.path)/\(f) does not hold a WireGuard key; restore it (the peers know its public key) or delete the customer")
+            let customer = String(f.dropLast(5))
+            do {
+                guard let stored: StoredKey = try read(keysDirectory.appendingPathComponent(f)) else { continue }  // gone meanwhile
+                guard let key = WireGuardKey(base64: stored.privateKey) else {
+                    throw StateError("state file \(keysDirectory.path)/\(f) does not hold a WireGuard key; restore it (the peers know its public key) or delete the customer")
+                }
+                cache.keys[customer] = key
+            } catch where isolatingCustomers {
+                unreadable[customer] = "\(error)"
             }
-            cache.keys[String(f.dropLast(5))] = key
         }
     }
 

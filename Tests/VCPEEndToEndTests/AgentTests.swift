@@ -162,8 +162,9 @@ import VCPETestSupport
         // One interval (3 s) and the time to repair.
         #expect(agent.waitUntil(seconds: 5) { ping(from: office.lan, to: "203.0.113.1", count: 1) }, "not repaired within one interval")
         print("agent drift: repaired after \(String(format: "%.1f", Date().timeIntervalSince(removed))) s")
+        // Traffic passes once the links are made; the count follows the repair's last step.
+        #expect(agent.waitUntil(seconds: 5) { ((try? agent.metrics()) ?? [:])["vcpe_reconcile_total{customer=\"\(c)\",result=\"repaired\"}"] == 1 })
         let m = try agent.metrics()
-        #expect(m["vcpe_reconcile_total{customer=\"\(c)\",result=\"repaired\"}"] == 1)
         #expect((m["vcpe_drift_repairs_total{customer=\"\(c)\"}"] ?? 0) >= 2, "the veth and its bridge port at least")
         #expect(agent.logText.contains("msg=\"repaired drift\"") && agent.logText.contains("customer=\(c)"))
         #expect(try ip(["link", "show", "vl-\(c)"]).first?["master"] as? String == "vb-\(c)")
@@ -196,6 +197,35 @@ import VCPETestSupport
         #expect(m["vcpe_customer_in_sync{customer=\"\(healthy)\"}"] == 1)
         #expect((m["vcpe_reconcile_total{customer=\"\(healthy)\",result=\"unchanged\"}"] ?? 0) >= 2, "the healthy customer was held up")
         #expect(agent.logText.contains("msg=\"reconcile failed\"") && agent.logText.contains("customer=\(broken)"))
+        agent.stop()
+    }
+
+    @Test func aCustomerWhoseRecordCannotBeReadFailsAloneAndTheOthersGoOn() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let office = try ApplyTests.officeWithHost(sc)
+        try sc.vcpe(["apply", office.file])
+        let other = try sc.lanHost(1, address: "192.168.11.10/24", gateway: "192.168.11.1")
+        try sc.vcpe(["apply", try sc.descriptor(ApplyTests.office(sc, 1, attach: other.attach, lan: "192.168.11", wan: "203.0.113.11"))])
+        try sc.plugInternet()
+        let (broken, healthy) = (sc.customer(0), sc.customer(1))
+        let record = sc.stateDir + "/customers/\(broken).json"
+        let saved = try Data(contentsOf: URL(fileURLWithPath: record))
+        // Put back before the scenario's cleanup: `vcpe delete` reads the state whole.
+        defer { try? saved.write(to: URL(fileURLWithPath: record)) }
+        try Data("{ not json".utf8).write(to: URL(fileURLWithPath: record))
+        let agent = try AgentProcess(sc, interval: 2)
+        defer { agent.stop(signal: SIGKILL) }
+        try RouteSocket().removeLink("vl-\(healthy)")
+        #expect(agent.waitUntil(seconds: 6) { ping(from: other.namespace, to: "203.0.113.1", count: 1) }, "the other customer was not repaired")
+        #expect(agent.waitUntil(seconds: 5) { ((try? agent.metrics()) ?? [:])["vcpe_reconcile_total{customer=\"\(broken)\",result=\"failed\"}"] ?? 0 >= 1 })
+        // Traffic passes as soon as the repair's links are made; its count follows the repair's last step.
+        #expect(agent.waitUntil(seconds: 5) { ((try? agent.metrics()) ?? [:])["vcpe_reconcile_total{customer=\"\(healthy)\",result=\"repaired\"}"] == 1 })
+        let m = try agent.metrics()
+        #expect(m["vcpe_customer_in_sync{customer=\"\(broken)\"}"] == 0)
+        #expect(agent.logText.contains("its state cannot be read"))
+        // The broken customer's chain is left as it was, not removed.
+        #expect(ping(from: office.lan, to: "203.0.113.1", count: 1))
         agent.stop()
     }
 
