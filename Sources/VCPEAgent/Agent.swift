@@ -67,6 +67,8 @@ public final class Agent: Sendable {
         defer { close(presence) }
         let server = try MetricsServer(host: options.host, port: options.port, route: endpoint.answer)
         defer {
+            // No new request, then the scrape in flight answered, then the event loop goes.
+            server.stopListening()
             endpoint.drain()
             server.close()
         }

@@ -14,7 +14,8 @@ final class CounterReader {
     private let forwarder: ForwarderProcess
     private let wireguard: any WireGuardDriver
 
-    /// How long a scrape waits for daemons (the forwarder's report: 500 ms of it) in all.
+    /// Past this (from the scrape's start) no further daemon is asked; the forwarder's report
+    /// takes at most 500 ms of it, and the last daemon asked its own 2 s.
     static let daemonBudget = Duration.seconds(5)
 
     init(forwarder: ForwarderProcess, wireguard: any WireGuardDriver) {
@@ -105,8 +106,8 @@ final class CounterReader {
                 flows.add([c.customer], Double(chain.flows))
             }
             if let vpn = c.vpn {
-                // Daemons answer one after another, each within its own bound: past the
-                // scrape's budget the rest are skipped (and counted), so one slow daemon
+                // Daemons answer one after another, each within its own bound (2 s): past
+                // the scrape's budget the rest are skipped (and counted), so slow daemons
                 // cannot make every scrape late.
                 guard ContinuousClock.now < budget else { errors += 1; continue }
                 do {

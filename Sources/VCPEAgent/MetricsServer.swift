@@ -55,8 +55,11 @@ final class MetricsServer: Sendable {
     /// Where it listens (the port the kernel chose when asked for 0).
     var port: Int { channel.localAddress?.port ?? 0 }
 
+    /// Takes no new connection; those open are answered.
+    func stopListening() { try? channel.close().wait() }
+
     func close() {
-        try? channel.close().wait()
+        stopListening()
         try? group.syncShutdownGracefully()
     }
 
@@ -76,11 +79,16 @@ final class MetricsServer: Sendable {
 
         init(route: @escaping Route) { self.route = route }
 
+        private var deadline: Scheduled<Void>?
+
         /// The connection's deadline: a client that trickles bytes is let go all the same.
         func handlerAdded(context: ChannelHandlerContext) {
             let channel = context.channel
-            context.eventLoop.scheduleTask(in: MetricsServer.requestDeadline) { channel.close(promise: nil) }
+            deadline = context.eventLoop.scheduleTask(in: MetricsServer.requestDeadline) { channel.close(promise: nil) }
         }
+
+        /// Gone before its deadline: the timer goes too, and with it its hold on the channel.
+        func handlerRemoved(context: ChannelHandlerContext) { deadline?.cancel() }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             guard !answered else { return }

@@ -48,12 +48,7 @@ final class SupervisorWatch: @unchecked Sendable {
                 child = nil  // reaped already (a stop in this process waits for what it kills)
             }
         }
-        // A deliberate stop (configure, an upgrade) is not a death: the start after it is no restart.
-        let stop = Self.stamp(forwarder.paths.stopped)
-        if stop != lastStop {
-            lastStop = stop
-            running = false
-        }
+        noteDeliberateStop()
         let supervisors = forwarder.processes()[.supervise] ?? []
         if supervisors.isEmpty {
             if forwarder.paths.customers().isEmpty {
@@ -61,6 +56,8 @@ final class SupervisorWatch: @unchecked Sendable {
             } else {
                 // Not while another process starts or stops one: next look.
                 forwarder.withLifecycleLock(wait: false) {
+                    // Looked at again under the lock: a stop that ended since the look above counts.
+                    noteDeliberateStop()
                     if forwarder.processes()[.supervise]?.isEmpty ?? true { start() }
                 }
             }
@@ -71,6 +68,15 @@ final class SupervisorWatch: @unchecked Sendable {
             running = true
         }
         countWorkerRestarts()
+    }
+
+    /// A deliberate stop (configure, an upgrade) is not a death: the start after it is no restart.
+    private func noteDeliberateStop() {
+        let stop = Self.stamp(forwarder.paths.stopped)
+        if stop != lastStop {
+            lastStop = stop
+            running = false
+        }
     }
 
     private func start() {

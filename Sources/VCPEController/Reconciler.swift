@@ -104,8 +104,11 @@ public final class Reconciler {
         }
         let before = allocator
         var allocator = before
-        let (desired, plan) = try planAgainstHost(chain, allocator: &allocator, secrets: try secrets(chain, makeKey: true))
         let record = store.record(chain.customer)
+        // A key with no record is what a delete interrupted between the two left: a new
+        // customer of that name gets a key of its own, never the old one.
+        if record == nil, store.wireguardKey(chain.customer) != nil { store.removeWireguardKey(chain.customer) }
+        let (desired, plan) = try planAgainstHost(chain, allocator: &allocator, secrets: try secrets(chain, makeKey: true))
 
         // Allocations first: a crash after this point re-finds the same addresses.
         if allocator != before {

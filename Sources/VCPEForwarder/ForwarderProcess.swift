@@ -67,10 +67,7 @@ public struct ForwarderProcess: Sendable {
                   let role = Role(rawValue: args[2]) else { continue }
             // A supervisor is root's: a process another user named so (the worker, from its
             // container, or anyone) would otherwise be taken for it and keep it from starting.
-            if role == .supervise {
-                var owner = stat()
-                guard stat("/proc/\(pid)", &owner) == 0, owner.st_uid == 0 else { continue }
-            }
+            if role == .supervise, !ProcessTable.runsAsRoot(pid) { continue }
             out[role, default: []].append(pid)
         }
         return out
@@ -90,11 +87,10 @@ public struct ForwarderProcess: Sendable {
 
     func runsAnotherBuild(_ pid: pid_t) -> Bool {
         guard let executable else { return false }
-        var running = stat(), mine = stat(), owner = stat()
+        var running = stat(), mine = stat()
         // Only root's process can be the supervisor: one another user named so is no reason
         // to stop the forwarder.
-        guard stat("/proc/\(pid)", &owner) == 0, owner.st_uid == 0,
-              stat("/proc/\(pid)/exe", &running) == 0, stat(executable, &mine) == 0 else { return false }
+        guard ProcessTable.runsAsRoot(pid), stat("/proc/\(pid)/exe", &running) == 0, stat(executable, &mine) == 0 else { return false }
         return running.st_dev != mine.st_dev || running.st_ino != mine.st_ino
     }
 

@@ -42,6 +42,16 @@ public enum ProcessTable {
         return stat[close + 2] != UInt8(ascii: "Z") && stat[close + 2] != UInt8(ascii: "X")
     }
 
+    /// Whether the process runs as root: its real and effective uids (/proc/PID/status),
+    /// not the owner of /proc/PID, which is root for any process that made itself
+    /// undumpable or runs a setuid program.
+    public static func runsAsRoot(_ pid: pid_t) -> Bool {
+        guard let bytes = readKernelFile("/proc/\(pid)/status"),
+              let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("Uid:") }) else { return false }
+        let ids = line.split(whereSeparator: { $0 == " " || $0 == "\t" }).dropFirst().prefix(2)
+        return ids.count == 2 && ids.allSatisfy { $0 == "0" }
+    }
+
     /// Resident memory in bytes (VmRSS), or nil when the process is gone.
     public static func residentBytes(of pid: pid_t) -> UInt64? {
         guard let bytes = readKernelFile("/proc/\(pid)/status") else { return nil }

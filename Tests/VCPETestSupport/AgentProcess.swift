@@ -128,7 +128,7 @@ public func rawHTTP(port: Int, _ request: String) throws -> String {
 
 /// GET over a plain TCP socket on 127.0.0.1 (no HTTP client library: the server closes
 /// the connection after its answer).
-public func httpGet(port: Int, path: String, timeout: Int = 10) throws -> (status: Int, body: String) {
+public func httpGet(port: Int, path: String) throws -> (status: Int, body: String) {
     let text = try rawHTTP(port: port, "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
     guard let headEnd = text.range(of: "\r\n\r\n"), let status = Int(text.split(separator: " ").dropFirst().first ?? "") else {
         throw CommandFailed(command: "GET \(path)", status: -1, stderr: "not an HTTP answer: \(text.prefix(200))")
