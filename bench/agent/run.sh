@@ -7,6 +7,7 @@
 # Prints one JSON object. Usage: bench/agent/run.sh [N] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 n=${1:-1000}; rounds=${2:-3}
 vcpe=$(realpath "${BENCH_BIN:-.build/release}/vcpe")
 work=$(mktemp -d /tmp/vcpe-bench-agent.XXXXXX)
@@ -20,34 +21,16 @@ cleanup() {
   pkill -f "vcpe forwarder .* $work/state" 2>/dev/null
   for l in $(ip -o link 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(vb|vl|vw)-ba[0-9]'); do ip link del "$l" 2>/dev/null; done
   ip link del $seg 2>/dev/null
-  # The gc delete started in the background would make the state directory again.
-  for _ in $(seq 100); do pgrep -f "vcpe gc --state-dir $work/state" >/dev/null || break; sleep 0.1; done
+  vcpe_remove_state $vcpe "$work/state"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 mkdir -p "$work/chains" && chmod 700 "$work"
+# One customer in 20 is steered (two paths and a classifier): the scrape asks the forwarder too.
+steer=', "classifier": { "default": "internet", "rules": [ { "name": "partner", "priority": 10, "match": { "dst": "198.51.100.0/24" }, "path": "direct" } ] }'
 for i in $(seq 0 $((n - 1))); do
-  a=$((i / 250)); b=$((i % 250))
-  # One customer in 20 is steered (two paths and a classifier): the scrape asks the forwarder too.
-  steer=""
-  if [ $((i % 20)) = 0 ]; then
-    steer=', "classifier": { "default": "internet", "rules": [ { "name": "partner", "priority": 10, "match": { "dst": "198.51.100.0/24" }, "path": "direct" } ] }'
-  fi
-  paths='"internet": ["fw", "rt"]'; [ -n "$steer" ] && paths="$paths"', "direct": ["rt"]'
-  cat > "$work/chains/ba$i.json" <<JSON
-{ "apiVersion": "vcpe/v1", "customer": "ba$i",
-  "lan": { "subnet": "10.$a.$b.0/24", "gateway": "10.$a.$b.1" },
-  "wan": { "address": "100.$((64 + a)).$b.10/16", "gateway": "100.$((64 + a)).0.1", "segment": "$seg" },
-  "services": {
-    "fw": { "type": "firewall", "default": "drop", "rules": [
-      { "name": "web", "action": "accept", "from": "lan", "proto": "tcp", "dport": [80, 443] },
-      { "name": "dns", "action": "accept", "from": "lan", "proto": "udp", "dport": 53 },
-      { "name": "ssh-in", "action": "accept", "from": "wan", "proto": "tcp", "dport": 22, "src": "198.51.100.0/24" },
-      { "name": "no-smb", "action": "reject", "proto": "tcp", "dport": "137-139" } ] },
-    "rt": { "type": "router", "nat": "masquerade", "portForwards": [ { "proto": "tcp", "port": 8080, "to": "10.$a.$b.10:80" } ] } },
-  "paths": { $paths }$steer }
-JSON
+  if [ $((i % 20)) = 0 ]; then office_chain "ba$i" "$i" "$seg" ', "direct": ["rt"]' "$steer"; else office_chain "ba$i" "$i" "$seg"; fi > "$work/chains/ba$i.json"
 done
 # The forwarder's worker runs in a container, which runs only a program vcpe trusts.
 $vcpe trust --state-dir "$work/state" >/dev/null

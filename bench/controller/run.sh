@@ -6,6 +6,7 @@
 # Prints one JSON object. Usage: bench/controller/run.sh [N] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. bench/lib.sh
 n=${1:-100}; rounds=${2:-3}
 vcpe=${BENCH_BIN:-.build/release}/vcpe
 work=$(mktemp -d /tmp/vcpe-bench-ctl.XXXXXX)
@@ -16,28 +17,14 @@ cleanup() {
   for ns in $(ip netns list | awk '{print $1}' | grep -E '^(vcpe-bc|bcs)'); do ip netns del "$ns"; done
   for l in $(ip -o link 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^(vb|vl|vw|sb|sl|sw)-bc'); do ip link del "$l" 2>/dev/null; done
   ip link del $seg 2>/dev/null
+  vcpe_remove_state $vcpe "$work/state"
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 # Descriptors and the equivalent script.
 mkdir -p "$work/chains"
-for i in $(seq 0 $((n - 1))); do
-  a=$((i / 250)); b=$((i % 250))
-  cat > "$work/chains/bc$i.json" <<JSON
-{ "apiVersion": "vcpe/v1", "customer": "bc$i",
-  "lan": { "subnet": "10.$a.$b.0/24", "gateway": "10.$a.$b.1" },
-  "wan": { "address": "100.$((64 + a)).$b.10/16", "gateway": "100.$((64 + a)).0.1", "segment": "$seg" },
-  "services": {
-    "fw": { "type": "firewall", "default": "drop", "rules": [
-      { "name": "web", "action": "accept", "from": "lan", "proto": "tcp", "dport": [80, 443] },
-      { "name": "dns", "action": "accept", "from": "lan", "proto": "udp", "dport": 53 },
-      { "name": "ssh-in", "action": "accept", "from": "wan", "proto": "tcp", "dport": 22, "src": "198.51.100.0/24" },
-      { "name": "no-smb", "action": "reject", "proto": "tcp", "dport": "137-139" } ] },
-    "rt": { "type": "router", "nat": "masquerade", "portForwards": [ { "proto": "tcp", "port": 8080, "to": "10.$a.$b.10:80" } ] } },
-  "paths": { "internet": ["fw", "rt"] } }
-JSON
-done
+for i in $(seq 0 $((n - 1))); do office_chain "bc$i" "$i" "$seg" > "$work/chains/bc$i.json"; done
 $vcpe plan --empty-host "$work/chains/bc0.json" >/dev/null
 # The nft text of the first customer's tables, as vcpe renders them (same rules for all).
 fwtables="$work/fw.nft"; rttables="$work/rt.nft"
@@ -109,7 +96,7 @@ maxrss() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -n 1; }
 memavail() { awk '/^MemAvailable:/ {print $2}' /proc/meminfo; }
 results="["
 for r in $(seq 1 "$rounds"); do
-  rm -rf "$work/state"
+  vcpe_remove_state $vcpe "$work/state"
   m0=$(memavail)
   t0=$(now); $vcpe apply --state-dir "$work/state" "$work"/chains/*.json >/dev/null; t1=$(now)
   m1=$(memavail)

@@ -12,6 +12,7 @@
 # Prints one JSON object. Usage: bench/latency/run.sh [SAMPLES] [ROUNDS] [SECONDS] [BUILD_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. scripts/lib.sh
 samples=${1:-100000}; rounds=${2:-3}; secs=${3:-5}; bin=${4:-.build/release}
 vcpe=$bin/vcpe; rr=$bin/vcpe-bench-rr
 work=$(mktemp -d /tmp/vcpe-bench-lat.XXXXXX)
@@ -25,6 +26,7 @@ cleanup() {
   $vcpe delete $st $customers >/dev/null 2>&1
   for ns in $(ip netns list | awk '{print $1}' | grep -E '^bl-'); do ip netns del "$ns"; done
   for l in $(ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^bl-'); do ip link del "$l" 2>/dev/null; done
+  vcpe_remove_state $vcpe "$work/state"
   rm -rf "$work"
 }
 trap cleanup EXIT
