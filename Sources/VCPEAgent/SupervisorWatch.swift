@@ -41,8 +41,7 @@ final class SupervisorWatch: @unchecked Sendable {
             var status: Int32 = 0
             let r = waitpid(c, &status, WNOHANG)
             if r == c {
-                let how = (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)"
-                logger.info("forwarder supervisor ended", metadata: ["pid": "\(c)", "status": "\(how)"])
+                logger.info("forwarder supervisor ended", metadata: ["pid": "\(c)", "status": "\(ExitStatus(waitStatus: status))"])
                 child = nil
             } else if r < 0 {
                 child = nil  // reaped already (a stop in this process waits for what it kills)

@@ -271,7 +271,7 @@ public struct ForwarderProcess: Sendable {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && Errno.lastCall == .interrupted {}
             restarts += 1
-            let record = SupervisorRecord(restarts: restarts, lastExit: (status & 0x7f) == 0 ? "exit \((status >> 8) & 0xff)" : "signal \(status & 0x7f)",
+            let record = SupervisorRecord(restarts: restarts, lastExit: "\(ExitStatus(waitStatus: status))",
                                           lastExitAt: Date())
             if let data = try? JSONEncoder().encode(record) { try? SafeFile.writeAtomically(Array(data), to: paths.supervisor, mode: 0o644) }
             backoff = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(backoff * 2, .seconds(5))

@@ -56,11 +56,35 @@ public func runProgram(_ path: String, _ arguments: [String], namespace: String?
     return ProgramResult(status: code, stderr: String(decoding: stderr, as: UTF8.self), stdout: String(decoding: stdout, as: UTF8.self))
 }
 
+/// How a child ended, from waitpid's status word.
+public enum ExitStatus: Sendable, Equatable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public init(waitStatus s: Int32) { self = (s & 0x7f) == 0 ? .exited((s >> 8) & 0xff) : .signaled(s & 0x7f) }
+
+    /// As a shell says it: the exit code, or 128 + the signal.
+    public var code: Int32 {
+        switch self {
+        case .exited(let c): c
+        case .signaled(let s): 128 + s
+        }
+    }
+
+    /// "exit 1", "signal 9".
+    public var description: String {
+        switch self {
+        case .exited(let c): "exit \(c)"
+        case .signaled(let s): "signal \(s)"
+        }
+    }
+}
+
 /// Waits for a child to end: its exit code, or 128 + the signal that ended it.
 public func waitForExit(_ pid: pid_t, _ program: String) throws(KernelError) -> Int32 {
     var status: Int32 = 0
     try syscall("waitpid", program) { waitpid(pid, &status, 0) }
-    return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+    return ExitStatus(waitStatus: status).code
 }
 
 /// Reads to end of file, keeping at most `limit` bytes.
