@@ -61,7 +61,7 @@ struct AgentCommand: ParsableCommand {
         do {
             try Agent(options: .init(stateDirectory: state.stateDir, host: host, port: port,
                                      interval: .seconds(reconcileInterval), executable: executable, version: BuildInfo.version,
-                                     commit: BuildInfo.commit + (BuildInfo.clean || BuildInfo.commit == "unknown" ? "" : "-dirty")), logger: logger).run()
+                                     commit: BuildInfo.commitLabel), logger: logger).run()
         } catch {
             printError("vcpe: agent: \(error)")
             throw ExitCode(1)
