@@ -2,8 +2,8 @@ import Synchronization
 import VCPEDescriptor
 import VCPENet
 
-/// What a scrape needs to know of one applied customer, worked out from its descriptor
-/// when that changes, never per scrape: where its counters are and what to call them.
+/// What a scrape needs to know of one applied customer, worked out from its descriptor at
+/// each of its reconciles, never per scrape: where its counters are and what to call them.
 struct CatalogEntry: Sendable {
     struct Firewall: Sendable {
         let service: String

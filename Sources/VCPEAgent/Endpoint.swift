@@ -87,7 +87,7 @@ final class Endpoint: Sendable {
         var out: [UInt8] = []
         out.reserveCapacity(64 << 10)
         metrics.emit(into: &out)
-        reader.forget(allBut: entries)
+        // Sockets of customers gone were let go when the loop forgot them (forgetGone).
         let (families, errors) = reader.read(entries)
         var info = Exposition.Family("vcpe_build_info", .gauge, labels: ["version", "commit"], help: "1, labelled with the agent's version and commit.")
         info.add([build.version, build.commit], 1.0)

@@ -1,64 +1,59 @@
 import Foundation
+import VCPEController
 import VCPENetlink
 import VCPENftables
 import VCPESystem
 
-/// Netlink sockets into customers' namespaces, kept between scrapes: entering a namespace
-/// (a fresh thread and setns) costs more than the dump that follows. A socket keeps its
-/// namespace alive after its name is gone, so each is kept only while the name still
-/// leads to the same namespace (its inode), and dropped when its customer goes.
+/// The controller's socket cache, kept between scrapes: entering a namespace (a fresh
+/// thread and setns) costs more than the dump that follows. A socket keeps its namespace
+/// alive after its name is gone, so a namespace's sockets are used only while its name
+/// still leads to the namespace they were opened in (its inode), and dropped when its
+/// customer goes.
 final class NamespaceSockets {
-    private struct Entry {
-        let inode: UInt64
-        let route: RouteSocket
-        var nft: NftSocket?
-    }
-    private var entries: [String: Entry] = [:]
-    private var host: RouteSocket?
-
-    /// The namespace's identity now: nil when no namespace has that name.
-    private static func inode(_ namespace: String) -> UInt64? {
-        var st = stat()
-        guard stat("/run/netns/" + namespace, &st) == 0 else { return nil }
-        return UInt64(st.st_ino)
-    }
+    private let cache = SocketCache()
+    /// The namespace each name led to when its sockets were opened.
+    private var inodes: [String: UInt64] = [:]
 
     func route(_ namespace: String?) throws -> RouteSocket? {
-        guard let namespace else {
-            if host == nil { host = try RouteSocket() }
-            return host
-        }
-        return try entry(namespace, nft: false)?.route
+        guard let namespace else { return try cache.route(nil) }
+        return try current(namespace) ? try cache.route(namespace) : nil
     }
 
-    func nft(_ namespace: String) throws -> NftSocket? { try entry(namespace, nft: true)?.nft }
+    func nft(_ namespace: String) throws -> NftSocket? {
+        try current(namespace) ? try cache.nft(namespace) : nil
+    }
 
-    private func entry(_ namespace: String, nft: Bool) throws -> Entry? {
-        guard let inode = Self.inode(namespace) else {
-            entries[namespace] = nil
-            return nil
+    /// Whether a namespace of that name exists, with the cache's sockets opened in it.
+    private func current(_ namespace: String) throws -> Bool {
+        var st = stat()
+        guard stat("/run/netns/" + namespace, &st) == 0 else {
+            drop(namespace)
+            return false
         }
-        if var e = entries[namespace], e.inode == inode {
-            if nft && e.nft == nil {
-                e.nft = try NetworkNamespace.perform(in: namespace) { try NftSocket.openHere(labeled: namespace) }
-                entries[namespace] = e
-            }
-            return e
+        let inode = UInt64(st.st_ino)
+        if inodes[namespace] == inode { return true }
+        drop(namespace)
+        // Opened where the name leads now, and checked from inside: a namespace replaced
+        // between the look and the entry is not taken for the one looked at.
+        let inside = try cache.open(namespace) { () -> UInt64? in
+            var here = stat()
+            return stat("/proc/thread-self/ns/net", &here) == 0 ? UInt64(here.st_ino) : nil
         }
-        // Opened where the name leads now; the inode is checked again from inside, so a
-        // namespace replaced meanwhile is not taken for the one named.
-        let opened = try NetworkNamespace.perform(in: namespace) { () throws -> Entry? in
-            var st = stat()
-            guard stat("/proc/thread-self/ns/net", &st) == 0, UInt64(st.st_ino) == inode else { return nil }
-            return Entry(inode: inode, route: try RouteSocket.openHere(labeled: namespace),
-                         nft: nft ? try NftSocket.openHere(labeled: namespace) : nil)
+        guard inside == inode else {
+            cache.forget(namespace)
+            return false
         }
-        entries[namespace] = opened
-        return opened
+        inodes[namespace] = inode
+        return true
+    }
+
+    private func drop(_ namespace: String) {
+        cache.forget(namespace)
+        inodes[namespace] = nil
     }
 
     /// Closes the sockets of namespaces no applied customer has.
     func keepOnly(_ namespaces: Set<String>) {
-        for name in entries.keys where !namespaces.contains(name) { entries[name] = nil }
+        for name in inodes.keys where !namespaces.contains(name) { drop(name) }
     }
 }

@@ -13,10 +13,15 @@ import VCPESystem
 /// Names: the directory is read once, then kept current by vcpe's own creates and removes
 /// (the lock keeps other vcpe processes out); reading it per customer made a run over many
 /// customers quadratic (1,200 entries read 400 times for a 400-customer re-apply).
-final class SocketCache {
+///
+/// The agent's scrape keeps one for its whole life (VCPEAgent's NamespaceSockets), checking
+/// each namespace's identity before use.
+public final class SocketCache {
     private var routes: [String: RouteSocket] = [:]
     private var nfts: [String: NftSocket] = [:]
     private var names: Set<String>?
+
+    public init() {}
 
     /// Every entry of /run/netns starting with `prefix` (mounted or not), sorted.
     func namespaces(prefix: String) throws -> [String] {
@@ -27,7 +32,7 @@ final class SocketCache {
     /// A namespace vcpe has just made.
     func noteCreated(_ ns: String) { names?.insert(ns) }
 
-    func route(_ ns: String?) throws -> RouteSocket {
+    public func route(_ ns: String?) throws -> RouteSocket {
         if let s = routes[ns ?? ""] { return s }
         if let ns { try open(ns); return routes[ns]! }
         let s = try RouteSocket()
@@ -35,14 +40,14 @@ final class SocketCache {
         return s
     }
 
-    func nft(_ ns: String) throws -> NftSocket {
+    public func nft(_ ns: String) throws -> NftSocket {
         if nfts[ns] == nil { try open(ns) }
         return nfts[ns]!
     }
 
     /// Opens the namespace's missing sockets in one trip into it, and runs `alsoThere` there.
     @discardableResult
-    func open<T>(_ ns: String, alsoThere: @escaping () throws -> T = { () }) throws -> T {
+    public func open<T>(_ ns: String, alsoThere: @escaping () throws -> T = { () }) throws -> T {
         let needRoute = routes[ns] == nil, needNft = nfts[ns] == nil
         let (route, nft, extra) = try NetworkNamespace.perform(in: ns) {
             (needRoute ? try RouteSocket.openHere(labeled: ns) : nil,
@@ -54,7 +59,7 @@ final class SocketCache {
     }
 
     /// A namespace that is removed: its sockets would point at the old one.
-    func forget(_ ns: String) {
+    public func forget(_ ns: String) {
         routes[ns] = nil
         nfts[ns] = nil
         names?.remove(ns)
