@@ -13,11 +13,14 @@ public final class UnixStream {
     /// When reading gives up, whatever the peer sends meanwhile: a peer that trickles a byte
     /// at a time cannot hold a reader for longer (the per-read timeout alone would let it).
     public let deadline: ContinuousClock.Instant
+    /// What SO_RCVTIMEO is set to now.
+    private var receiveTimeout: Duration
 
     /// Connects to `path`; reads and writes give up after `timeout`, and a whole answer is
     /// read within `timeout` too.
     public init(connectingTo path: String, timeout: Duration = .seconds(2)) throws(KernelError) {
         deadline = .now + timeout
+        receiveTimeout = timeout
         let raw = try unixSocket(path)
         do throws(KernelError) {
             setTimeouts(raw, timeout)
@@ -33,6 +36,7 @@ public final class UnixStream {
     /// A connection `UnixListener` accepted.
     init(accepted raw: Int32, path: String, timeout: Duration) {
         deadline = .now + timeout
+        receiveTimeout = timeout
         setTimeouts(raw, timeout)
         fd = FileDescriptor(rawValue: raw)
         self.path = path
@@ -106,10 +110,14 @@ public final class UnixStream {
 }
 
 extension UnixStream {
-    /// Past the deadline: timed out. Before it: the next read waits at most what is left.
+    /// Past the deadline: timed out. Before it: the next read waits at most what is left,
+    /// give or take 50 ms (the socket's receive timeout is lowered when it would overshoot
+    /// by more, not reset before every read: a line is read a byte at a time).
     private func checkDeadline(_ operation: String) throws(KernelError) {
         let left = deadline - .now
         guard left > .zero else { throw KernelError(operation, path, .timedOut) }
+        guard left < receiveTimeout - .milliseconds(50) else { return }
+        receiveTimeout = left
         var tv = timeval(tv_sec: Int(left.components.seconds), tv_usec: max(1, Int(left.components.attoseconds / 1_000_000_000_000)))
         setsockopt(fd.rawValue, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
