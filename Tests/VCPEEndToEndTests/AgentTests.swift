@@ -152,7 +152,7 @@ import VCPETestSupport
         let agent = try AgentProcess(sc, interval: 3)
         defer { agent.stop(signal: SIGKILL) }  // before the scenario's cleanup, even when a check threw
         let c = sc.customer(0)
-        #expect(agent.waitUntil(seconds: 10) { (try? agent.metrics()["vcpe_reconcile_total{customer=\"\(c)\",result=\"unchanged\"}"]) == 1 })
+        #expect(agent.waitUntil(seconds: 10) { agent.metric("vcpe_reconcile_total{customer=\"\(c)\",result=\"unchanged\"}") == 1 })
         #expect(try agent.metrics()["vcpe_drift_repairs_total{customer=\"\(c)\"}"] == 0)
         #expect(ping(from: office.lan, to: "203.0.113.1", count: 1))
 
@@ -163,7 +163,7 @@ import VCPETestSupport
         #expect(agent.waitUntil(seconds: 5) { ping(from: office.lan, to: "203.0.113.1", count: 1) }, "not repaired within one interval")
         print("agent drift: repaired after \(String(format: "%.1f", Date().timeIntervalSince(removed))) s")
         // Traffic passes once the links are made; the count follows the repair's last step.
-        #expect(agent.waitUntil(seconds: 5) { ((try? agent.metrics()) ?? [:])["vcpe_reconcile_total{customer=\"\(c)\",result=\"repaired\"}"] == 1 })
+        #expect(agent.waitUntil(seconds: 5) { agent.metric("vcpe_reconcile_total{customer=\"\(c)\",result=\"repaired\"}") == 1 })
         let m = try agent.metrics()
         #expect((m["vcpe_drift_repairs_total{customer=\"\(c)\"}"] ?? 0) >= 2, "the veth and its bridge port at least")
         #expect(agent.logText.contains("msg=\"repaired drift\"") && agent.logText.contains("customer=\(c)"))
@@ -171,14 +171,21 @@ import VCPETestSupport
         agent.stop()
     }
 
-    @Test func aCustomerThatCannotBeReconciledIsRetriedWithBackoffAndBlocksNoOther() throws {
-        let sc = try Scenario()
-        defer { sc.cleanup() }
+    /// Two firewall + router customers applied, each with a LAN host (0: 192.168.10.10,
+    /// 1: 192.168.11.10), the internet plugged in.
+    static func twoOffices(_ sc: Scenario) throws -> (office: (lan: String, attach: String, file: String), other: (namespace: String, attach: String)) {
         let office = try ApplyTests.officeWithHost(sc)
         try sc.vcpe(["apply", office.file])
         let other = try sc.lanHost(1, address: "192.168.11.10/24", gateway: "192.168.11.1")
         try sc.vcpe(["apply", try sc.descriptor(ApplyTests.office(sc, 1, attach: other.attach, lan: "192.168.11", wan: "203.0.113.11"))])
         try sc.plugInternet()
+        return (office, other)
+    }
+
+    @Test func aCustomerThatCannotBeReconciledIsRetriedWithBackoffAndBlocksNoOther() throws {
+        let sc = try Scenario()
+        defer { sc.cleanup() }
+        let (office, other) = try Self.twoOffices(sc)
         let (broken, healthy) = (sc.customer(0), sc.customer(1))
         // Customer 0's attached LAN interface is gone: its apply cannot succeed until it is back.
         try RouteSocket().removeLink(office.attach)
@@ -203,11 +210,7 @@ import VCPETestSupport
     @Test func aCustomerWhoseRecordCannotBeReadFailsAloneAndTheOthersGoOn() throws {
         let sc = try Scenario()
         defer { sc.cleanup() }
-        let office = try ApplyTests.officeWithHost(sc)
-        try sc.vcpe(["apply", office.file])
-        let other = try sc.lanHost(1, address: "192.168.11.10/24", gateway: "192.168.11.1")
-        try sc.vcpe(["apply", try sc.descriptor(ApplyTests.office(sc, 1, attach: other.attach, lan: "192.168.11", wan: "203.0.113.11"))])
-        try sc.plugInternet()
+        let (office, other) = try Self.twoOffices(sc)
         let (broken, healthy) = (sc.customer(0), sc.customer(1))
         let record = sc.stateDir + "/customers/\(broken).json"
         let saved = try Data(contentsOf: URL(fileURLWithPath: record))
@@ -218,9 +221,9 @@ import VCPETestSupport
         defer { agent.stop(signal: SIGKILL) }
         try RouteSocket().removeLink("vl-\(healthy)")
         #expect(agent.waitUntil(seconds: 6) { ping(from: other.namespace, to: "203.0.113.1", count: 1) }, "the other customer was not repaired")
-        #expect(agent.waitUntil(seconds: 5) { ((try? agent.metrics()) ?? [:])["vcpe_reconcile_total{customer=\"\(broken)\",result=\"failed\"}"] ?? 0 >= 1 })
+        #expect(agent.waitUntil(seconds: 5) { agent.metric("vcpe_reconcile_total{customer=\"\(broken)\",result=\"failed\"}") ?? 0 >= 1 })
         // Traffic passes as soon as the repair's links are made; its count follows the repair's last step.
-        #expect(agent.waitUntil(seconds: 5) { ((try? agent.metrics()) ?? [:])["vcpe_reconcile_total{customer=\"\(healthy)\",result=\"repaired\"}"] == 1 })
+        #expect(agent.waitUntil(seconds: 5) { agent.metric("vcpe_reconcile_total{customer=\"\(healthy)\",result=\"repaired\"}") == 1 })
         let m = try agent.metrics()
         #expect(m["vcpe_customer_in_sync{customer=\"\(broken)\"}"] == 0)
         #expect(agent.logText.contains("its state cannot be read"))
@@ -243,7 +246,7 @@ import VCPETestSupport
         let supervisors = SteeringTests.forwarderPIDs(sc, "supervise")
         #expect(supervisors.count == 1 && supervisors.allSatisfy { Self.parent(of: pid_t($0)!) == agent.pid },
                 "the supervisor is not the agent's child: \(supervisors.map { ($0, Self.parent(of: pid_t($0)!) ?? -1) })")
-        #expect(agent.waitUntil(seconds: 5) { (try? agent.metrics()["vcpe_customer_in_sync{customer=\"\(c)\"}"]) == 1 })
+        #expect(agent.waitUntil(seconds: 5) { agent.metric("vcpe_customer_in_sync{customer=\"\(c)\"}") == 1 })
         // A supervisor that dies is started again by the agent, as its child, and counted.
         #expect(try agent.metrics()["vcpe_forwarder_restarts_total"] == 0)
         for p in supervisors { kill(pid_t(p)!, SIGKILL) }

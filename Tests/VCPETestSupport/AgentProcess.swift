@@ -67,6 +67,9 @@ public final class AgentProcess: @unchecked Sendable {
         return parseExposition(r.body)
     }
 
+    /// One series' value now, nil when it is not exported (or the scrape failed).
+    public func metric(_ series: String) -> Double? { (try? metrics())?[series] }
+
     /// Waits until `condition` holds or `seconds` pass; whether it held.
     public func waitUntil(seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
         let deadline = Date().addingTimeInterval(seconds)
