@@ -172,7 +172,7 @@ final class ReconcileLoop: @unchecked Sendable {
                 forget(customer)
                 continue
             }
-            guard let chain = ChainDecoder.validate(record.descriptor).chain else {
+            guard let chain = store.lastApplied(customer) else {
                 failed(customer, because: "its stored descriptor is not valid for this vcpe: apply a valid one, or delete the customer")
                 continue
             }
